@@ -1,0 +1,214 @@
+"""Inference back-ends behind one call signature: ONNX Runtime sessions and PyTorch models.
+
+A runner maps float32 ``(N, 3, H, W)`` RGB in [0, 1] to float32 ``(N, 3, H*s, W*s)`` RGB.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol as TypingProtocol
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .errors import ConfigError, ModelError, WeightsError
+from .fileio import sha256_file
+from .model import LESRCNN, check_scale
+
+__all__ = [
+    "META_PREFIX",
+    "Runner",
+    "OnnxRunner",
+    "TorchRunner",
+    "open_runner",
+    "read_metadata",
+    "session_options",
+]
+
+META_PREFIX = "lesrcnn."
+"""Prefix of the ONNX ``metadata_props`` keys written by the exporter and quantizer."""
+
+
+class Runner(TypingProtocol):
+    """Anything that upscales a float32 NCHW RGB batch."""
+
+    scale: int
+    kind: str
+
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def session_options(
+    threads: int | None = None,
+    *,
+    optimized_model_path: str | os.PathLike[str] | None = None,
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+) -> ort.SessionOptions:
+    """ORT session options: ``threads`` intra-op threads (``None`` = ORT default), one inter-op."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    so.log_severity_level = 3
+    if threads is not None:
+        if threads < 1:
+            msg = f"threads must be >= 1, got {threads}"
+            raise ConfigError(msg)
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = os.fspath(optimized_model_path)
+    return so
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``lesrcnn.*`` metadata of an ONNX file (prefix stripped), without loading weights.
+
+    Raises:
+        ModelError: the file is missing, truncated or not an ONNX model.
+    """
+    p = Path(path)
+    if not p.is_file():
+        msg = f"{p}: model file not found"
+        raise ModelError(msg)
+    try:
+        model = onnx.load(os.fspath(p), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, RuntimeError, ... for garbage
+        msg = f"{p}: not a readable ONNX model (truncated or corrupted: {type(exc).__name__})"
+        raise ModelError(msg) from exc
+    if not model.graph.node:
+        msg = f"{p}: not a readable ONNX model (empty graph)"
+        raise ModelError(msg)
+    return {
+        prop.key[len(META_PREFIX) :]: prop.value
+        for prop in model.metadata_props
+        if prop.key.startswith(META_PREFIX)
+    }
+
+
+@dataclass
+class OnnxRunner:
+    """ONNX Runtime CPU session for a LESRCNN ONNX model (fp32 or int8).
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: intra-op threads (``None`` = ORT default).
+        scale: expected scale; checked against the model's metadata.
+    """
+
+    path: Path
+    threads: int | None = None
+    scale: int = 0
+    kind: str = "onnx"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.metadata = read_metadata(self.path)
+        meta_scale = self.metadata.get("scale")
+        if meta_scale is None:
+            msg = f"{self.path}: not a lesrcnn-deploy model (no lesrcnn.scale metadata)"
+            raise ModelError(msg)
+        found = int(meta_scale)
+        if self.scale and self.scale != found:
+            msg = f"{self.path}: this is a x{found} model, asked for x{self.scale}"
+            raise ModelError(msg)
+        self.scale = found
+        self.kind = "onnx-" + self.metadata.get("precision", "fp32")
+        try:
+            self._session = ort.InferenceSession(
+                os.fspath(self.path),
+                sess_options=session_options(self.threads),
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            msg = f"{self.path}: ONNX Runtime cannot load the model ({first})"
+            raise ModelError(msg) from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            msg = f"{self.path}: expected one NCHW input, found {[i.shape for i in inputs]}"
+            raise ModelError(msg)
+        self._input = inputs[0].name
+        self.input_shape = tuple(inputs[0].shape)
+
+    @property
+    def sha256(self) -> str:
+        """SHA256 of the model file."""
+        return sha256_file(self.path)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
+        fixed = self.input_shape[2:]
+        if all(isinstance(d, int) for d in fixed) and tuple(x.shape[2:]) != tuple(fixed):
+            msg = (
+                f"{self.path}: model takes a fixed {fixed[1]}x{fixed[0]} input, got "
+                f"{x.shape[3]}x{x.shape[2]} (export with --dynamic for any size)"
+            )
+            raise ModelError(msg)
+        out = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
+        return np.asarray(out[0])
+
+
+@dataclass
+class TorchRunner:
+    """PyTorch eager runner (fp32, CPU) around a :class:`LESRCNN`."""
+
+    model: LESRCNN
+    scale: int
+    threads: int | None = None
+    kind: str = "torch-fp32"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            y = self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), self.scale)
+        return y.numpy()
+
+
+def open_runner(
+    path: str | os.PathLike[str],
+    *,
+    scale: int | None = None,
+    threads: int | None = None,
+    allow_custom_weights: bool = False,
+) -> OnnxRunner | TorchRunner:
+    """Open an ``.onnx`` model or a ``.pth`` checkpoint as a runner.
+
+    For a ``.pth`` the scale is required (or read from the checkpoint); a blind checkpoint needs
+    ``scale`` to pick its head.
+
+    Raises:
+        ConfigError: unknown extension or scale.
+        ModelError, WeightsError: unreadable or mismatched model.
+    """
+    from .weights import checkpoint_scale, load_model, read_state_dict
+
+    p = Path(path)
+    if scale is not None:
+        check_scale(scale)
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        return OnnxRunner(p, threads=threads, scale=scale or 0)
+    if suffix in (".pth", ".pt"):
+        if not p.is_file():
+            msg = f"{p}: checkpoint file not found"
+            raise WeightsError(msg)
+        found = checkpoint_scale(read_state_dict(p))
+        if found is None and scale is None:
+            msg = f"{p}: blind (multi-scale) checkpoint: give --scale 2, 3 or 4"
+            raise ConfigError(msg)
+        model_scale = found
+        if found is not None and scale is not None and found != scale:
+            msg = f"{p}: this is a x{found} checkpoint, asked for x{scale}"
+            raise WeightsError(msg)
+        model, _, _ = load_model(model_scale, p, allow_custom=allow_custom_weights)
+        run_scale = scale if scale is not None else found
+        assert run_scale is not None
+        return TorchRunner(model, run_scale, threads)
+    msg = f"{p}: unsupported model file (expected .onnx or .pth)"
+    raise ConfigError(msg)
