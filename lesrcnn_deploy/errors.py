@@ -7,17 +7,17 @@ them into a one-line message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 __all__ = [
-    "LesrcnnError",
-    "ChecksumError",
-    "WeightsError",
-    "ImageError",
-    "DatasetError",
-    "ModelError",
-    "ExportError",
-    "QuantizationError",
     "CalibrationError",
+    "ChecksumError",
     "ConfigError",
+    "DatasetError",
     "DownloadError",
+    "ExportError",
+    "ImageError",
+    "LesrcnnError",
+    "ModelError",
+    "QuantizationError",
+    "WeightsError",
 ]
 
 

@@ -23,7 +23,7 @@ from .fileio import atomic_path, atomic_write_json, sha256_file
 from .model import LESRCNN, check_scale
 from .runtime import META_PREFIX, session_options
 
-__all__ = ["ExportResult", "export_onnx", "parity_image", "OPSET", "PARITY_TOLERANCE"]
+__all__ = ["OPSET", "PARITY_TOLERANCE", "ExportResult", "export_onnx", "parity_image"]
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -132,14 +132,22 @@ def export_onnx(
     dummy = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     dynamic = None
     if input_size is None:
-        dynamic = {"input": {0: "batch", 2: "height", 3: "width"},
-                   "output": {0: "batch", 2: "out_height", 3: "out_width"}}
+        dynamic = {
+            "input": {0: "batch", 2: "height", 3: "width"},
+            "output": {0: "batch", 2: "out_height", 3: "out_width"},
+        }
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (dummy,), buf, dynamo=False, opset_version=OPSET,
-            input_names=["input"], output_names=["output"], dynamic_axes=dynamic,
+            module,
+            (dummy,),
+            buf,  # type: ignore[arg-type]  # file-like objects are accepted
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes=dynamic,
             do_constant_folding=True,
         )
     proto = onnx.load_from_string(buf.getvalue())
@@ -168,8 +176,9 @@ def export_onnx(
         msg = "exported graph has no DepthToSpace: PixelShuffle was not mapped"
         raise ExportError(msg)
     data = proto.SerializeToString()
-    session = ort.InferenceSession(data, sess_options=session_options(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        data, sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
     rnd = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
     diff_rnd = _max_diff(session, ref_module, rnd)
     img, img_desc = parity_image(size if input_size else 96)
@@ -177,26 +186,43 @@ def export_onnx(
     if input_size is None:  # a non-square input checks the dynamic axes too
         diff_rnd = max(diff_rnd, _max_diff(session, ref_module, rnd[:, :, :40, :]))
     if not (diff_rnd <= tolerance and diff_img <= tolerance):
-        msg = (f"parity check failed: max abs diff {diff_rnd:.2e} (random), {diff_img:.2e} "
-               f"(image) > {tolerance:.0e}; nothing written")
+        msg = (
+            f"parity check failed: max abs diff {diff_rnd:.2e} (random), {diff_img:.2e} "
+            f"(image) > {tolerance:.0e}; nothing written"
+        )
         raise ExportError(msg)
     with atomic_path(output) as tmp:
         tmp.write_bytes(data)
     digest = sha256_file(output)
     manifest = output.with_suffix(".json")
-    atomic_write_json(manifest, {
-        "artifact": output.name,
-        "sha256": digest,
-        "metadata": meta,
-        "checkpoint": {"path": checkpoint_path, "sha256": checkpoint_sha256},
-        "export": {"opset": OPSET, "exporter": "torch.onnx.export(dynamo=False)",
-                   "input_size": input_size, "dynamic": input_size is None},
-        "parity": {"tolerance": tolerance, "random_max_abs_diff": diff_rnd,
-                   "image_max_abs_diff": diff_img, "image": img_desc,
-                   "reference": "official (unfused) PyTorch forward"},
-        "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": ort.__version__, "numpy": np.__version__,
-                     "lesrcnn_deploy": __version__},
-        "nodes": {op: ops.count(op) for op in sorted(set(ops))},
-    })
+    atomic_write_json(
+        manifest,
+        {
+            "artifact": output.name,
+            "sha256": digest,
+            "metadata": meta,
+            "checkpoint": {"path": checkpoint_path, "sha256": checkpoint_sha256},
+            "export": {
+                "opset": OPSET,
+                "exporter": "torch.onnx.export(dynamo=False)",
+                "input_size": input_size,
+                "dynamic": input_size is None,
+            },
+            "parity": {
+                "tolerance": tolerance,
+                "random_max_abs_diff": diff_rnd,
+                "image_max_abs_diff": diff_img,
+                "image": img_desc,
+                "reference": "official (unfused) PyTorch forward",
+            },
+            "versions": {
+                "torch": torch.__version__,
+                "onnx": onnx.__version__,
+                "onnxruntime": ort.__version__,
+                "numpy": np.__version__,
+                "lesrcnn_deploy": __version__,
+            },
+            "nodes": {op: ops.count(op) for op in sorted(set(ops))},
+        },
+    )
     return ExportResult(output, manifest, s, digest, diff_rnd, diff_img, ops.count("DepthToSpace"))

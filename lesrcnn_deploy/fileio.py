@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sha256_file", "atomic_path", "atomic_write_bytes", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -54,7 +54,9 @@ def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def atomic_write_json(target: str | os.PathLike[str], obj: Any, *, default: Callable[[Any], Any] | None = None) -> None:
+def atomic_write_json(
+    target: str | os.PathLike[str], obj: Any, *, default: Callable[[Any], Any] | None = None
+) -> None:
     """Write ``obj`` as indented, key-sorted JSON to ``target`` atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=default or str) + "\n"
     atomic_write_bytes(target, text.encode("utf-8"))

@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim"]
+__all__ = ["psnr", "rgb_to_y", "ssim"]
 
 ColorOrder = Literal["rgb", "bgr"]
 
@@ -20,7 +20,7 @@ _Y_WEIGHTS_RGB = np.array([65.481, 128.553, 24.966], dtype=np.float64)
 
 
 def rgb_to_y(img: np.ndarray, *, color_order: ColorOrder = "rgb") -> np.ndarray:
-    """ITU-R BT.601 luma as MATLAB's ``rgb2ycbcr``: ``Y = dot(rgb, [65.481, 128.553, 24.966])/255+16``.
+    """ITU-R BT.601 luma as MATLAB's ``rgb2ycbcr``: ``dot(rgb, [65.481, 128.553, 24.966])/255+16``.
 
     Args:
         img: ``(H, W, 3)`` uint8 in [0, 255], channel order ``color_order``.
@@ -58,7 +58,10 @@ def _prepare(
         raise ValueError(msg)
     if test_y_channel:
         if img.ndim == 3 and img.shape[2] == 3:
-            img, ref = rgb_to_y(img, color_order=color_order), rgb_to_y(ref, color_order=color_order)
+            img, ref = (
+                rgb_to_y(img, color_order=color_order),
+                rgb_to_y(ref, color_order=color_order),
+            )
         elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
             msg = f"test_y_channel needs a 3-channel or gray image, got shape {img.shape}"
             raise ValueError(msg)
@@ -137,7 +140,9 @@ def ssim(
     """
     a, b = _prepare(img, ref, crop_border, test_y_channel, color_order)
     if min(a.shape[:2]) < 11:
-        msg = f"image of {a.shape[1]}x{a.shape[0]} (after crop) is smaller than the 11x11 SSIM window"
+        msg = (
+            f"image of {a.shape[1]}x{a.shape[0]} (after crop) is smaller than the 11x11 SSIM window"
+        )
         raise ValueError(msg)
     if a.ndim == 2:
         return _ssim_2d(a, b, data_range)

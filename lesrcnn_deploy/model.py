@@ -1,10 +1,10 @@
-"""The LESRCNN network (Tian et al., Knowledge-Based Systems 2020) for x2, x3, x4 and blind models.
+"""The LESRCNN network (Tian et al., KBS 2020): x2, x3, x4 and blind models.
 
 The module names match the official checkpoints, so ``load_state_dict(strict=True)`` works on the
-official files. ``forward`` computes exactly what the official ``forward()`` computes: the official
-code applies one in-place ReLU module to tensors that are used again later, so every residual add and
-the second input of the upsample block see the *post-ReLU* tensor. Here the same function is written
-out of place, with the ReLUs where the aliasing puts them.
+official files. ``forward`` computes exactly what the official ``forward()`` computes: the
+official code applies one in-place ReLU module to tensors that are used again later, so every
+residual add and the second input of the upsample block see the *post-ReLU* tensor. Here the
+same function is written out of place, with the ReLUs where the aliasing puts them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from .errors import ConfigError
 
-__all__ = ["SCALES", "DIV2K_MEAN_RGB", "LESRCNN", "build_model", "count_parameters"]
+__all__ = ["DIV2K_MEAN_RGB", "LESRCNN", "SCALES", "build_model", "count_parameters"]
 
 SCALES: tuple[int, ...] = (2, 3, 4)
 """Upscaling factors that LESRCNN supports."""
@@ -46,7 +46,7 @@ class _MeanShift(nn.Module):
         self.shifter = nn.Conv2d(3, 3, 1, 1, 0)
         with torch.no_grad():
             self.shifter.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            self.shifter.bias.copy_(sign * torch.tensor(mean_rgb))
+            self.shifter.bias.copy_(sign * torch.tensor(mean_rgb))  # type: ignore[union-attr]
         for p in self.shifter.parameters():
             p.requires_grad_(False)
 

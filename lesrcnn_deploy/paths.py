@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "models_dir", "shared_dir", "reports_dir"]
+__all__ = ["models_dir", "project_root", "reports_dir", "shared_dir"]
 
 
 def project_root() -> Path:

@@ -9,7 +9,7 @@ from torch import nn
 
 from .model import LESRCNN, count_parameters
 
-__all__ = ["ModelCost", "measure_cost", "CARD_FLOPS_DIVISOR"]
+__all__ = ["CARD_FLOPS_DIVISOR", "ModelCost", "measure_cost"]
 
 CARD_FLOPS_DIVISOR = 0.9e9
 """The card's Flops(G) is thop's MAC count x 2 / 0.9e9 (an odd convention, reproduced as is)."""
@@ -41,8 +41,10 @@ class ModelCost:
         return self.macs * 2 / CARD_FLOPS_DIVISOR
 
 
-def measure_cost(model: LESRCNN, scale: int | None = None, input_hw: tuple[int, int] = (128, 128)) -> ModelCost:
-    """Count MACs by running ``model`` once on a zero ``(1, 3, *input_hw)`` input with conv hooks."""
+def measure_cost(
+    model: LESRCNN, scale: int | None = None, input_hw: tuple[int, int] = (128, 128)
+) -> ModelCost:
+    """Count MACs by running ``model`` once on zeros ``(1, 3, *input_hw)`` with conv hooks."""
     total = 0
 
     def hook(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:

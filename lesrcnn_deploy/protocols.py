@@ -1,4 +1,4 @@
-"""The two evaluation protocols: ``paper`` (official LESRCNN test script) and ``seed128`` (the card's).
+"""Evaluation protocols: ``paper`` (the official LESRCNN test script) and ``seed128`` (the card).
 
 A protocol says how an (HR, LR) pair becomes the network input, how the output becomes an image,
 and how the image is scored. Images are RGB uint8 ``(H, W, 3)``; network tensors are float32
@@ -25,15 +25,15 @@ from .errors import ConfigError
 from .metrics import psnr, ssim
 
 __all__ = [
-    "Protocol",
-    "parse_protocol",
-    "to_input",
-    "paper_to_uint8",
-    "prepare_pair",
-    "postprocess",
-    "score",
-    "PreparedPair",
     "SEED128_SIZE",
+    "PreparedPair",
+    "Protocol",
+    "paper_to_uint8",
+    "parse_protocol",
+    "postprocess",
+    "prepare_pair",
+    "score",
+    "to_input",
 ]
 
 SEED128_SIZE = 128
@@ -56,7 +56,7 @@ def parse_protocol(value: str | Protocol) -> Protocol:
 
 
 def to_input(rgb: np.ndarray) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)`` -> float32 ``(1, 3, H, W)`` in [0, 1] (as torchvision ``ToTensor``)."""
+    """RGB uint8 ``(H, W, 3)`` -> float32 ``(1, 3, H, W)`` in [0, 1] (as ``ToTensor``)."""
     x = rgb.astype(np.float32) / np.float32(255.0)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
@@ -116,11 +116,13 @@ def prepare_pair(protocol: Protocol, hr: np.ndarray, lr: np.ndarray, scale: int)
 
 
 def postprocess(protocol: Protocol, y: np.ndarray) -> np.ndarray:
-    """Network output float32 ``(1, 3, H, W)`` RGB -> uint8 ``(H, W, 3)`` RGB as the protocol says."""
+    """Network output float32 ``(1, 3, H, W)`` RGB -> uint8 ``(H, W, 3)`` RGB, per protocol."""
     return paper_to_uint8(y) if protocol is Protocol.PAPER else _round_to_uint8(y)
 
 
-def score(protocol: Protocol, sr: np.ndarray, reference: np.ndarray, scale: int) -> tuple[float, float]:
+def score(
+    protocol: Protocol, sr: np.ndarray, reference: np.ndarray, scale: int
+) -> tuple[float, float]:
     """(PSNR dB, SSIM) of uint8 RGB ``sr`` against ``reference`` under ``protocol``."""
     paper = protocol is Protocol.PAPER
     crop = scale if paper else 0

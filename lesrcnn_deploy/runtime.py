@@ -21,8 +21,8 @@ from .model import LESRCNN, check_scale
 
 __all__ = [
     "META_PREFIX",
-    "Runner",
     "OnnxRunner",
+    "Runner",
     "TorchRunner",
     "open_runner",
     "read_metadata",

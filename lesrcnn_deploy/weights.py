@@ -30,18 +30,18 @@ from .paths import models_dir, shared_dir
 
 __all__ = [
     "UPSTREAM_COMMIT",
-    "WeightsRecord",
+    "LESRCNN_Blind_Weights",
     "LESRCNN_X2_Weights",
     "LESRCNN_X3_Weights",
     "LESRCNN_X4_Weights",
-    "LESRCNN_Blind_Weights",
+    "WeightsRecord",
+    "checkpoint_scale",
+    "download",
     "get_weights",
     "list_weights",
-    "resolve_checkpoint",
-    "read_state_dict",
-    "checkpoint_scale",
     "load_model",
-    "download",
+    "read_state_dict",
+    "resolve_checkpoint",
 ]
 
 UPSTREAM_COMMIT = "e3729ed3884cbaa67c1534a1ac9626c71d670d27"
@@ -98,7 +98,7 @@ class _WeightsEnum(enum.Enum):
         return value
 
 
-class LESRCNN_X2_Weights(_WeightsEnum):  # noqa: N801 - torchvision naming
+class LESRCNN_X2_Weights(_WeightsEnum):
     """Official x2 checkpoint."""
 
     OFFICIAL = WeightsRecord(
@@ -114,8 +114,12 @@ class LESRCNN_X2_Weights(_WeightsEnum):  # noqa: N801 - torchvision naming
                 "Set14": {"psnr_y": 33.32, "ssim_y": 0.9148},
                 "B100": {"psnr_y": 31.95, "ssim_y": 0.8964},
                 "Urban100": {"psnr_y": 31.45, "ssim_y": 0.9206},
-                "DIV2K_seed128": {"psnr": 29.763, "ssim": 0.916, "int8_psnr": 27.575,
-                                  "int8_ssim": 0.877},
+                "DIV2K_seed128": {
+                    "psnr": 29.763,
+                    "ssim": 0.916,
+                    "int8_psnr": 27.575,
+                    "int8_ssim": 0.877,
+                },
             }
         ),
         card_flops_g=44.459,
@@ -123,7 +127,7 @@ class LESRCNN_X2_Weights(_WeightsEnum):  # noqa: N801 - torchvision naming
     DEFAULT = OFFICIAL
 
 
-class LESRCNN_X3_Weights(_WeightsEnum):  # noqa: N801
+class LESRCNN_X3_Weights(_WeightsEnum):
     """Official x3 checkpoint."""
 
     OFFICIAL = WeightsRecord(
@@ -146,7 +150,7 @@ class LESRCNN_X3_Weights(_WeightsEnum):  # noqa: N801
     DEFAULT = OFFICIAL
 
 
-class LESRCNN_X4_Weights(_WeightsEnum):  # noqa: N801
+class LESRCNN_X4_Weights(_WeightsEnum):
     """Official x4 checkpoint."""
 
     OFFICIAL = WeightsRecord(
@@ -162,8 +166,12 @@ class LESRCNN_X4_Weights(_WeightsEnum):  # noqa: N801
                 "Set14": {"psnr_y": 28.44, "ssim_y": 0.7772},
                 "B100": {"psnr_y": 27.45, "ssim_y": 0.7313},
                 "Urban100": {"psnr_y": 25.77, "ssim_y": 0.7732},
-                "DIV2K_seed128": {"psnr": 25.951, "ssim": 0.769, "int8_psnr": 25.258,
-                                  "int8_ssim": 0.752},
+                "DIV2K_seed128": {
+                    "psnr": 25.951,
+                    "ssim": 0.769,
+                    "int8_psnr": 25.258,
+                    "int8_ssim": 0.752,
+                },
             }
         ),
         card_flops_g=152.592,
@@ -171,7 +179,7 @@ class LESRCNN_X4_Weights(_WeightsEnum):  # noqa: N801
     DEFAULT = OFFICIAL
 
 
-class LESRCNN_Blind_Weights(_WeightsEnum):  # noqa: N801
+class LESRCNN_Blind_Weights(_WeightsEnum):
     """Official blind (multi-scale) checkpoint ``lesrcnn_b/lesrcnn.pth``.
 
     No SHA256 is on record for it (the file was not available when this registry was written),
@@ -208,12 +216,12 @@ def get_weights(scale: int | None) -> WeightsRecord:
     """The DEFAULT record for ``scale`` (2, 3, 4; ``None`` for the blind model)."""
     if scale is not None:
         check_scale(scale)
-    return _BY_SCALE[scale].DEFAULT.record
+    return _BY_SCALE[scale]["DEFAULT"].record
 
 
 def list_weights() -> list[WeightsRecord]:
     """Every record in the registry, fixed scales first."""
-    return [_BY_SCALE[s].DEFAULT.record for s in (2, 3, 4, None)]
+    return [_BY_SCALE[s]["DEFAULT"].record for s in (2, 3, 4, None)]
 
 
 def _verify(path: Path, record: WeightsRecord) -> None:
@@ -240,8 +248,14 @@ def download(url: str, dest: Path, *, sha256: str | None, progress: bool = True)
         with atomic_path(dest, suffix=".part") as tmp:
             with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
                 total = int(resp.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                          disable=not progress, leave=False) as bar:
+                with tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    desc=dest.name,
+                    disable=not progress,
+                    leave=False,
+                ) as bar:
                     while block := resp.read(1 << 16):
                         out.write(block)
                         bar.update(len(block))
@@ -251,7 +265,9 @@ def download(url: str, dest: Path, *, sha256: str | None, progress: bool = True)
             if sha256 is not None:
                 digest = sha256_file(tmp)
                 if digest != sha256:
-                    msg = f"{url}: downloaded file has SHA256 {digest[:12]}…, expected {sha256[:12]}…"
+                    msg = (
+                        f"{url}: downloaded file has SHA256 {digest[:12]}…, expected {sha256[:12]}…"
+                    )
                     raise ChecksumError(msg)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
@@ -300,7 +316,9 @@ def resolve_checkpoint(
             _verify(cand, record)
             return cand
     if not allow_download:
-        msg = f"{record.filename} not found in $LESRCNN_WEIGHTS_DIR, {models_dir()} or shared/weights"
+        msg = (
+            f"{record.filename} not found in $LESRCNN_WEIGHTS_DIR, {models_dir()} or shared/weights"
+        )
         raise WeightsError(msg)
     return download(record.url, models_dir() / record.cache_name, sha256=record.sha256)
 
@@ -324,7 +342,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         msg = f"{p}: refused to load: the file holds objects other than tensors ({first[:120]})"
         raise WeightsError(msg) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
-        msg = f"{p}: not a readable PyTorch checkpoint (truncated or corrupted: {type(exc).__name__})"
+        msg = (
+            f"{p}: not a readable PyTorch checkpoint (truncated or corrupted: {type(exc).__name__})"
+        )
         raise WeightsError(msg) from exc
     if isinstance(obj, dict):
         for key in ("state_dict", "model", "params"):
