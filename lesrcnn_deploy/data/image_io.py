@@ -1,0 +1,461 @@
+"""Read and write images: PNG, JPEG, WebP, BMP and TIFF, 8 or 16 bit, gray / RGB / RGBA.
+
+Every array crossing this module's API is **RGB** (or RGBA, or single-channel gray), ``(H, W, C)``,
+uint8 or uint16; the BGR order of OpenCV never leaks out. Decoding and encoding use OpenCV; Pillow
+reads only the header first (size, format, EXIF orientation, without decoding the pixels), and
+decodes a TIFF that OpenCV cannot (e.g. one with a rotating orientation tag).
+
+EXIF orientation: ``cv2.IMREAD_UNCHANGED`` ignores it, so :func:`load_image` reads the tag with
+Pillow and applies the flip/rotation itself with numpy; the result is the image as a viewer shows it
+(what ``PIL.ImageOps.exif_transpose`` gives). TIFF decoders already apply the TIFF orientation tag.
+
+Every failure is raised as a one-line :class:`~lesrcnn_deploy.errors.ImageError` that names the
+file; no OpenCV or Pillow exception escapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_EXTENSIONS",
+    "ImageMode",
+    "LoadedImage",
+    "load_image",
+    "read_image_size",
+    "save_image",
+    "to_rgb_uint8",
+]
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+"""File extensions (lower case) that :func:`load_image` and :func:`save_image` accept."""
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Default refusal threshold of :func:`load_image`, in pixels (width * height from the header)."""
+
+ImageMode = Literal["gray", "rgb", "rgba"]
+
+# Pillow's name of the format -> our name; "MPO" is how Pillow names many camera JPEGs.
+_PIL_FORMATS: dict[str, str] = {
+    "PNG": "PNG",
+    "JPEG": "JPEG",
+    "MPO": "JPEG",
+    "WEBP": "WebP",
+    "BMP": "BMP",
+    "TIFF": "TIFF",
+}
+_SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+_ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")
+_MODES: dict[int, ImageMode] = {1: "gray", 3: "rgb", 4: "rgba"}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded image, as stored (gray stays gray, 16 bit stays 16 bit).
+
+    Attributes:
+        pixels: ``(H, W, C)`` array, C = 1 (gray), 3 (RGB) or 4 (RGBA, alpha last), dtype uint8
+            (range [0, 255]) or uint16 (range [0, 65535]); EXIF orientation already applied.
+        path: The file it came from, or None for an image made in memory.
+    """
+
+    pixels: npt.NDArray[np.unsignedinteger[Any]]
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        px = self.pixels
+        where = self.path if self.path is not None else "<array>"
+        if not isinstance(px, np.ndarray) or px.ndim != 3 or px.shape[2] not in _MODES:
+            shape = getattr(px, "shape", None)
+            msg = f"{where}: pixels must be (H, W, C) with C in 1, 3, 4, got shape {shape}"
+            raise ImageError(msg)
+        if px.dtype not in (np.uint8, np.uint16):
+            msg = f"{where}: pixels must be uint8 or uint16, got {px.dtype}"
+            raise ImageError(msg)
+
+    @property
+    def mode(self) -> ImageMode:
+        """``"gray"``, ``"rgb"`` or ``"rgba"``, from the number of channels."""
+        return _MODES[self.pixels.shape[2]]
+
+    @property
+    def bit_depth(self) -> Literal[8, 16]:
+        """8 for uint8 pixels, 16 for uint16 pixels."""
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def height(self) -> int:
+        """Number of rows H."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Number of columns W."""
+        return int(self.pixels.shape[1])
+
+
+def _check_extension(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        shown = ext or "(none)"
+        msg = (
+            f"{path}: unsupported file extension {shown} "
+            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+        )
+        raise ImageError(msg)
+    return ext
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        msg = f"{path}: no such file"
+        raise ImageError(msg) from None
+    except IsADirectoryError:
+        msg = f"{path}: is a directory, not an image file"
+        raise ImageError(msg) from None
+    except OSError as err:
+        msg = f"{path}: cannot read ({err.strerror or err})"
+        raise ImageError(msg) from None
+    if not data:
+        msg = f"{path}: empty file (0 bytes)"
+        raise ImageError(msg)
+    return data
+
+
+def _open_header(path: Path, fp: BinaryIO) -> Image.Image:
+    """Open with Pillow without decoding the pixels; check format and emptiness."""
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check replaces Pillow's decompression-bomb warning (its hard error
+            # is caught below); Pillow's other warnings about damaged files become our errors.
+            warnings.simplefilter("ignore")
+            im = Image.open(fp)
+    except Image.DecompressionBombError:
+        msg = f"{path}: image too large (header size beyond Pillow's decompression-bomb limit)"
+        raise ImageError(msg) from None
+    except UnidentifiedImageError:
+        msg = f"{path}: not an image (content is not PNG, JPEG, WebP, BMP or TIFF)"
+        raise ImageError(msg) from None
+    except Exception as err:  # Pillow raises SyntaxError, OSError, ValueError... on bad headers
+        msg = f"{path}: unreadable image header ({type(err).__name__}: {_one_line(err)})"
+        raise ImageError(msg) from None
+    if im.format not in _PIL_FORMATS:
+        msg = f"{path}: unsupported image format {im.format} (need PNG, JPEG, WebP, BMP or TIFF)"
+        raise ImageError(msg)
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        msg = f"{path}: empty image ({w}x{h} pixels)"
+        raise ImageError(msg)
+    return im
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Return ``(height, width)`` from the file's header, without decoding the pixels.
+
+    The size is the stored one: EXIF orientation is not applied (a JPEG tagged "rotate 90" reports
+    its stored, unrotated size).
+
+    Raises:
+        ImageError: missing/empty file, unsupported extension or format, unreadable header, 0x0.
+    """
+    p = Path(path)
+    _check_extension(p)
+    try:
+        with p.open("rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                msg = f"{p}: empty file (0 bytes)"
+                raise ImageError(msg)
+            w, h = _open_header(p, f).size
+    except FileNotFoundError:
+        msg = f"{p}: no such file"
+        raise ImageError(msg) from None
+    except IsADirectoryError:
+        msg = f"{p}: is a directory, not an image file"
+        raise ImageError(msg) from None
+    except OSError as err:
+        msg = f"{p}: cannot read ({err.strerror or err})"
+        raise ImageError(msg) from None
+    return h, w
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data" and the like
+            value = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a malformed EXIF block must not make the image unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _apply_orientation(px: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels ``(H, W, C)`` into displayed pixels (EXIF tag 0x0112 values 1-8)."""
+    if orientation == 2:  # mirrored left-right
+        px = px[:, ::-1]
+    elif orientation == 3:  # rotated 180
+        px = px[::-1, ::-1]
+    elif orientation == 4:  # mirrored top-bottom
+        px = px[::-1, :]
+    elif orientation == 5:  # transposed (mirror across the main diagonal)
+        px = px.transpose(1, 0, 2)
+    elif orientation == 6:  # needs a 90 degree clockwise turn
+        px = np.rot90(px, -1)
+    elif orientation == 7:  # transversed (mirror across the anti-diagonal)
+        px = px.transpose(1, 0, 2)[::-1, ::-1]
+    elif orientation == 8:  # needs a 90 degree counter-clockwise turn
+        px = np.rot90(px, 1)
+    return np.ascontiguousarray(px)
+
+
+def _decode_with_pil(path: Path, data: bytes) -> np.ndarray:
+    """Fallback decoder (used for TIFF only): RGB(A)/gray array, orientation applied."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # size already checked; damage raises below
+            im = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+            if im.mode == "1":
+                im = im.convert("L")
+            elif im.mode in ("P", "PA"):
+                im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+            elif im.mode == "LA":
+                im = im.convert("RGBA")
+            elif im.mode == "CMYK":
+                im = im.convert("RGB")
+            elif im.mode in ("I;16", "I;16L", "I;16B"):
+                return np.asarray(im).astype(np.uint16)
+            if im.mode not in ("L", "RGB", "RGBA"):
+                msg = f"{path}: unsupported pixel format (Pillow mode {im.mode})"
+                raise ImageError(msg)
+            return np.asarray(im)
+    except ImageError:
+        raise
+    except Exception as err:
+        msg = f"{path}: truncated or corrupt image (cannot decode: {_one_line(err)})"
+        raise ImageError(msg) from None
+
+
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> LoadedImage:
+    """Read an image file as stored: gray, RGB or RGBA; 8 or 16 bit; EXIF orientation applied.
+
+    The header is read first (Pillow, no pixel decoding): images whose header claims more than
+    ``max_pixels`` pixels are refused before any large allocation. Palette images become RGB (RGBA
+    when the palette has transparency), gray + alpha becomes RGBA (gray replicated), 16-bit
+    PNG/TIFF stay uint16. Float, signed or 32-bit integer images are refused.
+
+    Args:
+        path: File with extension .png, .jpg, .jpeg, .webp, .bmp, .tif or .tiff (any case).
+        max_pixels: Largest accepted ``width * height`` (header size), >= 1.
+
+    Returns:
+        The :class:`LoadedImage`; ``pixels`` is ``(H, W, C)`` in **RGB / RGBA / gray** order, uint8
+        or uint16, and ``(H, W)`` is the displayed (EXIF-rotated) size.
+
+    Raises:
+        ImageError: One line naming the file: missing, empty, unsupported extension or format, not
+            an image, too large, 0x0, truncated or undecodable, unsupported pixel type.
+    """
+    p = Path(path)
+    _check_extension(p)
+    data = _read_bytes(p)
+    header = _open_header(p, io.BytesIO(data))
+    w, h = header.size
+    fmt = _PIL_FORMATS[str(header.format)]
+    if w * h > max_pixels:
+        msg = f"{p}: image too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
+        raise ImageError(msg)
+    orientation = _orientation(header)
+
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        decoded = None
+    if decoded is None:
+        if fmt != "TIFF":
+            msg = f"{p}: truncated or corrupt {fmt} (cannot decode)"
+            raise ImageError(msg)
+        px = _decode_with_pil(p, data)  # already in RGB order and display orientation
+    else:
+        px = _cv2_to_rgb(p, decoded)
+        if fmt != "TIFF":  # libtiff applies the TIFF orientation tag itself
+            px = _apply_orientation(px, orientation)
+
+    if px.ndim == 2:
+        px = px[:, :, None]
+    if px.dtype not in (np.uint8, np.uint16):
+        msg = f"{p}: unsupported pixel type {px.dtype} (only 8- and 16-bit unsigned images)"
+        raise ImageError(msg)
+    if px.ndim != 3 or px.shape[2] not in _MODES:
+        msg = f"{p}: unsupported channel layout {px.shape} (gray, RGB or RGBA only)"
+        raise ImageError(msg)
+    if px.shape[0] == 0 or px.shape[1] == 0:
+        msg = f"{p}: empty image ({px.shape[1]}x{px.shape[0]} pixels)"
+        raise ImageError(msg)
+    return LoadedImage(pixels=np.ascontiguousarray(px), path=p)
+
+
+def _cv2_to_rgb(path: Path, bgr: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR/BGRA/gray(+alpha) to RGB/RGBA/gray; refuses non-8/16-bit data."""
+    if bgr.dtype not in (np.uint8, np.uint16):
+        msg = f"{path}: unsupported pixel type {bgr.dtype} (only 8- and 16-bit unsigned images)"
+        raise ImageError(msg)
+    if bgr.ndim == 2:
+        return bgr[:, :, None]
+    channels = bgr.shape[2]
+    if channels == 1:
+        return bgr
+    if channels == 2:  # gray + alpha -> RGBA
+        gray, alpha = bgr[:, :, :1], bgr[:, :, 1:]
+        return np.concatenate([gray, gray, gray, alpha], axis=2)
+    if channels == 3:
+        return bgr[:, :, ::-1]
+    if channels == 4:
+        return bgr[:, :, [2, 1, 0, 3]]
+    msg = f"{path}: unsupported number of channels ({channels})"
+    raise ImageError(msg)
+
+
+def to_rgb_uint8(img: LoadedImage) -> npt.NDArray[np.uint8]:
+    """Convert to the network's input: 8-bit RGB.
+
+    Gray is replicated to three equal channels, alpha is dropped (not composited), and 16-bit
+    values become 8-bit by rounding ``x / 257`` to the nearest integer (65535 -> 255; there are no
+    ties since 257 is odd).
+
+    Args:
+        img: Any :class:`LoadedImage`.
+
+    Returns:
+        A new C-contiguous ``(H, W, 3)`` uint8 array in **RGB** order, range [0, 255].
+    """
+    px = img.pixels
+    if px.dtype == np.uint16:
+        # round(x / 257) == floor((x + 128) / 257) for integers (257 is odd, so no .5 ties)
+        px8 = ((px.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    else:
+        px8 = px.astype(np.uint8, copy=False)
+    if px8.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(px8, 3, axis=2))
+    return np.ascontiguousarray(px8[:, :, :3])
+
+
+def _to_bgr(path: Path, pixels: np.ndarray) -> np.ndarray:
+    if not isinstance(pixels, np.ndarray):
+        msg = f"{path}: pixels must be a numpy array, got {type(pixels).__name__}"
+        raise ImageError(msg)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        msg = f"{path}: cannot save {pixels.dtype} pixels (uint8 or uint16 only)"
+        raise ImageError(msg)
+    px = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    if px.ndim != 3 or px.shape[2] not in _MODES or px.shape[0] == 0 or px.shape[1] == 0:
+        msg = f"{path}: cannot save shape {pixels.shape} (need non-empty (H, W[, 1|3|4]))"
+        raise ImageError(msg)
+    if px.shape[2] == 1:
+        return np.ascontiguousarray(px[:, :, 0])
+    if px.shape[2] == 3:
+        return np.ascontiguousarray(px[:, :, ::-1])
+    return np.ascontiguousarray(px[:, :, [2, 1, 0, 3]])
+
+
+def _encode(path: Path, ext: str, pixels: np.ndarray) -> bytes:
+    bgr = _to_bgr(path, pixels)
+    if bgr.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXTENSIONS:
+        msg = f"{path}: {ext} cannot store 16-bit pixels (use .png or .tif, or convert to uint8)"
+        raise ImageError(msg)
+    if bgr.ndim == 3 and bgr.shape[2] == 4 and ext not in _ALPHA_EXTENSIONS:
+        msg = f"{path}: {ext} cannot store an alpha channel (use .png, or drop alpha)"
+        raise ImageError(msg)
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # > 100 selects lossless WebP
+    try:
+        ok, buf = cv2.imencode(ext, bgr, params)
+    except cv2.error as err:
+        msg = f"{path}: cannot encode {ext} ({_one_line(err)})"
+        raise ImageError(msg) from None
+    if not ok:
+        msg = f"{path}: cannot encode {ext} (OpenCV refused {pixels.shape} {pixels.dtype})"
+        raise ImageError(msg)
+    return bytes(buf.tobytes())
+
+
+def save_image(
+    path: str | os.PathLike[str],
+    pixels: npt.NDArray[np.unsignedinteger[Any]],
+    *,
+    overwrite: bool = True,
+) -> Path:
+    """Write an image atomically; the format comes from the extension.
+
+    The file is encoded in memory, written to a temporary file in the same folder, flushed and
+    fsync'ed, then renamed over ``path`` with :func:`os.replace`: a reader sees either the old file
+    or the complete new one, and on any error the temporary file is removed and ``path`` is left as
+    it was. Missing parent folders are created. JPEG is written at quality 95, WebP losslessly.
+
+    Args:
+        path: Target file; extension .png, .jpg, .jpeg, .webp, .bmp, .tif or .tiff (any case).
+        pixels: ``(H, W)``, ``(H, W, 1)`` gray, ``(H, W, 3)`` **RGB** or ``(H, W, 4)`` **RGBA**,
+            uint8 (any format) or uint16 (PNG and TIFF only). Alpha needs PNG, TIFF, WebP or BMP.
+        overwrite: If False and ``path`` exists, refuse instead of replacing it.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ImageError: One line naming the file: unsupported extension, dtype, shape or
+            format/content combination, file exists (``overwrite=False``), encoding or writing
+            failed (e.g. disk full).
+    """
+    p = Path(path)
+    ext = _check_extension(p)
+    data = _encode(p, ext, pixels)
+    if not overwrite and p.exists():
+        msg = f"{p}: file exists (pass overwrite=True to replace it)"
+        raise ImageError(msg)
+    tmp: str | None = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        with os.fdopen(fd, "wb") as f:
+            # mkstemp creates 0600; give the image the usual permissions (or keep the old file's).
+            mode = p.stat().st_mode & 0o7777 if p.exists() else 0o644
+            if hasattr(os, "fchmod"):  # POSIX only
+                os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as err:
+        msg = f"{p}: cannot write image ({err.strerror or _one_line(err)})"
+        raise ImageError(msg) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return p
