@@ -1,0 +1,34 @@
+"""Upscale real images with LESRCNN on ONNX Runtime: any size (tiled), format, int8 or fp32.
+
+Python API: ``Upscaler(scale=2, precision="int8").upscale(image) -> image`` on ``(H, W[, C])``
+uint8 / uint16 gray, RGB or RGBA arrays.
+Command line: ``lesrcnn-deploy upscale INPUT... --scale S``.
+"""
+
+from .api import DEFAULT_TILE as DEFAULT_TILE
+from .api import Upscaler as Upscaler
+from .batch import BatchResult as BatchResult
+from .batch import Job as Job
+from .batch import Outcome as Outcome
+from .batch import plan_jobs as plan_jobs
+from .batch import run_batch as run_batch
+from .models import default_model_path as default_model_path
+from .models import resolve_model as resolve_model
+from .tiling import receptive_field as receptive_field
+from .tiling import tile_windows as tile_windows
+from .tiling import tiled_forward as tiled_forward
+
+__all__ = [
+    "DEFAULT_TILE",
+    "BatchResult",
+    "Job",
+    "Outcome",
+    "Upscaler",
+    "default_model_path",
+    "plan_jobs",
+    "receptive_field",
+    "resolve_model",
+    "run_batch",
+    "tile_windows",
+    "tiled_forward",
+]

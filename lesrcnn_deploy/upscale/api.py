@@ -1,0 +1,160 @@
+"""The Python API: ``Upscaler(scale=2, precision="int8").upscale(image) -> image``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError, ImageError
+from ..model import check_scale
+from ..runtime import OnnxRunner
+from .models import check_precision, resolve_model
+from .tiling import receptive_field, tiled_forward
+
+__all__ = ["DEFAULT_TILE", "Upscaler"]
+
+DEFAULT_TILE = 128
+"""Default core tile size in LR pixels.
+
+A 128 + 2 * 12 = 152 pixel window costs ONNX Runtime about 0.45 GB at x4 fp32; with the float32
+and uint8 output buffers, x4 on a 1920x1080 image peaks at about 1.3 GB RSS (measured by
+``tests/test_upscale_memory.py``). 256 would cost about 1.1 GB for the window alone.
+"""
+
+ImageArray = npt.NDArray[np.unsignedinteger[Any]]
+
+
+class Upscaler:
+    """Upscale uint8 / uint16 gray, RGB or RGBA images with LESRCNN on ONNX Runtime, tiled.
+
+    The network sees RGB float32 in [0, 1]. How each kind of image is handled:
+
+    * **RGB**: through the network; the output is clipped to [0, 1] and rounded to the input dtype.
+    * **Gray** (``(H, W)`` or ``(H, W, 1)``): replicated to three equal RGB channels, upscaled, and
+      turned back into one channel as the mean of the three outputs (they differ only slightly:
+      LESRCNN is a colour network); the output keeps the input's shape kind.
+    * **Alpha** (``(H, W, 4)``, straight / not premultiplied): the colour channels go through the
+      network, the alpha channel is upscaled separately with OpenCV bicubic (``INTER_CUBIC``,
+      saturated to the dtype's range) and appended again.
+    * **16 bit** (uint16, chosen by dtype, never guessed from values): divided by 65535 and run at
+      float32, so no 8-bit rounding happens on the way in or out, and the result is written back
+      as uint16. Precision loss: the network was trained on 8-bit images, so detail finer than one
+      8-bit step is not restored, only carried through; with the **int8** model the activations
+      are quantized to 8 bits inside the network, so the output's effective precision is about
+      8 bits (expect errors of a few 8-bit steps, i.e. a few hundred 16-bit units), while the
+      fp32 model keeps float32 precision throughout.
+
+    Tiling (see :mod:`~lesrcnn_deploy.upscale.tiling`) keeps the working memory bounded for any
+    image size; with the default overlap (the receptive field) tiled fp32 output equals the
+    whole-image output up to float rounding.
+
+    Args:
+        scale: 2, 3 or 4.
+        precision: ``"int8"`` or ``"fp32"``; with ``model`` it must match the model's metadata.
+        model: explicit ``.onnx`` file; default ``models_dir()/lesrcnn_x{S}[_int8].onnx``, built
+            from the official checkpoint when missing (int8 needs ``make quantize``).
+        tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
+        tile_overlap: context pixels around each tile; ``None`` means the receptive field
+            (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
+        threads: ONNX Runtime intra-op threads (``None`` = ORT default).
+
+    Raises:
+        ConfigError: bad scale, precision, tile, overlap or threads.
+        ModelError: the model is missing, unreadable or of another scale or precision.
+    """
+
+    def __init__(
+        self,
+        scale: int = 2,
+        precision: str = "int8",
+        *,
+        model: str | os.PathLike[str] | None = None,
+        tile: int = DEFAULT_TILE,
+        tile_overlap: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.scale = check_scale(scale)
+        self.precision = check_precision(precision)
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
+            msg = f"tile must be an integer >= 0 (0 = no tiling), got {tile!r}"
+            raise ConfigError(msg)
+        overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+            msg = f"tile_overlap must be an integer >= 0, got {tile_overlap!r}"
+            raise ConfigError(msg)
+        self.tile = tile
+        self.tile_overlap = overlap
+        self.model_path: Path = resolve_model(self.scale, self.precision, model)
+        self.runner = OnnxRunner(self.model_path, threads=threads, scale=self.scale)
+
+    def __repr__(self) -> str:
+        return (
+            f"Upscaler(scale={self.scale}, precision={self.precision!r}, "
+            f"model={str(self.model_path)!r}, tile={self.tile}, tile_overlap={self.tile_overlap})"
+        )
+
+    def upscale(self, img: ImageArray) -> ImageArray:
+        """Upscale one image by ``scale``.
+
+        Args:
+            img: ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` **RGB** or ``(H, W, 4)`` **RGBA**
+                (straight alpha, last), dtype uint8 ([0, 255]) or uint16 ([0, 65535]).
+
+        Returns:
+            A new array of the same dtype and shape kind, ``(H*s, W*s[, C])``.
+
+        Raises:
+            ImageError: not a numpy array, wrong dtype, shape or an empty image.
+        """
+        _check_image(img)
+        dtype = img.dtype
+        top = float(np.iinfo(dtype).max)
+        px = img[:, :, None] if img.ndim == 2 else img
+        channels = px.shape[2]
+        if channels == 1:
+            rgb = np.repeat(px, 3, axis=2)
+        else:
+            rgb = px[:, :, :3]
+        x = rgb.transpose(2, 0, 1)[None].astype(np.float32)
+        x /= np.float32(top)
+        y = tiled_forward(self.runner, x, tile=self.tile, overlap=self.tile_overlap)[0]
+        del x
+        if channels == 1:
+            y = y.mean(axis=0, keepdims=True, dtype=np.float32)
+        np.clip(y, 0.0, 1.0, out=y)
+        y *= np.float32(top)
+        np.rint(y, out=y)
+        out = y.transpose(1, 2, 0).astype(dtype)
+        del y
+        if channels == 4:
+            h, w = px.shape[:2]
+            alpha = cv2.resize(
+                np.ascontiguousarray(px[:, :, 3]),
+                (w * self.scale, h * self.scale),
+                interpolation=cv2.INTER_CUBIC,
+            )
+            out = np.concatenate([out, alpha[:, :, None].astype(dtype)], axis=2)
+        if img.ndim == 2:
+            return out[:, :, 0]
+        return out
+
+
+def _check_image(img: object) -> None:
+    if not isinstance(img, np.ndarray):
+        msg = f"image must be a numpy array, got {type(img).__name__}"
+        raise ImageError(msg)
+    if img.dtype not in (np.uint8, np.uint16):
+        msg = f"image dtype must be uint8 or uint16, got {img.dtype}"
+        raise ImageError(msg)
+    ok_shape = img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3, 4))
+    if not ok_shape:
+        msg = f"image shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {img.shape}"
+        raise ImageError(msg)
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        msg = f"image is empty: shape {img.shape}"
+        raise ImageError(msg)
