@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import LesrcnnError
@@ -128,11 +129,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every sub-command."""
-    p = argparse.ArgumentParser(prog="lesrcnn-deploy", description=__doc__.splitlines()[0])
+    p = _Parser(prog="lesrcnn-deploy", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("export", help="official checkpoint -> ONNX, parity-checked against PyTorch")
     e.add_argument("--scale", type=_scale, required=True)
@@ -181,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _plugins() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+def _plugins() -> list[Callable[[Any], None]]:
     """Sub-commands that live with their feature package (quantize, bench, upscale)."""
     found = []
     for mod, attr in (
