@@ -106,6 +106,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         scales = [rec.scale] if rec.scale is not None else [2, 3, 4]
         for s in scales:
             cost = measure_cost(build_model(rec.scale), s)
+            fused = measure_cost(build_model(rec.scale, fuse_upsample=True), s)
             rows.append(
                 {
                     "weights": rec.name,
@@ -113,6 +114,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                     "params": cost.params,
                     "card_flops_g@128": round(cost.card_flops_g, 3),
                     "gmacs@128": round(cost.gmacs, 3),
+                    "deployed_gmacs@128": round(fused.gmacs, 3),
                     "sha256": rec.sha256 or "(none on record)",
                     "url": rec.url,
                 }
@@ -124,6 +126,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(
                 f"{r['weights']:<14} x{r['scale']}  params {r['params']:>9,}  "
                 f"card Flops(G) {r['card_flops_g@128']:>8.3f}  GMACs {r['gmacs@128']:>7.3f}  "
+                f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
                 f"sha256 {str(r['sha256'])[:12]}"
             )
     return 0
