@@ -1,0 +1,165 @@
+"""``lesrcnn-deploy bench`` and ``lesrcnn-deploy gate``: thin wrappers over the bench modules."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_bench_parser"]
+
+_QUICK_REPEATS = 3
+
+
+def _scale(value: str) -> int:
+    from ..cli import _scale as parse
+
+    return parse(value)
+
+
+def _positive(value: str) -> int:
+    from ..cli import _positive_int
+
+    return _positive_int(value)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ..paths import project_root
+    from .readme import refresh_readme
+    from .run import BenchConfig, run_bench
+
+    output = Path(args.output)
+    if args.readme_only:
+        path = refresh_readme(args.readme, output)
+        print(f"updated {path} from {output / 'results.md'}")
+        return 0
+    cfg = BenchConfig(
+        scales=tuple(sorted(set(args.scales))),
+        datasets=tuple(Path(d) for d in args.dataset or ()),
+        div2k=Path(args.div2k) if args.div2k else None,
+        models=Path(args.models),
+        output=output,
+        threads=args.threads,
+        repeats=_QUICK_REPEATS if args.quick and args.repeats is None else args.repeats or 10,
+        warmup=1 if args.quick else 2,
+        torch_repeats_720p=1 if args.quick else 3,
+        memory=not (args.quick or args.no_memory),
+        progress=not args.quiet,
+    )
+    res = run_bench(cfg)
+    print((output / "results.md").read_text(encoding="utf-8"))
+    print(
+        f"wrote {output}/results.md, results.json, results.csv and {len(res.plots)} plots, "
+        f"{len(res.visuals)} comparison sheets in {res.wall_s / 60:.1f} min"
+    )
+    if args.readme:
+        readme = Path(args.readme)
+        refresh_readme(readme if readme.is_absolute() else project_root() / readme, output)
+        print(f"updated {args.readme}")
+    return 0
+
+
+def build_int8(fp32: Path, output: Path, *, preset: str | None = None) -> dict[str, Any]:
+    """Quantize ``fp32`` to ``output`` with the quantization package's default config (or a named
+    ``preset``, e.g. ``"per_tensor"``); returns a description of the config for the record."""
+    import importlib
+
+    q: Any = importlib.import_module("lesrcnn_deploy.quantization")
+    described: dict[str, Any] = q.bench_quantize(fp32, output, preset=preset)
+    return described
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from ..paths import models_dir, shared_dir
+    from .gate import (
+        check_gate,
+        format_gate,
+        load_baseline,
+        measure_gate,
+        write_baseline,
+    )
+
+    models = Path(args.models) if args.models else models_dir()
+    scales = sorted(set(args.scales))
+    fp32 = {s: models / f"lesrcnn_x{s}.onnx" for s in scales}
+    datasets = (
+        [Path(d) for d in args.dataset]
+        if args.dataset
+        else [
+            shared_dir() / "datasets" / "Set5",
+            shared_dir() / "datasets" / "Set14",
+        ]
+    )
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-gate-") as tmp:
+        if args.use_existing:
+            int8 = {s: models / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+            config: dict[str, Any] = {"int8": "existing models", "models": str(models)}
+        else:
+            int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+            config = {str(s): build_int8(fp32[s], int8[s], preset=args.preset) for s in scales}
+        measured = measure_gate(
+            fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
+        )
+    if args.update_baseline:
+        path = write_baseline(measured, args.baseline)
+        print(format_gate(measured, []))
+        print(f"wrote baseline {path}")
+        return 0
+    baseline = load_baseline(args.baseline)
+    violations = check_gate(
+        measured, baseline, budget_db=baseline.budget_db, max_growth_db=baseline.max_growth_db
+    )
+    print(format_gate(measured, violations))
+    return 1 if violations else 0
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``bench`` and ``gate`` on the main CLI."""
+    from ..paths import models_dir, reports_dir
+
+    b = subparsers.add_parser(
+        "bench", help="card and paper tables fp32 vs int8, speed, pictures (reports/bench/)"
+    )
+    b.add_argument("--div2k", help="DIV2K folder (DIV2K_valid_HR + DIV2K_valid_LR_bicubic)")
+    b.add_argument(
+        "--dataset",
+        action="append",
+        help="benchmark set folder for the paper tables (repeatable; default ../shared/datasets/*)",
+    )
+    b.add_argument("--scales", type=_scale, nargs="+", default=[2, 3, 4])
+    b.add_argument("--threads", type=_positive, default=2, help="intra-op threads (default 2)")
+    b.add_argument("--repeats", type=_positive, help="timed rounds at 128x128 (default 10)")
+    b.add_argument("--models", default=str(models_dir()), help="folder of the .onnx models")
+    b.add_argument("--output", default=str(reports_dir() / "bench"))
+    b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
+    b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument(
+        "--readme",
+        nargs="?",
+        const="README.md",
+        help="then refresh the <!-- bench:start/end --> section of this file (default README.md)",
+    )
+    b.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="only refresh --readme from an existing report, no benchmark",
+    )
+    b.set_defaults(func=_cmd_bench)
+
+    g = subparsers.add_parser(
+        "gate", help="CI gate: rebuild int8 (default config), check the drop on Set5/Set14"
+    )
+    g.add_argument("--scales", type=_scale, nargs="+", default=[2, 3, 4])
+    g.add_argument("--models", help="folder of the fp32 .onnx models (default models/)")
+    g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
+    g.add_argument("--baseline", help="default benchmarks/baseline.json")
+    g.add_argument("--threads", type=_positive, default=2)
+    g.add_argument("--preset", help="quantization preset instead of the default (e.g. per_tensor)")
+    g.add_argument(
+        "--use-existing", action="store_true", help="check models/*_int8.onnx, do not rebuild"
+    )
+    g.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_cmd_gate)

@@ -1,0 +1,364 @@
+"""The CI gate on int8 accuracy: int8 PSNR drop per scale and set against a budget and a baseline.
+
+The drop is ``fp32 PSNR - int8 PSNR`` (dB, paper protocol, Y channel; positive = int8 is worse).
+The gate fails when, for any measured (scale, set):
+
+* the drop exceeds the absolute budget (``budget_db``, 0.05 dB by default);
+* the drop grew by more than ``max_growth_db`` (0.02 dB) over the committed baseline;
+* a (scale, set) of the baseline was not measured;
+* DepthToSpace of the int8 graph no longer runs on 8-bit tensors after ORT graph optimization.
+
+:func:`check_gate` is pure: it takes measured numbers and the baseline and returns the violations,
+one message each, naming scale, set and numbers. The measuring lives in :func:`measure_gate`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..fileio import atomic_write_json
+from ..paths import project_root
+
+__all__ = [
+    "DEFAULT_BUDGET_DB",
+    "DEFAULT_MAX_GROWTH_DB",
+    "Baseline",
+    "GateMeasurement",
+    "SetDrop",
+    "baseline_path",
+    "check_gate",
+    "depth_to_space_dtypes",
+    "depth_to_space_on_int8",
+    "format_gate",
+    "load_baseline",
+    "make_baseline",
+    "measure_gate",
+    "write_baseline",
+]
+
+DEFAULT_BUDGET_DB = 0.05
+DEFAULT_MAX_GROWTH_DB = 0.02
+BASELINE_VERSION = 1
+
+
+def baseline_path() -> Path:
+    """The committed baseline, ``benchmarks/baseline.json`` of the checkout."""
+    return project_root() / "benchmarks" / "baseline.json"
+
+
+@dataclass(frozen=True)
+class SetDrop:
+    """fp32 and int8 PSNR (dB, paper protocol, Y) of one scale on one set."""
+
+    fp32_psnr: float
+    int8_psnr: float
+
+    @property
+    def drop(self) -> float:
+        """``fp32_psnr - int8_psnr`` in dB (positive = int8 loses accuracy)."""
+        return self.fp32_psnr - self.int8_psnr
+
+
+@dataclass(frozen=True)
+class GateMeasurement:
+    """What the gate measured.
+
+    Attributes:
+        drops: ``{(scale, set name): SetDrop}``.
+        depth_to_space_int8: ``{scale: True if every DepthToSpace of the optimized int8 graph
+            reads an 8-bit tensor}``; a scale missing here is not checked.
+        config: how the int8 models were built (quantization config, calibration set).
+    """
+
+    drops: Mapping[tuple[int, str], SetDrop]
+    depth_to_space_int8: Mapping[int, bool] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The committed baseline: int8 drop (dB) per (scale, set) and the limits it was made with."""
+
+    drops: Mapping[tuple[int, str], float]
+    budget_db: float = DEFAULT_BUDGET_DB
+    max_growth_db: float = DEFAULT_MAX_GROWTH_DB
+    path: Path | None = None
+
+
+def check_gate(
+    measured: GateMeasurement,
+    baseline: Baseline,
+    *,
+    budget_db: float = DEFAULT_BUDGET_DB,
+    max_growth_db: float = DEFAULT_MAX_GROWTH_DB,
+) -> list[str]:
+    """Compare measured int8 drops with the budget and the baseline.
+
+    Args:
+        measured: see :class:`GateMeasurement`.
+        baseline: see :func:`load_baseline`.
+        budget_db: largest allowed drop, dB.
+        max_growth_db: largest allowed growth of a drop over its baseline value, dB.
+
+    Returns:
+        One message per violation (empty list = the gate passes), sorted by scale then set, e.g.
+        ``"x2 Set14: int8 drop 0.071 dB exceeds the 0.050 dB budget (fp32 33.320 dB, int8
+        33.249 dB)"``.
+    """
+    out: list[str] = []
+    for (scale, name), d in sorted(measured.drops.items()):
+        where = f"x{scale} {name}"
+        nums = f"(fp32 {d.fp32_psnr:.3f} dB, int8 {d.int8_psnr:.3f} dB)"
+        if d.drop > budget_db:
+            out.append(
+                f"{where}: int8 drop {d.drop:.3f} dB exceeds the {budget_db:.3f} dB budget {nums}"
+            )
+        base = baseline.drops.get((scale, name))
+        if base is not None and d.drop - base > max_growth_db:
+            out.append(
+                f"{where}: int8 drop {d.drop:.3f} dB grew by {d.drop - base:.3f} dB over the "
+                f"baseline {base:.3f} dB (allowed growth {max_growth_db:.3f} dB) {nums}"
+            )
+    for scale, name in sorted(set(baseline.drops) - set(measured.drops)):
+        out.append(f"x{scale} {name}: in the baseline but not measured")
+    for scale, ok in sorted(measured.depth_to_space_int8.items()):
+        if not ok:
+            out.append(
+                f"x{scale}: DepthToSpace no longer runs on int8 tensors in the optimized int8 graph"
+            )
+    return out
+
+
+def _parse_drops(raw: Any, where: str) -> dict[tuple[int, str], float]:
+    if not isinstance(raw, dict):
+        msg = f"{where}: 'drops' must be an object {{scale: {{set: dB}}}}"
+        raise ConfigError(msg)
+    drops: dict[tuple[int, str], float] = {}
+    for scale_key, sets in raw.items():
+        try:
+            scale = int(str(scale_key).lstrip("x"))
+        except ValueError:
+            msg = f"{where}: bad scale key {scale_key!r} (expected 2, 3 or 4)"
+            raise ConfigError(msg) from None
+        if not isinstance(sets, dict):
+            msg = f"{where}: drops[{scale_key!r}] must be an object {{set: dB}}"
+            raise ConfigError(msg)
+        for name, value in sets.items():
+            if not isinstance(value, int | float):
+                msg = f"{where}: drops[{scale_key!r}][{name!r}] = {value!r} is not a number"
+                raise ConfigError(msg)
+            drops[(scale, str(name))] = float(value)
+    return drops
+
+
+def load_baseline(path: str | os.PathLike[str] | None = None) -> Baseline:
+    """Read the baseline JSON (default :func:`baseline_path`).
+
+    Raises:
+        ConfigError: missing file, invalid JSON or wrong structure.
+    """
+    p = Path(path) if path is not None else baseline_path()
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{p}: no gate baseline (create it with `lesrcnn-deploy gate --update-baseline`)"
+        raise ConfigError(msg) from None
+    except json.JSONDecodeError as exc:
+        msg = f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})"
+        raise ConfigError(msg) from None
+    if not isinstance(raw, dict):
+        msg = f"{p}: expected a JSON object"
+        raise ConfigError(msg)
+    return Baseline(
+        drops=_parse_drops(raw.get("drops"), str(p)),
+        budget_db=float(raw.get("budget_db", DEFAULT_BUDGET_DB)),
+        max_growth_db=float(raw.get("max_growth_db", DEFAULT_MAX_GROWTH_DB)),
+        path=p,
+    )
+
+
+def make_baseline(
+    measured: GateMeasurement,
+    *,
+    budget_db: float = DEFAULT_BUDGET_DB,
+    max_growth_db: float = DEFAULT_MAX_GROWTH_DB,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON object of a new baseline made from ``measured`` (drops rounded to 1e-4 dB)."""
+    drops: dict[str, dict[str, float]] = {}
+    psnr: dict[str, dict[str, dict[str, float]]] = {}
+    for (scale, name), d in sorted(measured.drops.items()):
+        drops.setdefault(str(scale), {})[name] = round(d.drop, 4)
+        psnr.setdefault(str(scale), {})[name] = {
+            "fp32": round(d.fp32_psnr, 4),
+            "int8": round(d.int8_psnr, 4),
+        }
+    return {
+        "version": BASELINE_VERSION,
+        "metric": "PSNR drop fp32 - int8, dB (paper protocol, Y channel, border = scale)",
+        "budget_db": budget_db,
+        "max_growth_db": max_growth_db,
+        "drops": drops,
+        "psnr": psnr,
+        "depth_to_space_int8": {str(k): v for k, v in sorted(measured.depth_to_space_int8.items())},
+        "config": dict(measured.config),
+        **(dict(extra) if extra else {}),
+    }
+
+
+def write_baseline(
+    measured: GateMeasurement,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a new baseline from ``measured`` atomically; returns its path."""
+    p = Path(path) if path is not None else baseline_path()
+    atomic_write_json(p, make_baseline(measured, extra=extra))
+    return p
+
+
+def format_gate(measured: GateMeasurement, violations: Sequence[str]) -> str:
+    """A short human report: one line per (scale, set) with the drop, then the verdict."""
+    lines = []
+    for (scale, name), d in sorted(measured.drops.items()):
+        lines.append(
+            f"x{scale} {name:<8} fp32 {d.fp32_psnr:8.4f}  int8 {d.int8_psnr:8.4f}  "
+            f"drop {d.drop:+.4f} dB"
+        )
+    for scale, ok in sorted(measured.depth_to_space_int8.items()):
+        lines.append(f"x{scale} DepthToSpace on int8: {'yes' if ok else 'NO'}")
+    if violations:
+        lines.append(f"GATE FAILED ({len(violations)} violation(s)):")
+        lines += [f"  {v}" for v in violations]
+    else:
+        lines.append("gate passed")
+    return "\n".join(lines)
+
+
+_EIGHT_BIT_PRODUCERS = ("QuantizeLinear", "DynamicQuantizeLinear")
+_PASS_THROUGH = frozenset(
+    {
+        "DepthToSpace",
+        "SpaceToDepth",
+        "Transpose",
+        "Reshape",
+        "Identity",
+        "Squeeze",
+        "Unsqueeze",
+        "Slice",
+        "MaxPool",
+        "ReorderInput",
+        "ReorderOutput",
+    }
+)
+
+
+def depth_to_space_dtypes(model_path: str | os.PathLike[str]) -> list[bool]:
+    """For each DepthToSpace of the ORT-optimized graph of ``model_path``: does it read 8 bits?
+
+    The graph is optimized by ONNX Runtime (CPU provider, all optimizations, 1 thread) and
+    written to a temporary file; the element type of each DepthToSpace input is followed back
+    through its producers: ``QuantizeLinear`` and ``QLinear*`` outputs are 8-bit, layout-only
+    ops (DepthToSpace, Transpose, Reshape, ...) keep their input's type, initializers and graph
+    inputs carry their declared type, anything else is float.
+
+    Returns:
+        One bool per DepthToSpace node, in graph order (empty list: no DepthToSpace at all).
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    from ..runtime import session_options
+
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-d2s-") as tmp:
+        opt = Path(tmp) / "optimized.onnx"
+        ort.InferenceSession(
+            os.fspath(model_path),
+            sess_options=session_options(1, optimized_model_path=opt),
+            providers=["CPUExecutionProvider"],
+        )
+        graph = onnx.load(os.fspath(opt)).graph
+    eight_bit = {onnx.TensorProto.UINT8, onnx.TensorProto.INT8}
+    declared = {t.name: t.data_type in eight_bit for t in graph.initializer}
+    declared.update({i.name: i.type.tensor_type.elem_type in eight_bit for i in graph.input})
+    producer = {out: node for node in graph.node for out in node.output}
+    memo: dict[str, bool] = {}
+
+    def is_8bit(name: str, depth: int = 0) -> bool:
+        if name in memo:
+            return memo[name]
+        if name in declared:
+            return declared[name]
+        node = producer.get(name)
+        if node is None or depth > 64:
+            result = False
+        elif node.op_type in _EIGHT_BIT_PRODUCERS or node.op_type.startswith("QLinear"):
+            result = True
+        elif node.op_type in _PASS_THROUGH and node.input:
+            result = is_8bit(node.input[0], depth + 1)
+        else:
+            result = False
+        memo[name] = result
+        return result
+
+    return [is_8bit(n.input[0]) for n in graph.node if n.op_type == "DepthToSpace"]
+
+
+def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
+    """True when the optimized graph has DepthToSpace nodes and all of them read 8-bit tensors."""
+    flags = depth_to_space_dtypes(model_path)
+    return bool(flags) and all(flags)
+
+
+def measure_gate(
+    fp32_models: Mapping[int, str | os.PathLike[str]],
+    int8_models: Mapping[int, str | os.PathLike[str]],
+    datasets: Sequence[str | os.PathLike[str]],
+    *,
+    threads: int | None = None,
+    progress: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> GateMeasurement:
+    """Evaluate fp32 and int8 models of each scale on ``datasets`` (paper protocol), and check
+    where DepthToSpace runs in each int8 graph.
+
+    Args:
+        fp32_models, int8_models: ``{scale: .onnx path}``; the scales of ``int8_models`` are
+            measured (each needs its fp32 model).
+        datasets: dataset folders (e.g. Set5, Set14).
+        threads: ONNX Runtime intra-op threads.
+        progress: tqdm bars.
+        config: recorded in the measurement (how the int8 models were built).
+
+    Raises:
+        ConfigError: an int8 scale has no fp32 model.
+    """
+    from ..data import open_dataset
+    from ..evaluate import evaluate
+    from ..protocols import Protocol
+    from ..runtime import OnnxRunner
+
+    drops: dict[tuple[int, str], SetDrop] = {}
+    d2s: dict[int, bool] = {}
+    for scale in sorted(int8_models):
+        if scale not in fp32_models:
+            msg = f"x{scale}: int8 model given without its fp32 model"
+            raise ConfigError(msg)
+        r32 = OnnxRunner(Path(fp32_models[scale]), threads=threads, scale=scale)
+        r8 = OnnxRunner(Path(int8_models[scale]), threads=threads, scale=scale)
+        d2s[scale] = depth_to_space_on_int8(int8_models[scale])
+        for root in datasets:
+            ds = open_dataset(Path(root), scale)
+            a = evaluate(r32, ds, protocol=Protocol.PAPER, progress=progress)
+            b = evaluate(r8, ds, protocol=Protocol.PAPER, progress=progress)
+            drops[(scale, ds.name)] = SetDrop(a.psnr, b.psnr)
+    return GateMeasurement(drops=drops, depth_to_space_int8=d2s, config=dict(config or {}))

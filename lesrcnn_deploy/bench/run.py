@@ -1,0 +1,215 @@
+"""The whole bench in one call: accuracy (card + paper tables), speed, memory, pictures, reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..data import SRDataset, open_dataset
+from ..errors import ConfigError, DatasetError, ModelError
+from ..fileio import sha256_file
+from ..model import build_model
+from ..paths import models_dir, reports_dir, shared_dir
+from ..profile import measure_cost
+from ..protocols import Protocol
+from ..runtime import OnnxRunner
+from .accuracy import compare
+from .plots import plot_psnr_drop, plot_speed
+from .report import BenchResults, ModelEntry, write_reports
+from .speed import RunnerSpec, measure_peak_memory, open_spec, time_runners, workloads
+from .system import system_info
+from .visual import comparison_sheet
+
+__all__ = ["BenchConfig", "default_datasets", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Options of a bench run (CLI flags map one to one).
+
+    Attributes:
+        scales: scales to bench.
+        datasets: benchmark set folders for the paper tables (default: :func:`default_datasets`).
+        div2k: DIV2K folder for the card table (``DIV2K_valid_HR`` + ``DIV2K_valid_LR_bicubic``);
+            None uses a stand-in set.
+        models: folder of ``lesrcnn_x{S}.onnx`` and ``lesrcnn_x{S}_int8.onnx``.
+        output: report folder.
+        threads: intra-op threads of every runner.
+        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
+        warmup: untimed calls per runner and workload.
+        torch_repeats_720p: rounds PyTorch eager takes part in at 720p (it is slow).
+        memory: measure peak memory in fresh processes.
+        progress: tqdm bars.
+        seed: seed of the synthetic speed inputs.
+    """
+
+    scales: tuple[int, ...] = (2, 3, 4)
+    datasets: tuple[Path, ...] = ()
+    div2k: Path | None = None
+    models: Path = field(default_factory=models_dir)
+    output: Path = field(default_factory=lambda: reports_dir() / "bench")
+    threads: int = 2
+    repeats: int = 10
+    warmup: int = 2
+    torch_repeats_720p: int = 3
+    memory: bool = True
+    progress: bool = True
+    seed: int = 0
+
+    @property
+    def repeats_720p(self) -> int:
+        """Timed rounds at the 720p workload."""
+        return max(3, self.repeats // 2)
+
+
+def default_datasets() -> list[Path]:
+    """Every sub-folder of ``../shared/datasets`` (sorted), or an empty list."""
+    root = shared_dir() / "datasets"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+_PAPER_ORDER = ("Set5", "Set14", "B100", "Urban100")
+
+
+def _open_all(roots: Sequence[Path], scale: int) -> list[SRDataset]:
+    """Open every root; sorted in the paper's order (Set5, Set14, B100, Urban100), then by name."""
+    from .accuracy import paper_name
+
+    def key(d: SRDataset) -> tuple[int, str]:
+        name = paper_name(d.name)
+        return (_PAPER_ORDER.index(name) if name else len(_PAPER_ORDER), d.name)
+
+    return sorted((open_dataset(r, scale) for r in roots), key=key)
+
+
+def _card_set(cfg: BenchConfig, sets: Sequence[SRDataset], scale: int) -> tuple[SRDataset, str]:
+    if cfg.div2k is not None:
+        ds = open_dataset(cfg.div2k, scale)
+        return ds, f"{ds.name} ({len(ds)} images)"
+    if not sets:
+        msg = "no dataset for the card table: give --div2k DIR or --dataset DIR"
+        raise DatasetError(msg)
+    pick = next((d for d in sets if d.layout == "hr_lr_bicubic"), sets[0])
+    return pick, f"{pick.name} (stand-in: DIV2K validation not given)"
+
+
+def _model_paths(cfg: BenchConfig, scale: int) -> tuple[Path, Path]:
+    fp32 = cfg.models / f"lesrcnn_x{scale}.onnx"
+    int8 = cfg.models / f"lesrcnn_x{scale}_int8.onnx"
+    for p, make in ((fp32, "make export"), (int8, "make quantize")):
+        if not p.is_file():
+            msg = f"{p}: model not found (build it with `{make}`, or give --models DIR)"
+            raise ModelError(msg)
+    return fp32, int8
+
+
+def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
+    return ModelEntry(scale, precision, str(path), sha256_file(path), path.stat().st_size)
+
+
+def run_bench(cfg: BenchConfig) -> BenchResults:
+    """Run everything and write the reports into ``cfg.output``; see the package docstring."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    if cfg.threads < 1 or cfg.repeats < 1:
+        msg = f"threads and repeats must be >= 1, got {cfg.threads} and {cfg.repeats}"
+        raise ConfigError(msg)
+    roots = list(cfg.datasets) or default_datasets()
+    sysi = system_info()
+    res = BenchResults(
+        config={
+            "scales": list(cfg.scales),
+            "datasets": [str(r) for r in roots],
+            "div2k": None if cfg.div2k is None else str(cfg.div2k),
+            "models": str(cfg.models),
+            "threads": cfg.threads,
+            "repeats_128": cfg.repeats,
+            "repeats_720p": cfg.repeats_720p,
+            "torch_repeats_720p": cfg.torch_repeats_720p,
+            "warmup": cfg.warmup,
+            "seed": cfg.seed,
+            "memory": cfg.memory,
+        },
+        system={**sysi.to_dict(), "isa_summary": sysi.isa_summary()},
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    out = cfg.output
+    out.mkdir(parents=True, exist_ok=True)
+    for scale in cfg.scales:
+        fp32_path, int8_path = _model_paths(cfg, scale)
+        res.models += [_entry(scale, "fp32", fp32_path), _entry(scale, "int8", int8_path)]
+        manifest = int8_path.with_suffix(".json")
+        if manifest.is_file():
+            res.quantization[scale] = json.loads(manifest.read_text(encoding="utf-8"))
+        cost = measure_cost(build_model(scale), scale)
+        res.cost[scale] = {
+            "params": cost.params,
+            "macs": cost.macs,
+            "gmacs": cost.gmacs,
+            "card_flops_g": cost.card_flops_g,
+        }
+        r32 = OnnxRunner(fp32_path, threads=cfg.threads, scale=scale)
+        r8 = OnnxRunner(int8_path, threads=cfg.threads, scale=scale)
+        sets = _open_all(roots, scale)
+        card_ds, card_label = _card_set(cfg, sets, scale)
+        res.card_dataset = card_label.replace(f" ({len(card_ds)} images)", "")
+        res.card_is_standin = cfg.div2k is None
+        res.card.append(
+            compare(
+                r32,
+                r8,
+                card_ds,
+                scale=scale,
+                protocol=Protocol.SEED128,
+                label=res.card_dataset,
+                progress=cfg.progress,
+            )
+        )
+        for ds in sets:
+            res.paper.append(
+                compare(r32, r8, ds, scale=scale, protocol=Protocol.PAPER, progress=cfg.progress)
+            )
+        if sets:
+            res.visuals.append(comparison_sheet(r32, r8, sets[0], out / f"visual_x{scale}.png"))
+        specs = [
+            RunnerSpec("ORT fp32", "onnx", str(fp32_path), scale, cfg.threads),
+            RunnerSpec("ORT int8", "onnx", str(int8_path), scale, cfg.threads),
+            RunnerSpec("PyTorch eager fp32", "torch", "", scale, cfg.threads),
+        ]
+        runners = {s.label: open_spec(s) for s in specs}
+        for wl in workloads(scale):
+            n = cfg.repeats if wl.name == "128x128" else cfg.repeats_720p
+            caps = {} if wl.name == "128x128" else {"PyTorch eager fp32": cfg.torch_repeats_720p}
+            with tqdm(
+                total=n, desc=f"speed x{scale} {wl.name}", unit="round", disable=not cfg.progress
+            ) as bar:
+                res.speed += time_runners(
+                    runners,
+                    wl,
+                    threads=cfg.threads,
+                    warmup=cfg.warmup,
+                    repeats=n,
+                    max_repeats=caps,
+                    on_round=lambda: bar.update(1),
+                )
+        del runners
+        if cfg.memory:
+            wl = workloads(scale)[1]
+            for spec in tqdm(
+                specs, desc=f"peak memory x{scale}", unit="runner", disable=not cfg.progress
+            ):
+                res.memory += measure_peak_memory([spec], wl)
+    res.plots = [
+        plot_psnr_drop([*res.card, *res.paper], out / "psnr_drop.png"),
+        plot_speed(res.speed, out / "speed.png"),
+    ]
+    res.wall_s = time.perf_counter() - t0
+    write_reports(res, out)
+    return res
