@@ -3,7 +3,9 @@
 One job per module: :mod:`.system` (machine), :mod:`.speed` (latency, memory), :mod:`.accuracy`
 (fp32 vs int8 evaluations), :mod:`.visual` (comparison sheets), :mod:`.plots` (PNG plots),
 :mod:`.report` (results.md/.json/.csv), :mod:`.gate` (CI gate on the int8 drop), :mod:`.readme`
-(README section refresh), :mod:`.run` (the whole bench), :mod:`.cli` (sub-commands).
+(README section refresh), :mod:`.run` (the whole bench: ``run_bench(BenchConfig(...))``),
+:mod:`.cli` (sub-commands). Only the light gate API is re-exported here, so that loading the CLI
+stays fast.
 """
 
 from .gate import Baseline as Baseline
@@ -11,15 +13,11 @@ from .gate import GateMeasurement as GateMeasurement
 from .gate import SetDrop as SetDrop
 from .gate import check_gate as check_gate
 from .gate import load_baseline as load_baseline
-from .run import BenchConfig as BenchConfig
-from .run import run_bench as run_bench
 
 __all__ = [
     "Baseline",
-    "BenchConfig",
     "GateMeasurement",
     "SetDrop",
     "check_gate",
     "load_baseline",
-    "run_bench",
 ]

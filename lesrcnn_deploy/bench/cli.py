@@ -31,7 +31,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     if args.readme_only:
-        path = refresh_readme(args.readme, output)
+        readme = Path(args.readme or "README.md")
+        path = refresh_readme(readme if readme.is_absolute() else project_root() / readme, output)
         print(f"updated {path} from {output / 'results.md'}")
         return 0
     cfg = BenchConfig(

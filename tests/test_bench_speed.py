@@ -1,0 +1,80 @@
+"""Speed harness structure (no absolute times asserted), workloads, system info, visual sheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesrcnn_deploy.bench.speed import time_runners, workloads
+from lesrcnn_deploy.bench.system import system_info
+from lesrcnn_deploy.errors import ConfigError, ModelError
+
+
+def _fake(scale: int, calls: list[str], name: str):  # type: ignore[no-untyped-def]
+    def run(x: np.ndarray) -> np.ndarray:
+        calls.append(name)
+        return np.zeros((1, 3, x.shape[2] * scale, x.shape[3] * scale), np.float32)
+
+    return run
+
+
+def test_workloads_cover_720p() -> None:
+    for s in (2, 3, 4):
+        small, big = workloads(s)
+        assert small.lr_hw == (128, 128)
+        h, w = big.out_hw
+        assert h == 720 and 1280 <= w <= 1281
+
+
+def test_interleaved_rounds_and_caps() -> None:
+    calls: list[str] = []
+    wl = workloads(2)[0]
+    runners = {n: _fake(2, calls, n) for n in ("a", "b", "c")}
+    res = time_runners(runners, wl, threads=1, warmup=1, repeats=4, max_repeats={"c": 2})
+    assert [len(r.times_ms) for r in res] == [4, 4, 2]
+    timed = calls[3:]  # after one warm-up call each
+    assert timed[:3] == ["a", "b", "c"] and timed[3:6] == ["b", "c", "a"]  # rotated order
+    r = res[0]
+    assert r.p90_ms >= r.median_ms > 0 and r.mp_per_s > 0
+    assert r.to_dict()["out_hw"] == (256, 256)
+
+
+def test_bad_output_shape_and_repeats() -> None:
+    wl = workloads(3)[0]
+    with pytest.raises(ModelError, match="output shape"):
+        time_runners({"x": _fake(2, [], "x")}, wl, threads=1)
+    with pytest.raises(ConfigError):
+        time_runners({"x": _fake(3, [], "x")}, wl, threads=1, repeats=0)
+
+
+def test_system_info(tmp_path: Path) -> None:
+    info = system_info()
+    assert info.logical_cpus >= 1 and info.cpu
+    assert info.versions["onnxruntime"] != "-"
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("model name : X\nflags : avx2 avx512_vnni amx_int8 amx_tile\n")
+    other = system_info(fake)
+    assert other.vnni and other.amx and "avx512_vnni" in other.isa_summary()
+    assert not system_info(tmp_path / "missing").amx
+
+
+def test_visual_sheet_and_accuracy_on_fp32(
+    fp32_models: dict[int, Path], set5: Path, tmp_path: Path
+) -> None:
+    """fp32 against itself: zero drop, zero difference map; the sheet is a PNG of 5 tiles."""
+    from lesrcnn_deploy.bench.accuracy import compare
+    from lesrcnn_deploy.bench.visual import comparison_sheet
+    from lesrcnn_deploy.data import load_image, open_dataset
+    from lesrcnn_deploy.protocols import Protocol
+    from lesrcnn_deploy.runtime import OnnxRunner
+
+    ds = open_dataset(set5, 4, limit=3)
+    r = OnnxRunner(fp32_models[4], threads=2)
+    c = compare(r, r, ds, scale=4, protocol=Protocol.PAPER, progress=False)
+    assert c.drop_db == 0.0 and c.reference["psnr"] == 31.88
+    v = comparison_sheet(r, r, ds, tmp_path / "v.png", crop_size=60)
+    assert v.max_abs_diff == 0 and v.image == "img_003"
+    img = load_image(v.path).pixels
+    assert img.shape[1] == 5 * 120 + 4 * 6

@@ -1,0 +1,96 @@
+"""The int8 accuracy gate: pure logic (fast) and the real gate on rebuilt int8 models (slow-ish)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lesrcnn_deploy.bench.gate import (
+    Baseline,
+    GateMeasurement,
+    SetDrop,
+    baseline_path,
+    check_gate,
+    depth_to_space_dtypes,
+    load_baseline,
+    make_baseline,
+    write_baseline,
+)
+from lesrcnn_deploy.errors import ConfigError
+
+
+def _measured(
+    drops: dict[tuple[int, str], float], d2s: dict[int, bool] | None = None
+) -> GateMeasurement:
+    return GateMeasurement(
+        drops={k: SetDrop(30.0, 30.0 - v) for k, v in drops.items()},
+        depth_to_space_int8=d2s or {},
+    )
+
+
+BASE = Baseline(drops={(2, "Set5"): 0.02, (2, "Set14"): 0.01})
+
+
+def test_gate_passes_within_budget_and_growth() -> None:
+    assert check_gate(_measured({(2, "Set5"): 0.035, (2, "Set14"): -0.01}, {2: True}), BASE) == []
+
+
+def test_gate_budget_names_scale_set_and_numbers() -> None:
+    (msg,) = check_gate(_measured({(2, "Set5"): 0.03, (2, "Set14"): 0.02}), BASE, budget_db=0.025)
+    assert msg.startswith("x2 Set5: int8 drop 0.030 dB exceeds the 0.025 dB budget")
+    assert "fp32 30.000 dB, int8 29.970 dB" in msg
+
+
+def test_gate_growth_over_baseline() -> None:
+    (msg,) = check_gate(_measured({(2, "Set5"): 0.02, (2, "Set14"): 0.0351}), BASE)
+    assert "x2 Set14" in msg and "grew by 0.025 dB over the baseline 0.010 dB" in msg
+
+
+def test_gate_missing_measurement_and_float_depth_to_space() -> None:
+    out = check_gate(_measured({(2, "Set5"): 0.0}, {2: False}), BASE)
+    assert out == [
+        "x2 Set14: in the baseline but not measured",
+        "x2: DepthToSpace no longer runs on int8 tensors in the optimized int8 graph",
+    ]
+
+
+def test_baseline_round_trip(tmp_path: Path) -> None:
+    m = _measured({(2, "Set5"): 0.01234, (4, "Set14"): 0.0}, {2: True, 4: True})
+    p = write_baseline(m, tmp_path / "b.json")
+    b = load_baseline(p)
+    assert b.drops == {(2, "Set5"): 0.0123, (4, "Set14"): 0.0}
+    assert (b.budget_db, b.max_growth_db) == (0.05, 0.02)
+    assert make_baseline(m)["psnr"]["2"]["Set5"]["fp32"] == 30.0
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "no gate baseline"),
+        ("{", "not valid JSON"),
+        ('{"drops": {"x9z": {}}}', "bad scale key"),
+        ('{"drops": {"2": {"Set5": "big"}}}', "is not a number"),
+    ],
+)
+def test_bad_baseline(tmp_path: Path, content: str | None, match: str) -> None:
+    p = tmp_path / "b.json"
+    if content is not None:
+        p.write_text(content)
+    with pytest.raises(ConfigError, match=match):
+        load_baseline(p)
+
+
+def test_committed_baseline_is_complete() -> None:
+    """The baseline covers x2/x3/x4 on Set5 and Set14, every drop within the budget."""
+    b = load_baseline(baseline_path())
+    assert set(b.drops) == {(s, n) for s in (2, 3, 4) for n in ("Set5", "Set14")}
+    assert all(v <= b.budget_db for v in b.drops.values())
+    raw = json.loads(baseline_path().read_text())
+    assert all(raw["depth_to_space_int8"].values())
+
+
+def test_depth_to_space_of_fp32_model_is_float(fp32_models: dict[int, Path]) -> None:
+    assert depth_to_space_dtypes(fp32_models[2]) == [False]
+    assert depth_to_space_dtypes(fp32_models[4]) == [False, False]
