@@ -1,0 +1,160 @@
+"""Upscaler API: RGB, gray, alpha, 16 bit, tiled == whole, model resolution and errors."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lesrcnn_deploy.errors import ConfigError, ImageError, ModelError
+from lesrcnn_deploy.model import build_model
+from lesrcnn_deploy.upscale import Upscaler, default_model_path, resolve_model
+
+
+def _random_model(scale: int, path: Path, seed: int = 0) -> Path:
+    from lesrcnn_deploy.export import export_onnx
+
+    ref = build_model(scale)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if "mean" not in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    fused = build_model(scale, fuse_upsample=True)
+    fused.load_state_dict(ref.state_dict())
+    return export_onnx(fused, path, reference=ref).path
+
+
+@pytest.fixture(scope="module")
+def x2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _random_model(2, tmp_path_factory.mktemp("api") / "rand_x2.onnx")
+
+
+@pytest.fixture(scope="module")
+def up(x2_model: Path) -> Upscaler:
+    return Upscaler(2, "fp32", model=x2_model, tile=16, threads=1)
+
+
+def _img(shape: tuple[int, ...], dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
+    top = np.iinfo(dtype).max
+    return np.random.default_rng(seed).integers(0, top + 1, shape, dtype=dtype)
+
+
+def test_rgb_uint8(up: Upscaler) -> None:
+    img = _img((21, 34, 3))
+    out = up.upscale(img)
+    assert out.shape == (42, 68, 3) and out.dtype == np.uint8
+    x = img.transpose(2, 0, 1)[None].astype(np.float32) / 255
+    ref = up.runner(x)[0].clip(0, 1).transpose(1, 2, 0) * 255
+    assert np.abs(out.astype(float) - ref).max() <= 0.5 + 1e-3  # rounding only
+
+
+def test_tiled_equals_whole_image_uint8(up: Upscaler, x2_model: Path) -> None:
+    img = _img((50, 61, 3), seed=1)
+    whole = Upscaler(2, "fp32", model=x2_model, tile=0).upscale(img)
+    tiled = up.upscale(img)  # tile 16, overlap = receptive field 13
+    assert up.tile_overlap == 13
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(19, 23), (19, 23, 1)])
+def test_gray_stays_gray(up: Upscaler, shape: tuple[int, ...]) -> None:
+    img = _img(shape, seed=2)
+    out = up.upscale(img)
+    assert out.shape == (38, 46, *shape[2:]) and out.dtype == np.uint8
+    rgb = up.upscale(np.repeat(img.reshape(19, 23, 1), 3, axis=2)).astype(float)
+    assert np.abs(out.reshape(38, 46) - rgb.mean(axis=2)).max() <= 1.0  # mean of the channels
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_alpha_upscaled_separately_with_bicubic(up: Upscaler, dtype: type) -> None:
+    img = _img((17, 25, 4), dtype, seed=3)
+    out = up.upscale(img)
+    assert out.shape == (34, 50, 4) and out.dtype == dtype
+    alpha = cv2.resize(img[:, :, 3], (50, 34), interpolation=cv2.INTER_CUBIC)
+    assert np.array_equal(out[:, :, 3], alpha)
+    assert np.array_equal(out[:, :, :3], up.upscale(np.ascontiguousarray(img[:, :, :3])))
+
+
+def test_sixteen_bit_keeps_sixteen_bits(up: Upscaler) -> None:
+    img8 = _img((20, 22, 3), seed=4)
+    img16 = img8.astype(np.uint16) * 257  # same picture at 16 bit
+    out16 = up.upscale(img16)
+    out8 = up.upscale(img8)
+    assert out16.dtype == np.uint16 and out16.shape == (40, 44, 3)
+    assert np.abs(out16.astype(float) / 257 - out8).max() <= 0.51
+    # the 16-bit path is not 8-bit rounded: it uses values between the 8-bit steps
+    assert (out16 % 257 != 0).mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.zeros((4, 4, 3), np.float32), "uint8 or uint16"),
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+        ([[1, 2]], "numpy array"),
+    ],
+)
+def test_rejects_bad_images(up: Upscaler, bad: object, match: str) -> None:
+    with pytest.raises(ImageError, match=match):
+        up.upscale(bad)  # type: ignore[arg-type]
+
+
+def test_rejects_bad_options(x2_model: Path) -> None:
+    with pytest.raises(ConfigError, match="precision"):
+        Upscaler(2, "int4", model=x2_model)
+    with pytest.raises(ConfigError, match="scale"):
+        Upscaler(5, "fp32", model=x2_model)
+    with pytest.raises(ConfigError, match="tile must be"):
+        Upscaler(2, "fp32", model=x2_model, tile=-1)
+    with pytest.raises(ConfigError, match="tile_overlap"):
+        Upscaler(2, "fp32", model=x2_model, tile_overlap=-3)
+    with pytest.raises(ModelError, match="fp32 model, asked for int8"):
+        Upscaler(2, "int8", model=x2_model)
+    with pytest.raises(ModelError, match="x2 model, asked for x3"):
+        Upscaler(3, "fp32", model=x2_model)
+    with pytest.raises(ModelError, match="not found"):
+        Upscaler(2, "fp32", model=x2_model.parent / "missing.onnx")
+
+
+def test_default_model_paths_and_int8_missing(
+    x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
+    assert default_model_path(3, "fp32") == tmp_path / "lesrcnn_x3.onnx"
+    assert default_model_path(3, "int8") == tmp_path / "lesrcnn_x3_int8.onnx"
+    shutil.copy(x2_model, tmp_path / "lesrcnn_x2.onnx")
+    assert resolve_model(2, "fp32") == tmp_path / "lesrcnn_x2.onnx"
+    monkeypatch.setitem(sys.modules, "lesrcnn_deploy.quantization", None)  # not installed
+    with pytest.raises(ModelError, match="make quantize"):
+        Upscaler(2, "int8")
+    with pytest.raises(ModelError, match="model not found"):
+        resolve_model(4, "fp32", build=False)
+
+
+def test_fp32_model_built_from_official_weights(
+    weights_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skimage import data
+
+    from lesrcnn_deploy.data import bicubic_downscale
+
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("LESRCNN_WEIGHTS_DIR", str(weights_dir))
+    up = Upscaler(2, "fp32", tile=32, threads=1)
+    assert up.model_path == tmp_path / "lesrcnn_x2.onnx" and up.model_path.is_file()
+    hr = np.asarray(data.chelsea())[60:156, 100:196]  # 96x96 RGB uint8, fur and whiskers
+    lr = bicubic_downscale(hr, 2)  # the degradation LESRCNN was trained on
+    sr = up.upscale(lr)
+    bic = cv2.resize(lr, (96, 96), interpolation=cv2.INTER_CUBIC)
+
+    def mse(a: np.ndarray) -> float:
+        return float(((a.astype(float) - hr) ** 2).mean())
+
+    assert sr.shape == hr.shape and mse(sr) < mse(bic)

@@ -1,0 +1,80 @@
+"""Peak memory of a large x4 run (1920x1080 -> 7680x4320), measured in a fresh subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lesrcnn_deploy.model import build_model
+
+LIMIT_BYTES = 2 * 1024**3
+
+# The child reads its own VmHWM (peak RSS) from /proc, falling back to getrusage (KiB on Linux).
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+from lesrcnn_deploy.upscale import DEFAULT_TILE, Upscaler
+
+up = Upscaler(4, "fp32", model=sys.argv[1], threads=2)
+img = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+start = time.perf_counter()
+out = up.upscale(img)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+try:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+except OSError:
+    pass
+print(json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "peak": peak,
+                  "seconds": seconds, "tile": DEFAULT_TILE}))
+"""
+
+
+@pytest.fixture(scope="module")
+def x4_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-weight fp32 x4 model: same graph and cost as the official one."""
+    from lesrcnn_deploy.export import export_onnx
+
+    ref = build_model(4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if "mean" not in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    fused = build_model(4, fuse_upsample=True)
+    fused.load_state_dict(ref.state_dict())
+    out = tmp_path_factory.mktemp("memory") / "rand_x4.onnx"
+    return export_onnx(fused, out, reference=ref).path
+
+
+@pytest.mark.slow
+def test_x4_1080p_peak_rss_under_2gb(x4_model: Path) -> None:
+    # ~4.9 TMACs at fp32: about 2-3 minutes on 2 cores, hence `slow` (CI still runs it).
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(x4_model)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+        f"x4 1920x1080 fp32: peak RSS {report['peak'] / 2**20:.0f} MiB, {report['seconds']:.0f} s"
+    )
+    assert report["shape"] == [4320, 7680, 3] and report["dtype"] == "uint8"
+    assert report["peak"] < LIMIT_BYTES
