@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,12 @@ from lesrcnn_deploy.bench.gate import (
     GateMeasurement,
     SetDrop,
     baseline_path,
+    build_int8,
     check_gate,
     depth_to_space_dtypes,
     load_baseline,
     make_baseline,
+    measure_gate,
     write_baseline,
 )
 from lesrcnn_deploy.errors import ConfigError
@@ -82,9 +85,19 @@ def test_bad_baseline(tmp_path: Path, content: str | None, match: str) -> None:
         load_baseline(p)
 
 
+def _require_baseline() -> Path:
+    p = baseline_path()
+    if not p.is_file():
+        msg = f"{p} not committed yet (`lesrcnn-deploy gate --update-baseline`)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return p
+
+
 def test_committed_baseline_is_complete() -> None:
     """The baseline covers x2/x3/x4 on Set5 and Set14, every drop within the budget."""
-    b = load_baseline(baseline_path())
+    b = load_baseline(_require_baseline())
     assert set(b.drops) == {(s, n) for s in (2, 3, 4) for n in ("Set5", "Set14")}
     assert all(v <= b.budget_db for v in b.drops.values())
     raw = json.loads(baseline_path().read_text())
@@ -94,3 +107,43 @@ def test_committed_baseline_is_complete() -> None:
 def test_depth_to_space_of_fp32_model_is_float(fp32_models: dict[int, Path]) -> None:
     assert depth_to_space_dtypes(fp32_models[2]) == [False]
     assert depth_to_space_dtypes(fp32_models[4]) == [False, False]
+
+
+@pytest.fixture(scope="module")
+def int8_models(
+    fp32_models: dict[int, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[int, Path]:
+    """x2/x3/x4 int8 models rebuilt with the default configuration (as CI does)."""
+    pytest.importorskip("lesrcnn_deploy.quantization")
+    out = tmp_path_factory.mktemp("int8")
+    paths = {s: out / f"lesrcnn_x{s}_int8.onnx" for s in (2, 3, 4)}
+    for s, p in paths.items():
+        build_int8(fp32_models[s], p)
+    return paths
+
+
+def test_real_gate_passes(
+    fp32_models: dict[int, Path], int8_models: dict[int, Path], set5: Path, set14: Path
+) -> None:
+    """Default int8 build, Set5 + Set14 paper protocol at x2/x3/x4: the committed gate holds."""
+    baseline = load_baseline(_require_baseline())
+    m = measure_gate(fp32_models, int8_models, [set5, set14], threads=2, progress=False)
+    assert (
+        check_gate(m, baseline, budget_db=baseline.budget_db, max_growth_db=baseline.max_growth_db)
+        == []
+    )
+
+
+def test_real_gate_fires_on_per_tensor(
+    fp32_models: dict[int, Path], set5: Path, set14: Path, tmp_path: Path
+) -> None:
+    """The deliberately degraded per-tensor build fails the gate, naming scale and set."""
+    pytest.importorskip("lesrcnn_deploy.quantization")
+    baseline = load_baseline(_require_baseline())
+    bad = tmp_path / "lesrcnn_x2_int8_per_tensor.onnx"
+    build_int8(fp32_models[2], bad, preset="per_tensor")
+    m = measure_gate({2: fp32_models[2]}, {2: bad}, [set5, set14], threads=2, progress=False)
+    x2 = Baseline({k: v for k, v in baseline.drops.items() if k[0] == 2})
+    out = check_gate(m, x2)
+    assert out, "per-tensor int8 passed the gate"
+    assert any(v.startswith(("x2 Set5:", "x2 Set14:")) and "budget" in v for v in out)

@@ -61,19 +61,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_int8(fp32: Path, output: Path, *, preset: str | None = None) -> dict[str, Any]:
-    """Quantize ``fp32`` to ``output`` with the quantization package's default config (or a named
-    ``preset``, e.g. ``"per_tensor"``); returns a description of the config for the record."""
-    import importlib
-
-    q: Any = importlib.import_module("lesrcnn_deploy.quantization")
-    described: dict[str, Any] = q.bench_quantize(fp32, output, preset=preset)
-    return described
-
-
 def _cmd_gate(args: argparse.Namespace) -> int:
     from ..paths import models_dir, shared_dir
     from .gate import (
+        Baseline,
+        build_int8,
         check_gate,
         format_gate,
         load_baseline,
@@ -103,6 +95,11 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
         )
     if args.update_baseline:
+        bad = check_gate(measured, Baseline(drops={}))
+        if bad:
+            print(format_gate(measured, bad))
+            print("refused to write a baseline that breaks the budget or DepthToSpace check")
+            return 1
         path = write_baseline(measured, args.baseline)
         print(format_gate(measured, []))
         print(f"wrote baseline {path}")
