@@ -38,6 +38,15 @@ bench: quantize
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The int8 accuracy gate on its own (also part of `make test`): rebuild int8 with the default
+# configuration, measure Set5/Set14 drops, compare with benchmarks/baseline.json.
+gate: $(STAMP) $(FP32)
+	$(CLI) gate
+
+# Refresh the README's results section and docs/bench_*.png from reports/bench/.
+readme: $(STAMP)
+	$(CLI) bench --readme-only
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
