@@ -14,6 +14,7 @@ import numpy as np
 
 from . import __version__
 from .data import SRDataset, open_dataset, to_rgb_uint8
+from .errors import DatasetError
 from .fileio import atomic_write_json
 from .protocols import Protocol, parse_protocol, postprocess, prepare_pair, score
 from .runtime import Runner, open_runner
@@ -113,9 +114,13 @@ def evaluate(
         else:  # the card resizes the whole HR image, so take it uncropped
             hr_img, lr_img = dataset.load_raw(pair)
             hr, lr = to_rgb_uint8(hr_img), to_rgb_uint8(lr_img)
-        prepared = prepare_pair(proto, hr, lr, dataset.scale)
-        sr = postprocess(proto, super_resolve(runner, prepared.x))
-        p, s = score(proto, sr, prepared.reference, dataset.scale)
+        try:
+            prepared = prepare_pair(proto, hr, lr, dataset.scale)
+            sr = postprocess(proto, super_resolve(runner, prepared.x))
+            p, s = score(proto, sr, prepared.reference, dataset.scale)
+        except ValueError as exc:  # e.g. an image smaller than the border crop or SSIM window
+            msg = f"{pair.hr_path}: cannot be scored under the {proto.value} protocol: {exc}"
+            raise DatasetError(msg) from None
         if on_image is not None:
             on_image(pair.name, sr, prepared.reference)
         scores.append(ImageScore(pair.name, p, s, (lr.shape[1], lr.shape[0])))
