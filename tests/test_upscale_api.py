@@ -158,3 +158,26 @@ def test_fp32_model_built_from_official_weights(
         return float(((a.astype(float) - hr) ** 2).mean())
 
     assert sr.shape == hr.shape and mse(sr) < mse(bic)
+
+
+def test_missing_int8_model_built_with_quantization_api(
+    x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    calls: list[tuple[Path, Path]] = []
+
+    def quantize_model(fp32: Path, output: Path) -> Path:  # stands in for the one-call API
+        calls.append((Path(fp32), Path(output)))
+        shutil.copy(fp32, output)
+        return Path(output)
+
+    fake = types.ModuleType("lesrcnn_deploy.quantization")
+    fake.quantize_model = quantize_model  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lesrcnn_deploy.quantization", fake)
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
+    shutil.copy(x2_model, tmp_path / "lesrcnn_x2.onnx")
+    up = Upscaler(2, "int8", tile=0)
+    assert calls == [(tmp_path / "lesrcnn_x2.onnx", tmp_path / "lesrcnn_x2_int8.onnx")]
+    assert up.model_path == tmp_path / "lesrcnn_x2_int8.onnx"
+    assert Upscaler(2, "int8").model_path == up.model_path and len(calls) == 1  # reused

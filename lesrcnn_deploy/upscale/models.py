@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import types
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,7 +74,12 @@ def _build_int8_model(scale: int, fp32: Path, output: Path) -> Path:
             quantization = None
         else:
             raise
-    quantize = getattr(quantization, "quantize_model", None) if quantization else None
+    quantize = None
+    for name in ("quantize_model", "quantize"):  # the one-call API (as bench.gate.build_int8)
+        fn = getattr(quantization, name, None) if quantization else None
+        if callable(fn) and not isinstance(fn, types.ModuleType):
+            quantize = fn
+            break
     if quantize is None:
         msg = f"{output}: int8 model not found; run `make quantize` (or pass --precision fp32)"
         raise ModelError(msg)
