@@ -281,7 +281,8 @@ def _run_one(
         result = upscaler.upscale(image.pixels)
         save_image(job.output, result, overwrite=True)
     except ImageError as exc:
-        return Outcome(job, "failed", _one_line(exc))
+        reason = _one_line(exc)
+        return Outcome(job, "failed", reason.removeprefix(f"{job.source}: "))
     return Outcome(job, "done")
 
 
