@@ -14,35 +14,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from .cli_types import positive_int, scale_arg
 from .errors import LesrcnnError
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _scale(value: str) -> int:
-    from .model import SCALES
-
-    try:
-        s = int(value)
-    except ValueError:
-        s = -1
-    if s not in SCALES:
-        msg = f"unknown scale {value!r}: choose from {', '.join(map(str, SCALES))}"
-        raise argparse.ArgumentTypeError(msg)
-    return s
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        msg = f"expected a positive integer, got {value!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return n
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -146,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("export", help="official checkpoint -> ONNX, parity-checked against PyTorch")
-    e.add_argument("--scale", type=_scale, required=True)
+    e.add_argument("--scale", type=scale_arg, required=True)
     e.add_argument("--weights", help="checkpoint path (default: registry search, then download)")
     e.add_argument(
         "--blind", action="store_true", help="the blind multi-scale model; exports --scale's head"
@@ -158,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--output", help="default models/lesrcnn_x{S}.onnx")
     g = e.add_mutually_exclusive_group()
-    g.add_argument("--input-size", type=_positive_int, help="fixed square LR input size, e.g. 128")
+    g.add_argument("--input-size", type=positive_int, help="fixed square LR input size, e.g. 128")
     g.add_argument(
         "--dynamic", action="store_true", help="dynamic batch, height and width (default)"
     )
@@ -174,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--dataset", required=True, help="dataset folder (Set5, Set14, DIV2K, or HR images)"
     )
-    v.add_argument("--scale", type=_scale, required=True)
+    v.add_argument("--scale", type=scale_arg, required=True)
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
-    v.add_argument("--limit", type=_positive_int, help="first N images only")
-    v.add_argument("--threads", type=_positive_int, help="ONNX Runtime / torch threads")
+    v.add_argument("--limit", type=positive_int, help="first N images only")
+    v.add_argument("--threads", type=positive_int, help="ONNX Runtime / torch threads")
     v.add_argument("--json", help="write the result as JSON here")
     v.add_argument("--summary", action="store_true", help="mean row only")
     v.add_argument("--quiet", action="store_true", help="no progress bar")

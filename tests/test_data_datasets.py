@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,6 @@ from lesrcnn_deploy.data import (
     save_image,
 )
 from lesrcnn_deploy.errors import ConfigError, DatasetError
-
-
-def _shared_datasets() -> Path:
-    """``../shared/datasets`` from the repo root; fail under ``CI=true``, else skip, if missing."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    if not path.is_dir():
-        msg = f"shared datasets not found at {path}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def _img(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
@@ -210,8 +198,8 @@ def test_hr_only_too_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_real_set5(scale: int) -> None:
-    ds = open_dataset(_shared_datasets() / "Set5", scale)
+def test_real_set5(set5: Path, scale: int) -> None:
+    ds = open_dataset(set5, scale)
     assert (ds.name, ds.layout, len(ds)) == ("Set5", "official", 5)
     assert [p.name for p in ds] == [f"img_{i:03d}" for i in range(1, 6)]
     for pair in ds:
@@ -221,8 +209,8 @@ def test_real_set5(scale: int) -> None:
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_real_set14(scale: int) -> None:
-    ds = open_dataset(_shared_datasets() / "Set14", scale)
+def test_real_set14(set14: Path, scale: int) -> None:
+    ds = open_dataset(set14, scale)
     assert (ds.name, ds.layout, len(ds)) == ("Set14", "hr_lr_bicubic", 14)
     names = [p.name for p in ds]
     assert names == sorted(names) and "baboon" in names and "bridge" in names

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -20,17 +19,6 @@ from lesrcnn_deploy.data.matlab_resize import (
     modcrop,
 )
 from lesrcnn_deploy.errors import ConfigError
-
-
-def _shared_datasets() -> Path:
-    """``../shared/datasets`` from the repo root; fail under ``CI=true``, else skip, if missing."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    if not path.is_dir():
-        msg = f"shared datasets not found at {path}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def test_cubic_kernel_values() -> None:
@@ -145,14 +133,14 @@ def test_bicubic_downscale_is_fast_on_div2k_sized_images() -> None:
     assert time.perf_counter() - start < 5.0
 
 
-def test_bicubic_downscale_matches_matlab_on_set14() -> None:
+def test_bicubic_downscale_matches_matlab_on_set14(set14: Path) -> None:
     """Set14's ``LR_bicubic/X{s}`` were made by MATLAB ``imresize`` from the modcropped HR.
 
     Measured (numpy 2.4, x86): 100 % of the pixels identical, max |diff| 0, at x2, x3 and x4
     (2,284,939 / 1,011,058 / 570,547 values). Rounding only once at the end instead of after each
     1-D pass would give 86.0 / 88.4 / 89.8 % identical and max |diff| 11 / 8 / 12.
     """
-    root = _shared_datasets() / "Set14"
+    root = set14
     hr_files = sorted((root / "HR").glob("*.png"))
     assert len(hr_files) == 14
     for s in (2, 3, 4):

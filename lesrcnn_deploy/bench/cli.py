@@ -7,21 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..cli_types import positive_int, scale_arg
+
 __all__ = ["add_bench_parser"]
 
 _QUICK_REPEATS = 3
-
-
-def _scale(value: str) -> int:
-    from ..cli import _scale as parse
-
-    return parse(value)
-
-
-def _positive(value: str) -> int:
-    from ..cli import _positive_int
-
-    return _positive_int(value)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -125,9 +115,9 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         action="append",
         help="benchmark set folder for the paper tables (repeatable; default ../shared/datasets/*)",
     )
-    b.add_argument("--scales", type=_scale, nargs="+", default=[2, 3, 4])
-    b.add_argument("--threads", type=_positive, default=2, help="intra-op threads (default 2)")
-    b.add_argument("--repeats", type=_positive, help="timed rounds at 128x128 (default 10)")
+    b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
+    b.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
+    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 10)")
     b.add_argument("--models", default=str(models_dir()), help="folder of the .onnx models")
     b.add_argument("--output", default=str(reports_dir() / "bench"))
     b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
@@ -149,11 +139,11 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     g = subparsers.add_parser(
         "gate", help="CI gate: rebuild int8 (default config), check the drop on Set5/Set14"
     )
-    g.add_argument("--scales", type=_scale, nargs="+", default=[2, 3, 4])
+    g.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
     g.add_argument("--models", help="folder of the fp32 .onnx models (default models/)")
     g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
     g.add_argument("--baseline", help="default benchmarks/baseline.json")
-    g.add_argument("--threads", type=_positive, default=2)
+    g.add_argument("--threads", type=positive_int, default=2)
     g.add_argument("--preset", help="quantization preset instead of the default (e.g. per_tensor)")
     g.add_argument(
         "--use-existing", action="store_true", help="check models/*_int8.onnx, do not rebuild"

@@ -4,36 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+
+from ..cli_types import int_at_least, scale_arg
 
 __all__ = ["add_upscale_parser"]
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            n = minimum - 1
-        if n < minimum:
-            msg = f"expected an integer >= {minimum}, got {value!r}"
-            raise argparse.ArgumentTypeError(msg)
-        return n
-
-    return parse
-
-
-def _scale(value: str) -> int:
-    from ..model import SCALES
-
-    try:
-        s = int(value)
-    except ValueError:
-        s = -1
-    if s not in SCALES:
-        msg = f"unknown scale {value!r}: choose from {', '.join(map(str, SCALES))}"
-        raise argparse.ArgumentTypeError(msg)
-    return s
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -89,7 +63,7 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
-    p.add_argument("--scale", type=_scale, required=True, help="2, 3 or 4")
+    p.add_argument("--scale", type=scale_arg, required=True, help="2, 3 or 4")
     p.add_argument(
         "--precision",
         choices=["int8", "fp32"],
@@ -108,16 +82,16 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
     p.add_argument(
         "--tile",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=DEFAULT_TILE,
         help=f"tile size in input pixels, 0 = whole image (default {DEFAULT_TILE})",
     )
     p.add_argument(
         "--tile-overlap",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         help="context pixels around each tile (default: the receptive field, exact)",
     )
-    p.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime threads")
+    p.add_argument("--threads", type=int_at_least(1), help="ONNX Runtime threads")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g.add_argument(
