@@ -362,3 +362,31 @@ def test_fuzz_dataset_readers(
             assert hr.shape[:2] == (lr.shape[0] * scale, lr.shape[1] * scale)
     except LesrcnnError as exc:
         assert "\n" not in str(exc)
+
+
+# ---------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["upscale", "x.png", "--scale", "2", "--tile", "0"], "--tile: expected an integer >= 1"),
+        (["upscale", "x.png", "--scale", "2", "--tile", "-64"], "--tile: expected an integer >= 1"),
+        (["upscale", "x.png", "--scale", "2", "--tile-overlap", "-1"], "--tile-overlap"),
+        (["upscale", "x.png", "--scale", "8"], "unknown scale '8'"),
+        (
+            ["evaluate", "--model", "m.onnx", "--dataset", ".", "--scale", "2", "--limit", "0"],
+            "--limit: expected an integer >= 1",
+        ),
+    ],
+)
+def test_bad_options(args: list[str], needle: str) -> None:
+    _one_line_error(_cli(*args), needle)
+
+
+def test_upscale_current_folder_names_output_after_it(tiny_model: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    _png(photos / "a.png", 8, 8)
+    proc = _cli("upscale", ".", "--scale", "2", "--model", str(tiny_model), "--quiet", cwd=photos)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "photos_x2" / "a_x2.png").is_file()

@@ -171,6 +171,8 @@ def plan_jobs(
     found: list[tuple[Path, Path, Path | None]] = []  # (source, folder input or file parent, rel)
     for item in inputs:
         p = Path(item)
+        if p.is_dir() and not p.name:  # "." or "..": name the output folder after the real one
+            p = p.resolve()
         if p.is_dir():
             images = list_images(p, recursive=recursive)
             if not images:

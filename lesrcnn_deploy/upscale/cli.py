@@ -29,7 +29,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         args.scale,
         precision,
         model=args.model,
-        tile=args.tile,
+        tile=0 if args.no_tile else args.tile,
         tile_overlap=args.tile_overlap,
         threads=args.threads,
     )
@@ -80,11 +80,15 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="format of generated output names (default png)",
     )
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
-    p.add_argument(
+    t = p.add_mutually_exclusive_group()
+    t.add_argument(
         "--tile",
-        type=int_at_least(0),
+        type=int_at_least(1),
         default=DEFAULT_TILE,
-        help=f"tile size in input pixels, 0 = whole image (default {DEFAULT_TILE})",
+        help=f"tile size in input pixels (default {DEFAULT_TILE})",
+    )
+    t.add_argument(
+        "--no-tile", action="store_true", help="whole image in one call (memory grows with size)"
     )
     p.add_argument(
         "--tile-overlap",
