@@ -1,0 +1,377 @@
+"""Frozen configuration records of int8 quantization: calibration data, method and quantizer.
+
+Every record converts strings to enums first and validates afterwards, raises
+:class:`~lesrcnn_deploy.errors.ConfigError` naming the bad value and the allowed set, and
+round-trips through JSON (``to_json`` / ``from_json``; enums are saved by value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Self
+
+from ..errors import ConfigError
+
+__all__ = [
+    "BUILTIN_SOURCE",
+    "CalibrationConfig",
+    "CalibrationMethod",
+    "QuantFormat",
+    "QuantType",
+    "QuantizationConfig",
+    "WeightRounding",
+    "WeightRoundingConfig",
+]
+
+BUILTIN_SOURCE = "builtin:skimage"
+"""Calibration source name of the natural photos shipped with scikit-image (no download)."""
+
+
+class CalibrationMethod(StrEnum):
+    """How per-tensor activation ranges are computed from the calibration activations.
+
+    ``percentile`` clips each tensor's histogram at a percentile (ORT ``PercentileCalibrater``),
+    ``minmax`` takes the observed extremes, ``entropy`` minimises the KL divergence between the
+    float and the quantized histogram (ORT ``EntropyCalibrater`` built directly, with enough bins
+    to search: ``quantize_static``'s default 128 bins silently reduce it to min-max).
+    """
+
+    PERCENTILE = "percentile"
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+
+
+class QuantFormat(StrEnum):
+    """ONNX representation of the quantized model (only QDQ: ORT fuses it into QLinear ops)."""
+
+    QDQ = "qdq"
+
+
+class QuantType(StrEnum):
+    """Element type of a quantized tensor."""
+
+    QUINT8 = "quint8"
+    QINT8 = "qint8"
+    QUINT16 = "quint16"
+    QINT16 = "qint16"
+
+
+class WeightRounding(StrEnum):
+    """How float weights are put on the int8 grid."""
+
+    NEAREST = "nearest"
+    ADAROUND = "adaround"
+
+
+def _enum(cls: type[StrEnum], value: Any, what: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value).lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        msg = f"unknown {what} {value!r}: choose from {allowed}"
+        raise ConfigError(msg) from None
+
+
+def _int_at_least(value: Any, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{what} must be an integer >= {minimum}, got {value!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+class _JsonMixin:
+    """``to_dict`` / ``to_json`` / ``from_dict`` / ``from_json`` for the frozen records."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: enums by value, tuples as lists, nested records as dicts."""
+
+        def conv(v: Any) -> Any:
+            if isinstance(v, StrEnum):
+                return v.value
+            if isinstance(v, _JsonMixin):
+                return v.to_dict()
+            if isinstance(v, tuple | list):
+                return [conv(x) for x in v]
+            if isinstance(v, Mapping):
+                return {str(k): conv(x) for k, x in sorted(v.items())}
+            return v
+
+        return {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def to_json(self) -> str:
+        """Indented, key-sorted JSON text (see :meth:`from_json`)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            msg = f"unknown {cls.__name__} field(s) {unknown}: allowed {sorted(names)}"
+            raise ConfigError(msg)
+        return cls(**dict(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """Rebuild from :meth:`to_json` text."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"{cls.__name__}: not valid JSON ({exc.msg} at line {exc.lineno})"
+            raise ConfigError(msg) from None
+        if not isinstance(data, dict):
+            msg = f"{cls.__name__}: expected a JSON object, got {type(data).__name__}"
+            raise ConfigError(msg)
+        return cls.from_dict(data)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig(_JsonMixin):
+    """Where calibration patches come from and how ranges are computed.
+
+    Attributes:
+        source: :data:`BUILTIN_SOURCE` (scikit-image's natural photos) or an image folder (e.g.
+            ``DIV2K_train_LR_bicubic/X2``). Never an evaluation set.
+        split: free-form provenance, e.g. ``"train"`` for a DIV2K training folder.
+        count: number of random LR patches.
+        crop: patch side, pixels (LR); every image must be at least this large.
+        seed: seed of the patch positions; same seed and images -> same ranges.
+        method: see :class:`CalibrationMethod`.
+        percentile: upper percentile of ``percentile`` calibration, in (0, 100].
+        num_bins: histogram bins of ``percentile`` / ``entropy``.
+        num_quantized_bins: quantized bins that ``entropy`` compares against (< num_bins).
+        batch: patches per calibration inference (memory vs. speed).
+    """
+
+    source: str = BUILTIN_SOURCE
+    split: str = "builtin"
+    count: int = 32
+    crop: int = 96
+    seed: int = 0
+    method: CalibrationMethod = CalibrationMethod.PERCENTILE
+    percentile: float = 99.999
+    num_bins: int = 2048
+    num_quantized_bins: int = 255
+    batch: int = 4
+
+    def __post_init__(self) -> None:
+        _set(self, "method", _enum(CalibrationMethod, self.method, "calibration method"))
+        _set(self, "source", str(self.source))
+        _set(self, "split", str(self.split))
+        if not self.source:
+            msg = "calibration source must not be empty"
+            raise ConfigError(msg)
+        _int_at_least(self.count, 1, "calibration count")
+        _int_at_least(self.crop, 16, "calibration crop")
+        _int_at_least(self.seed, 0, "calibration seed")
+        _int_at_least(self.batch, 1, "calibration batch")
+        _int_at_least(self.num_bins, 2, "num_bins")
+        _int_at_least(self.num_quantized_bins, 2, "num_quantized_bins")
+        p = self.percentile
+        if isinstance(p, bool) or not isinstance(p, int | float) or not (0 < p <= 100):
+            msg = f"percentile must be a number in (0, 100], got {p!r}"
+            raise ConfigError(msg)
+        _set(self, "percentile", float(p))
+        if self.method is CalibrationMethod.ENTROPY and self.num_quantized_bins >= self.num_bins:
+            msg = (
+                f"entropy calibration needs num_quantized_bins ({self.num_quantized_bins}) < "
+                f"num_bins ({self.num_bins}); with equal counts it is min-max"
+            )
+            raise ConfigError(msg)
+
+    @property
+    def is_builtin(self) -> bool:
+        """True when the patches come from the built-in scikit-image photos."""
+        return self.source == BUILTIN_SOURCE
+
+
+@dataclass(frozen=True)
+class WeightRoundingConfig(_JsonMixin):
+    """AdaRound-style weight rounding, optimised in PyTorch on calibration patches.
+
+    Each quantized conv's rounding (floor or ceil per weight, on ORT's own per-channel symmetric
+    grid ``max|w| / 127``) and its bias are fitted, layer by layer in graph order, so that the
+    conv fed with the *quantized* model's input reproduces the fp32 model's output. The result is
+    written as float weights already on the int8 grid, which ORT's quantizer then maps exactly.
+
+    Attributes:
+        method: ``nearest`` (ORT's rounding, nothing to fit) or ``adaround``.
+        iterations: optimiser steps per layer.
+        samples: output positions sampled per layer (im2col rows).
+        batch: positions per optimiser step.
+        reg_weight: weight of the rounding regulariser (pushes soft rounding to 0/1).
+        learn_bias: also fit a per-channel bias (bias correction); adds a zero bias to bias-free
+            convs first.
+        count: calibration patches used (first ``count`` of the calibration set's sequence).
+        crop: patch side, LR pixels.
+        seed: seed of the sampled positions.
+    """
+
+    method: WeightRounding = WeightRounding.ADAROUND
+    iterations: int = 400
+    samples: int = 16384
+    batch: int = 4096
+    reg_weight: float = 0.01
+    learn_bias: bool = True
+    count: int = 16
+    crop: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _set(self, "method", _enum(WeightRounding, self.method, "weight rounding"))
+        _int_at_least(self.iterations, 1, "iterations")
+        _int_at_least(self.samples, 16, "samples")
+        _int_at_least(self.batch, 16, "batch")
+        _int_at_least(self.count, 1, "weight rounding count")
+        _int_at_least(self.crop, 16, "weight rounding crop")
+        _int_at_least(self.seed, 0, "weight rounding seed")
+        r = self.reg_weight
+        if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or r < 0:
+            msg = f"reg_weight must be a finite number >= 0, got {r!r}"
+            raise ConfigError(msg)
+        _set(self, "reg_weight", float(r))
+        if not isinstance(self.learn_bias, bool):
+            msg = f"learn_bias must be true or false, got {self.learn_bias!r}"
+            raise ConfigError(msg)
+
+
+_LAYER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
+class QuantizationConfig(_JsonMixin):
+    """How an fp32 LESRCNN ONNX model becomes int8.
+
+    Attributes:
+        format: only ``qdq``.
+        activation_type: activations (``quint8``; x86 fuses U8 activations x S8 weights).
+        weight_type: weights (``qint8``, symmetric).
+        per_channel: per-output-channel weight scales (else one scale per tensor).
+        keep_float: layers computed in fp32, by module name (``sub_mean``, ``conv1`` ...
+            ``conv18``, ``conv17_1``, ``upsample``). Only cheap layers belong here: a float
+            layer between int8 layers costs a dequantize and a quantize.
+        activation_overrides: ``{tensor name: quant type}`` for individual activations (e.g.
+            ``quint16``); ORT CPU runs 16-bit QDQ as float ops between converters.
+        relu_before_depth_to_space: rewrite ``DepthToSpace -> Relu`` as ``Relu -> DepthToSpace``
+            (exact: ReLU is element-wise) so the ReLU fuses into the upsample conv and
+            DepthToSpace sits between 8-bit tensors.
+        fold_output_shift: fold the final ``add_mean`` 1x1 conv into ``conv18``'s bias (exact).
+        weight_rounding: see :class:`WeightRoundingConfig`; ``None`` = ORT's nearest rounding.
+        name: preset name, recorded in manifests.
+    """
+
+    format: QuantFormat = QuantFormat.QDQ
+    activation_type: QuantType = QuantType.QUINT8
+    weight_type: QuantType = QuantType.QINT8
+    per_channel: bool = True
+    keep_float: tuple[str, ...] = ("sub_mean", "conv1", "conv18")
+    activation_overrides: Mapping[str, QuantType] = field(default_factory=dict)
+    relu_before_depth_to_space: bool = True
+    fold_output_shift: bool = True
+    weight_rounding: WeightRoundingConfig | None = None
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        _set(self, "format", _enum(QuantFormat, self.format, "quantization format"))
+        _set(self, "activation_type", _enum(QuantType, self.activation_type, "activation type"))
+        _set(self, "weight_type", _enum(QuantType, self.weight_type, "weight type"))
+        if isinstance(self.keep_float, str):
+            msg = f"keep_float must be a list of layer names, got the string {self.keep_float!r}"
+            raise ConfigError(msg)
+        keep = tuple(str(k) for k in self.keep_float)
+        for k in keep:
+            if not k or not set(k) <= _LAYER_CHARS:
+                msg = f"keep_float: {k!r} is not a layer name (e.g. conv1, conv17_4, upsample)"
+                raise ConfigError(msg)
+        _set(self, "keep_float", tuple(sorted(set(keep))))
+        overrides = {
+            str(k): _enum(QuantType, v, "activation override type")
+            for k, v in dict(self.activation_overrides).items()
+        }
+        _set(self, "activation_overrides", dict(sorted(overrides.items())))
+        wr = self.weight_rounding
+        if isinstance(wr, Mapping):
+            wr = WeightRoundingConfig.from_dict(wr)
+        if wr is not None and not isinstance(wr, WeightRoundingConfig):
+            msg = f"weight_rounding must be a WeightRoundingConfig or None, got {wr!r}"
+            raise ConfigError(msg)
+        if wr is not None and wr.method is WeightRounding.NEAREST:
+            wr = None
+        _set(self, "weight_rounding", wr)
+        for flag in ("per_channel", "relu_before_depth_to_space", "fold_output_shift"):
+            if not isinstance(getattr(self, flag), bool):
+                msg = f"{flag} must be true or false, got {getattr(self, flag)!r}"
+                raise ConfigError(msg)
+        if self.activation_type not in (QuantType.QUINT8, QuantType.QINT8):
+            msg = f"activation_type must be 8-bit (quint8 or qint8), got {self.activation_type}"
+            raise ConfigError(msg)
+        if self.weight_type is not QuantType.QINT8:
+            msg = f"weight_type must be qint8 (symmetric int8 weights), got {self.weight_type}"
+            raise ConfigError(msg)
+        _set(self, "name", str(self.name))
+
+    def __str__(self) -> str:
+        act = "u8" if self.activation_type is QuantType.QUINT8 else "s8"
+        wr = self.weight_rounding.method.value if self.weight_rounding else "nearest"
+        return (
+            f"{self.format.value.upper()} ({self.name}; schema {act}/s8, "
+            f"channel-wise: {self.per_channel}, fp32 layers: {', '.join(self.keep_float) or '-'}, "
+            f"weight rounding: {wr})"
+        )
+
+    # ---- presets ---------------------------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Self:
+        """The shipped configuration (see the quantization ablation in the README)."""
+        return cls(weight_rounding=WeightRoundingConfig(), name="default")
+
+    @classmethod
+    def fast(cls) -> Self:
+        """The default without weight rounding: quicker to build, a little less accurate."""
+        return cls(name="fast")
+
+    @classmethod
+    def per_channel_only(cls) -> Self:
+        """Plain per-channel int8 everywhere: no fp32 layers, no output fold, no rounding.
+
+        (The ReLU/DepthToSpace swap stays: without it a fused-upsample export runs DepthToSpace
+        in float, which the tool refuses.)
+        """
+        return cls(
+            keep_float=(),
+            fold_output_shift=False,
+            name="per_channel",
+        )
+
+    @classmethod
+    def per_tensor(cls) -> Self:
+        """Deliberately degraded: one weight scale per tensor, everything int8 (CI's bad case)."""
+        return cls(
+            per_channel=False,
+            keep_float=(),
+            fold_output_shift=False,
+            name="per_tensor",
+        )
+
+    @classmethod
+    def preset(cls, name: str) -> Self:
+        """A preset by name: ``default``, ``fast``, ``per_channel`` or ``per_tensor``."""
+        presets = {"default": cls.default, "fast": cls.fast, "per_channel": cls.per_channel_only}
+        presets["per_tensor"] = cls.per_tensor
+        if name not in presets:
+            msg = f"unknown quantization preset {name!r}: choose from {', '.join(presets)}"
+            raise ConfigError(msg)
+        return presets[name]()
