@@ -110,3 +110,82 @@ def test_table_round_trip_and_bad_tables(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text('{"version": 0}')
     with pytest.raises(CalibrationError, match="version"):
         load_table(tmp_path / "old.json")
+
+
+@pytest.fixture(scope="module")
+def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight x2 model exported like `make export` (fused upsample), no shared data."""
+    import torch
+
+    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(2, fuse_upsample=True)
+    out = tmp_path_factory.mktemp("rand") / "lesrcnn_x2.onnx"
+    return export_onnx(model, out).path
+
+
+@pytest.mark.parametrize("case", ["empty", "unreadable", "small"])
+def test_cli_calibration_errors_are_one_line(
+    case: str, random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lesrcnn_deploy.cli import main
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    if case == "unreadable":
+        (folder / "x.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    elif case == "small":
+        _png(folder / "tiny.png", (24, 24))
+    out = tmp_path / "int8.onnx"
+    code = main(
+        [
+            "quantize",
+            "--model",
+            str(random_fp32),
+            "--calib",
+            str(folder),
+            "--output",
+            str(out),
+            "--preset",
+            "fast",
+            "--no-measure",
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("lesrcnn-deploy: error:")
+    assert {"empty": "holds no images", "unreadable": "unreadable", "small": "px crop"}[case] in err
+    assert not out.exists()
+
+
+def test_cli_quantize_writes_table_and_replays_it(
+    random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lesrcnn_deploy.cli import main
+
+    table = tmp_path / "calibration" / "t.json"
+    args = [
+        "quantize",
+        "--model",
+        str(random_fp32),
+        "--preset",
+        "fast",
+        "--calib-count",
+        "4",
+        "--crop",
+        "32",
+        "--calib-cache",
+        str(table),
+        "--no-measure",
+        "--quiet",
+    ]
+    assert main([*args, "--output", str(tmp_path / "a.onnx")]) == 0
+    assert table.is_file() and "calibration table:" in capsys.readouterr().out
+    assert main([*args, "--output", str(tmp_path / "b.onnx")]) == 0
+    assert "replayed calibration table" in capsys.readouterr().out
+    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
+    manifest = (tmp_path / "b.json").read_text()
+    assert '"count": 4' in manifest and "builtin:skimage" in manifest
