@@ -149,7 +149,7 @@ def test_cli_calibration_errors_are_one_line(
             "--output",
             str(out),
             "--preset",
-            "fast",
+            "default",
             "--no-measure",
             "--quiet",
         ]
@@ -172,7 +172,7 @@ def test_cli_quantize_writes_table_and_replays_it(
         "--model",
         str(random_fp32),
         "--preset",
-        "fast",
+        "default",
         "--calib-count",
         "4",
         "--crop",

@@ -73,7 +73,7 @@ def test_weight_rounding_config_errors() -> None:
     )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["default", "fast", "per_channel", "per_tensor"])
+@pytest.mark.parametrize("name", ["default", "adaround", "per_channel", "per_tensor"])
 def test_presets_round_trip_through_json(name: str) -> None:
     cfg = QuantizationConfig.preset(name)
     assert cfg.name == name
@@ -112,4 +112,5 @@ def test_per_tensor_is_the_degraded_preset() -> None:
 def test_str_names_schema() -> None:
     s = str(QuantizationConfig.default())
     assert s.startswith("QDQ (default; schema u8/s8, channel-wise: True")
-    assert WeightRounding.ADAROUND.value in s or "nearest" in s
+    assert "weight rounding: nearest" in s
+    assert WeightRounding.ADAROUND.value in str(QuantizationConfig.adaround())

@@ -42,7 +42,7 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.add_argument(
         "--preset",
         default="default",
-        help="configuration preset: default, fast, per_channel, per_tensor (default: default)",
+        help="configuration preset: default, adaround, per_channel, per_tensor (default: default)",
     )
     q.add_argument("--calib", help="calibration image folder (default: built-in photos)")
     q.add_argument("--calib-split", default=None, help="provenance label, e.g. train")

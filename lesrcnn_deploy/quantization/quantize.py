@@ -441,6 +441,12 @@ def quantize_model(
     cal_cfg = calibration or CalibrationConfig()
     src = Path(fp32)
     out = Path(output) if output is not None else default_output_path(src)
+    if save_calibration is not None and Path(save_calibration).resolve() in (
+        out.resolve(),
+        out.with_suffix(".json").resolve(),
+    ):
+        msg = f"{save_calibration}: the calibration table would overwrite the model or its manifest"
+        raise ConfigError(msg)
     model = _load_fp32(src)
     meta = {p.key.removeprefix(META_PREFIX): p.value for p in model.metadata_props}
     wr = cfg.weight_rounding
