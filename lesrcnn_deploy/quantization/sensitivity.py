@@ -108,7 +108,7 @@ def _layer_of_tensor(sim: QdqSimulator, tensor: str) -> str:
         node = sim.producer(node.input[0])
     if node is None:
         return "input"
-    return layer_of(node.name) if node.op_type == "Conv" else node.name.strip("/")
+    return layer_of(node.name) if node.op_type == "Conv" else node.name.rsplit("/", 1)[-1]
 
 
 def sensitivity_report(
