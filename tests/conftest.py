@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,26 @@ def fp32_models(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             fused, out / f"lesrcnn_x{s}.onnx", checkpoint_sha256=digest, reference=ref
         ).path
     return paths
+
+
+@pytest.fixture(scope="session")
+def int8_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("int8")
+
+
+@pytest.fixture(scope="session")
+def int8_models(fp32_models: dict[int, Path], int8_dir: Path) -> dict[int, Any]:
+    """x2/x3/x4 int8 models rebuilt with the default configuration and built-in calibration
+    photos, exactly as CI's gate and `make quantize` do (one build shared by every test)."""
+    from lesrcnn_deploy.quantization import quantize_model
+
+    return {
+        s: quantize_model(
+            p,
+            int8_dir / f"lesrcnn_x{s}_int8.onnx",
+            save_calibration=int8_dir / f"lesrcnn_x{s}_int8.calib.json",
+            measure=False,
+            progress=False,
+        )
+        for s, p in fp32_models.items()
+    }

@@ -35,25 +35,6 @@ PSNR_DROP_BOUND_DB = {2: 0.15, 3: 0.08, 4: 0.08}
 SSIM_DROP_BOUND = 0.0015
 
 
-@pytest.fixture(scope="session")
-def int8_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("int8")
-
-
-@pytest.fixture(scope="session")
-def int8_models(fp32_models: dict[int, Path], int8_dir: Path) -> dict[int, QuantizationResult]:
-    return {
-        s: quantize_model(
-            p,
-            int8_dir / f"lesrcnn_x{s}_int8.onnx",
-            save_calibration=int8_dir / f"lesrcnn_x{s}_int8.calib.json",
-            measure=False,
-            progress=False,
-        )
-        for s, p in fp32_models.items()
-    }
-
-
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_int8_drop_within_bound(
     scale: int,

@@ -54,6 +54,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_gate(args: argparse.Namespace) -> int:
     from ..paths import models_dir, shared_dir
     from .gate import (
+        DEFAULT_BUDGET_DB,
         Baseline,
         build_int8,
         check_gate,
@@ -85,12 +86,13 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
         )
     if args.update_baseline:
-        bad = check_gate(measured, Baseline(drops={}))
+        budget = args.budget_db if args.budget_db is not None else DEFAULT_BUDGET_DB
+        bad = check_gate(measured, Baseline(drops={}), budget_db=budget)
         if bad:
             print(format_gate(measured, bad))
             print("refused to write a baseline that breaks the budget or DepthToSpace check")
             return 1
-        path = write_baseline(measured, args.baseline)
+        path = write_baseline(measured, args.baseline, budget_db=budget)
         print(format_gate(measured, []))
         print(f"wrote baseline {path}")
         return 0
@@ -149,5 +151,11 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         "--use-existing", action="store_true", help="check models/*_int8.onnx, do not rebuild"
     )
     g.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
+    g.add_argument(
+        "--budget-db",
+        type=float,
+        help="with --update-baseline: the absolute drop budget recorded in the baseline "
+        "(default 0.05 dB, the project's target)",
+    )
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_cmd_gate)

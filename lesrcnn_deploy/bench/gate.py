@@ -217,11 +217,15 @@ def write_baseline(
     measured: GateMeasurement,
     path: str | os.PathLike[str] | None = None,
     *,
+    budget_db: float = DEFAULT_BUDGET_DB,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a new baseline from ``measured`` atomically; returns its path."""
     p = Path(path) if path is not None else baseline_path()
-    atomic_write_json(p, make_baseline(measured, extra=extra))
+    target = {"target_db": DEFAULT_BUDGET_DB}
+    atomic_write_json(
+        p, make_baseline(measured, budget_db=budget_db, extra={**target, **(extra or {})})
+    )
     return p
 
 
@@ -243,75 +247,19 @@ def format_gate(measured: GateMeasurement, violations: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-_EIGHT_BIT_PRODUCERS = ("QuantizeLinear", "DynamicQuantizeLinear")
-_PASS_THROUGH = frozenset(
-    {
-        "DepthToSpace",
-        "SpaceToDepth",
-        "Transpose",
-        "Reshape",
-        "Identity",
-        "Squeeze",
-        "Unsqueeze",
-        "Slice",
-        "MaxPool",
-        "ReorderInput",
-        "ReorderOutput",
-    }
-)
-
-
 def depth_to_space_dtypes(model_path: str | os.PathLike[str]) -> list[bool]:
-    """For each DepthToSpace of the ORT-optimized graph of ``model_path``: does it read 8 bits?
+    """For each DepthToSpace of the ORT-optimized graph of ``model_path``: does it run on 8 bits?
 
-    The graph is optimized by ONNX Runtime (CPU provider, all optimizations, 1 thread) and
-    written to a temporary file; the element type of each DepthToSpace input is followed back
-    through its producers: ``QuantizeLinear`` and ``QLinear*`` outputs are 8-bit, layout-only
-    ops (DepthToSpace, Transpose, Reshape, ...) keep their input's type, initializers and graph
-    inputs carry their declared type, anything else is float.
+    Uses the quantization package's check (:func:`~lesrcnn_deploy.quantization.check.
+    depth_to_space_types`): input and output element types after ONNX Runtime's CPU graph
+    optimization, the same optimization an inference session applies.
 
     Returns:
         One bool per DepthToSpace node, in graph order (empty list: no DepthToSpace at all).
     """
-    import tempfile
+    from ..quantization.check import depth_to_space_types
 
-    import onnx
-    import onnxruntime as ort
-
-    from ..runtime import session_options
-
-    with tempfile.TemporaryDirectory(prefix="lesrcnn-d2s-") as tmp:
-        opt = Path(tmp) / "optimized.onnx"
-        ort.InferenceSession(
-            os.fspath(model_path),
-            sess_options=session_options(1, optimized_model_path=opt),
-            providers=["CPUExecutionProvider"],
-        )
-        graph = onnx.load(os.fspath(opt)).graph
-    eight_bit = {onnx.TensorProto.UINT8, onnx.TensorProto.INT8}
-    declared = {t.name: t.data_type in eight_bit for t in graph.initializer}
-    declared.update({i.name: i.type.tensor_type.elem_type in eight_bit for i in graph.input})
-    producer = {out: node for node in graph.node for out in node.output}
-    memo: dict[str, bool] = {}
-
-    def is_8bit(name: str, depth: int = 0) -> bool:
-        if name in memo:
-            return memo[name]
-        if name in declared:
-            return declared[name]
-        node = producer.get(name)
-        if node is None or depth > 64:
-            result = False
-        elif node.op_type in _EIGHT_BIT_PRODUCERS or node.op_type.startswith("QLinear"):
-            result = True
-        elif node.op_type in _PASS_THROUGH and node.input:
-            result = is_8bit(node.input[0], depth + 1)
-        else:
-            result = False
-        memo[name] = result
-        return result
-
-    return [is_8bit(n.input[0]) for n in graph.node if n.op_type == "DepthToSpace"]
+    return [info.is_int8 for info in depth_to_space_types(model_path)]
 
 
 def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
