@@ -14,6 +14,12 @@ from typing import Any
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
     """Hex SHA256 of a file's bytes."""
     h = hashlib.sha256()
@@ -41,6 +47,7 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
