@@ -108,6 +108,9 @@ def test_x3_cost() -> None:
     cost = measure_cost(build_model(3), 3)
     assert round(cost.gmacs, 1) == 38.3
     assert abs(cost.card_flops_g - 85.040) < 0.001
+    # 85.083 is the same formula with conv biases counted, which the card's x2/x4 rows do not do
+    assert abs(measure_cost(build_model(3), 3, count_bias=True).card_flops_g - 85.083) < 0.001
+    assert abs(measure_cost(build_model(2), 2, count_bias=True).card_flops_g - 44.459) > 0.01
 
 
 def test_blind_model_has_three_heads_and_runs_at_every_scale() -> None:
