@@ -15,10 +15,8 @@ file; no OpenCV or Pillow exception escapes.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError
+from ..fileio import atomic_write_bytes
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -440,25 +439,9 @@ def save_image(
     if not overwrite and p.exists():
         msg = f"{p}: file exists (pass overwrite=True to replace it)"
         raise ImageError(msg)
-    tmp: str | None = None
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as f:
-            # mkstemp creates 0600; give the image the usual permissions (or keep the old file's).
-            mode = p.stat().st_mode & 0o7777 if p.exists() else 0o644
-            if hasattr(os, "fchmod"):  # POSIX only
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-        tmp = None
+        atomic_write_bytes(p, data)
     except OSError as err:
         msg = f"{p}: cannot write image ({err.strerror or _one_line(err)})"
         raise ImageError(msg) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     return p
