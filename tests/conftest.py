@@ -80,3 +80,17 @@ def int8_models(fp32_models: dict[int, Path], int8_dir: Path) -> dict[int, Any]:
         )
         for s, p in fp32_models.items()
     }
+
+
+@pytest.fixture(scope="session")
+def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight x2 model exported like `make export` (fused upsample), no shared data."""
+    import torch
+
+    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(2, fuse_upsample=True)
+    out = tmp_path_factory.mktemp("rand") / "lesrcnn_x2.onnx"
+    return export_onnx(model, out).path

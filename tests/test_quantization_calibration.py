@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,20 +113,6 @@ def test_table_round_trip_and_bad_tables(tmp_path: Path) -> None:
         load_table(tmp_path / "old.json")
 
 
-@pytest.fixture(scope="module")
-def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight x2 model exported like `make export` (fused upsample), no shared data."""
-    import torch
-
-    from lesrcnn_deploy.export import export_onnx
-    from lesrcnn_deploy.model import build_model
-
-    torch.manual_seed(0)
-    model = build_model(2, fuse_upsample=True)
-    out = tmp_path_factory.mktemp("rand") / "lesrcnn_x2.onnx"
-    return export_onnx(model, out).path
-
-
 @pytest.mark.parametrize("case", ["empty", "unreadable", "small"])
 def test_cli_calibration_errors_are_one_line(
     case: str, random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -173,6 +160,8 @@ def test_cli_quantize_writes_table_and_replays_it(
         str(random_fp32),
         "--preset",
         "default",
+        "--finetune-steps",
+        "3",
         "--calib-count",
         "4",
         "--crop",
@@ -189,3 +178,4 @@ def test_cli_quantize_writes_table_and_replays_it(
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
     manifest = (tmp_path / "b.json").read_text()
     assert '"count": 4' in manifest and "builtin:skimage" in manifest
+    assert json.loads(manifest)["finetune"]["steps"] == 3  # replay re-runs the seeded fine-tuning

@@ -42,7 +42,14 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.add_argument(
         "--preset",
         default="default",
-        help="configuration preset: default, adaround, per_channel, per_tensor (default: default)",
+        help="configuration preset: default, ptq, adaround, per_channel, per_tensor "
+        "(default: default = post-training quantization + fine-tuning)",
+    )
+    q.add_argument(
+        "--finetune-steps",
+        type=int_at_least(0),
+        default=None,
+        help="quantization-aware fine-tuning steps (0 = none; default: the preset's, 600)",
     )
     q.add_argument("--calib", help="calibration image folder (default: built-in photos)")
     q.add_argument("--calib-split", default=None, help="provenance label, e.g. train")
@@ -80,10 +87,17 @@ def add_quantize_parser(subparsers: Any) -> None:
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..paths import project_root
     from .calibration import load_table
-    from .config import BUILTIN_SOURCE, CalibrationConfig, QuantizationConfig
+    from .config import BUILTIN_SOURCE, CalibrationConfig, FinetuneConfig, QuantizationConfig
     from .quantize import default_output_path, quantize_model
 
     cfg = QuantizationConfig.preset(args.preset)
+    if args.finetune_steps is not None:
+        ft = cfg.finetune or FinetuneConfig()
+        steps = args.finetune_steps
+        tuned = dataclasses.replace(ft, steps=steps, warmup=min(ft.warmup, steps // 10))
+        cfg = dataclasses.replace(
+            cfg, finetune=tuned if steps else None, name=f"{cfg.name}+finetune{steps}"
+        )
     if args.keep_float is not None:
         keep = tuple(k.strip() for k in args.keep_float.split(",") if k.strip())
         cfg = dataclasses.replace(cfg, keep_float=keep, name=f"{cfg.name}+keep_float")
@@ -160,7 +174,7 @@ def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> A
         onnx.load(str(fp32)),
         relu_first=cfg.relu_before_depth_to_space,
         fold_shift=cfg.fold_output_shift,
-        zero_biases=cfg.weight_rounding is not None and cfg.weight_rounding.learn_bias,
+        zero_biases=cfg.trains_biases,
     )
     return sensitivity_report(
         onnx.load(str(int8)), prepared, patches, progress=progress, threads=threads

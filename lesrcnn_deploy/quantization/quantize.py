@@ -4,10 +4,12 @@ Steps of :func:`quantize_model`:
 
 1. exact fp32 graph rewrites (:mod:`.graph`);
 2. calibration (:mod:`.calibration`) or a replayed :class:`~.calibration.CalibrationTable`;
-3. ONNX Runtime's static QDQ quantizer (U8 activations, S8 per-channel weights), with the
-   configured layers left in fp32 (``nodes_to_exclude``);
-4. optionally, weight rounding (:mod:`.weight_rounding`) and a second quantizer pass that maps
-   the on-grid weights exactly;
+3. optionally, quantization-aware fine-tuning of weights and activation scales
+   (:mod:`.finetune`), or weight rounding (:mod:`.weight_rounding`), both on a first QDQ graph;
+4. identity "layout anchors" after float layers that feed residual adds
+   (:func:`~.graph.insert_layout_anchors`), then ONNX Runtime's static QDQ quantizer (U8
+   activations, S8 per-channel weights) with the configured layers left in fp32
+   (``nodes_to_exclude``), the (fine-tuned) ranges and the (fine-tuned or on-grid) weights;
 5. the PixelShuffle check (:mod:`.check`): every DepthToSpace of the ORT-optimized graph must
    read and write 8-bit tensors, or nothing is written;
 6. atomic write of ``<output>.onnx`` and the manifest ``<output>.json`` (configuration,
@@ -44,7 +46,8 @@ from .calibration import (
 )
 from .check import DepthToSpaceInfo, check_depth_to_space_int8
 from .config import CalibrationConfig, QuantizationConfig, QuantType
-from .graph import check_lesrcnn_graph, prepare_graph, resolve_layers
+from .finetune import FinetuneStats, finetune_weights
+from .graph import check_lesrcnn_graph, insert_layout_anchors, prepare_graph, resolve_layers
 from .weight_rounding import LayerFit, fit_weight_rounding
 
 __all__ = [
@@ -72,6 +75,7 @@ class QuantizationResult:
         depth_to_space: the PixelShuffle check's findings (all 8-bit).
         fp32_layers: ONNX node names left in fp32.
         weight_fits: per-conv weight-rounding summary (empty without weight rounding).
+        finetune: fine-tuning summary (None without fine-tuning).
         measured: fp32-vs-int8 numbers (speed, output PSNR on held-out patches, datasets).
     """
 
@@ -83,6 +87,7 @@ class QuantizationResult:
     depth_to_space: tuple[DepthToSpaceInfo, ...]
     fp32_layers: tuple[str, ...]
     weight_fits: tuple[LayerFit, ...] = ()
+    finetune: FinetuneStats | None = None
     measured: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +109,7 @@ class QuantizationResult:
                 for d in self.depth_to_space
             ],
             "weight_rounding": [f.__dict__ for f in self.weight_fits],
+            "finetune": None if self.finetune is None else dict(self.finetune.__dict__),
             "measured": dict(self.measured),
         }
 
@@ -454,7 +460,7 @@ def quantize_model(
         model,
         relu_first=cfg.relu_before_depth_to_space,
         fold_shift=cfg.fold_output_shift,
-        zero_biases=wr is not None and wr.learn_bias,
+        zero_biases=cfg.trains_biases,
     )
     exclude = resolve_layers(prepared, cfg.keep_float)
     table = _resolve_table(ranges, cal_cfg)
@@ -470,12 +476,29 @@ def quantize_model(
 
             save_table(table, save_calibration)
         qdq_path = tmp / "qdq.onnx"
-        _run_ort_quantizer(prep_path, qdq_path, table.ranges, cfg, exclude)
+        final, ranges = prepared, dict(table.ranges)
+        ft_stats: FinetuneStats | None = None
         fits: list[LayerFit] = []
+        if cfg.finetune is not None or wr is not None:  # both start from the plain QDQ graph
+            _run_ort_quantizer(prep_path, qdq_path, table.ranges, cfg, exclude)
+        if cfg.finetune is not None:
+            ft = cfg.finetune
+            up = _upscale_factor(meta, src)
+            final, tuned_ranges, ft_stats = finetune_weights(
+                onnx.load(os.fspath(qdq_path)),
+                prepared,
+                load_calibration_images(replace_crop(table.calibration, ft.lr_crop(up))),
+                ft,
+                scale=up,
+                per_channel=cfg.per_channel,
+                progress=progress,
+                threads=threads,
+            )
+            ranges.update(tuned_ranges)
         if wr is not None:
             imgs = load_calibration_images(replace_crop(table.calibration, wr.crop))
             patches = collect_patches(imgs, count=wr.count, crop=wr.crop, seed=wr.seed)
-            rounded, fits = fit_weight_rounding(
+            final, fits = fit_weight_rounding(
                 onnx.load(os.fspath(qdq_path)),
                 prepared,
                 patches,
@@ -483,9 +506,16 @@ def quantize_model(
                 progress=progress,
                 threads=threads,
             )
-            rounded_path = tmp / "rounded.onnx"
-            onnx.save(rounded, os.fspath(rounded_path))
-            _run_ort_quantizer(rounded_path, qdq_path, table.ranges, cfg, exclude)
+        rounded = final
+        if cfg.layout_anchors:
+            final = onnx.ModelProto()
+            final.CopyFrom(rounded)
+            for anchor, anchored in insert_layout_anchors(final, exclude).items():
+                ranges[anchor] = ranges[anchored]  # same scale and zero point: exact identity
+        final_path = tmp / "final.onnx"
+        onnx.save(final, os.fspath(final_path))
+        _run_ort_quantizer(final_path, qdq_path, ranges, cfg, exclude)
+        if wr is not None:
             _verify_grid(onnx.load(os.fspath(qdq_path)), rounded)
         qdq = onnx.load(os.fspath(qdq_path))
         _set_metadata(
@@ -529,6 +559,7 @@ def quantize_model(
         depth_to_space=tuple(d2s),
         fp32_layers=tuple(exclude),
         weight_fits=tuple(fits),
+        finetune=ft_stats,
         measured=measured,
     )
     manifest = {
@@ -542,6 +573,19 @@ def quantize_model(
     manifest.pop("path", None)
     atomic_write_json(result.manifest_path, manifest)
     return result
+
+
+def _upscale_factor(meta: Mapping[str, str], src: Path) -> int:
+    try:
+        scale = int(meta.get("scale", ""))
+    except ValueError:
+        scale = 0
+    if scale not in (2, 3, 4):
+        msg = (
+            f"{src}: fine-tuning needs the lesrcnn.scale metadata (2, 3 or 4) of an exported model"
+        )
+        raise ModelError(msg)
+    return scale
 
 
 def replace_crop(cfg: CalibrationConfig, crop: int) -> CalibrationConfig:

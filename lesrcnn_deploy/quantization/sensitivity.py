@@ -11,6 +11,10 @@ The per-tensor noises add up to roughly the noise of the fully quantized model (
 states both), which makes the report a budget: the top rows are the tensors worth keeping in
 higher precision or fixing (weight rounding, ranges). ``lesrcnn-deploy quantize --report``
 prints it.
+
+For a fine-tuned model (:mod:`.finetune`) the reference is still the original fp32 model, so a
+weight's entry measures its distance from the original weights (rounding plus fine-tuning), and
+the total is the int8 model's actual output error.
 """
 
 from __future__ import annotations
@@ -150,6 +154,18 @@ def sensitivity_report(
             if dq.output[0] in int8_weights:
                 weight_names[dq.output[0]] = name
     weights = {k: floats[k] for k in weight_names}
+    # layers kept in fp32 read their initializers directly; a fine-tuned model changed them, so
+    # the reference (and every single-tensor run) uses the fp32 model's values, the total the
+    # quantized model's own
+    own = {
+        t: sim.inits[t]
+        for n in sim.nodes
+        if n.op_type == "Conv"
+        for t in n.input[1:]
+        if t in sim.inits and t in fp32
+    }
+    for t in own:
+        sim.inits[t] = torch.from_numpy(np.array(onnx.numpy_helper.to_array(fp32[t]), np.float32))
     sim.disabled = set(acts)
     sim.replaced = dict(floats)
     ref = sim.run(x)
@@ -177,6 +193,7 @@ def sensitivity_report(
         entries.append(TensorSensitivity(tensor, kind, layer, noise, sqnr))
     sim.disabled = set()
     sim.replaced = {}
+    sim.inits.update(own)
     total_noise, total_sqnr = _sqnr(ref, sim.run(x))
     entries.sort(key=lambda e: (-e.noise, e.tensor))
     n, _, h, w = patches.shape

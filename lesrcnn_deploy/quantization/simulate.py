@@ -4,7 +4,8 @@ The simulator executes the QDQ model as written (``QuantizeLinear`` rounds half 
 clamps, ``DequantizeLinear`` rescales, float ops in between), which is what ORT's fused int8
 kernels compute up to float rounding (checked in the tests: same output SQNR to ~0.1 dB). It is
 the workhorse of the sensitivity report and of weight rounding, which both need to switch
-individual quantizers on and off.
+individual quantizers on and off, and of quantization-aware fine-tuning, which runs it with
+gradients (:meth:`QdqSimulator.forward`: rounding passes gradients straight through).
 
 Supported ops: QuantizeLinear, DequantizeLinear, Conv (2-D, stride 1), Relu, Add, DepthToSpace
 (CRD). Anything else raises :class:`~lesrcnn_deploy.errors.ModelError`.
@@ -111,9 +112,23 @@ class QdqSimulator:
             keep: unused (reserved).
         """
         del keep
+        return self._execute(x, stop_at=stop_at, straight_through=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable run on ``x`` ``(N, 3, H, W)``: returns the output with autograd.
+
+        Quantizers round with a straight-through estimator (the gradient of ``round`` is taken
+        as 1; values clamped to the integer range get no gradient), as in quantization-aware
+        training. Tensors placed in :attr:`replaced` or :attr:`inits` may require gradients.
+        """
+        return self._execute(x, stop_at=None, straight_through=True)
+
+    def _execute(
+        self, x: torch.Tensor, *, stop_at: str | None, straight_through: bool
+    ) -> torch.Tensor:
         v: dict[str, torch.Tensor] = {self.input_name: x}
         for k, n in enumerate(self.nodes):
-            out = self._eval(n, v)
+            out = self._eval(n, v, straight_through)
             v[n.output[0]] = out
             if stop_at is not None and n.output[0] == stop_at:
                 return out
@@ -134,7 +149,9 @@ class QdqSimulator:
                 return onnx.helper.get_attribute_value(a)
         return default
 
-    def _eval(self, n: onnx.NodeProto, v: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def _eval(
+        self, n: onnx.NodeProto, v: Mapping[str, torch.Tensor], straight_through: bool = False
+    ) -> torch.Tensor:
         op = n.op_type
         if op == "QuantizeLinear":
             x = self._value(n.input[0], v)
@@ -143,6 +160,8 @@ class QdqSimulator:
             q = x / s + zp
             if n.output[0] in self.disabled:
                 return torch.clamp(q, min=lo) if float(zp) == lo else q  # keep a folded ReLU
+            if straight_through:
+                return torch.clamp(q + (torch.round(q) - q).detach(), lo, hi)
             return torch.clamp(torch.round(q), lo, hi)
         if op == "DequantizeLinear":
             if n.output[0] in self.replaced:
