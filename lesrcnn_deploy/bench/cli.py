@@ -81,7 +81,10 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             config: dict[str, Any] = {"int8": "existing models", "models": str(models)}
         else:
             int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
-            config = {str(s): build_int8(fp32[s], int8[s], preset=args.preset) for s in scales}
+            config = {
+                str(s): build_int8(fp32[s], int8[s], preset=args.preset, progress=not args.quiet)
+                for s in scales
+            }
         measured = measure_gate(
             fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
         )

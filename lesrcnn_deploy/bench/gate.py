@@ -314,7 +314,11 @@ def measure_gate(
 
 
 def build_int8(
-    fp32: str | os.PathLike[str], output: str | os.PathLike[str], *, preset: str | None = None
+    fp32: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    preset: str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Quantize ``fp32`` to ``output`` through the quantization package's one-call API, with its
     default configuration and built-in calibration set (or the named ``preset``, e.g.
@@ -337,7 +341,10 @@ def build_int8(
     if fn is None:
         msg = "lesrcnn_deploy.quantization has no quantize_model()/quantize() one-call API"
         raise ConfigError(msg)
-    result = fn(fp32, output) if preset is None else fn(fp32, output, preset=preset)
+    kwargs: dict[str, Any] = {} if progress else {"progress": False}
+    if preset is not None:
+        kwargs["preset"] = preset
+    result = fn(fp32, output, **kwargs)
     to_dict = getattr(result, "to_dict", None)
     described: dict[str, Any] = (
         to_dict() if callable(to_dict) else {"preset": preset or "default", "result": str(result)}
