@@ -220,7 +220,8 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         "## Speed (ONNX Runtime CPU; PyTorch eager fp32 as reference)",
         "",
-        f"{threads} intra-op thread(s); ISA: {sysi.get('isa_summary', '-')}. "
+        f"{threads} intra-op thread(s), idle threads do not spin (several sessions share the "
+        f"process); ISA: {sysi.get('isa_summary', '-')}. "
         f"Warm-up {res.config.get('warmup')} call(s), then interleaved rounds "
         f"({res.config.get('repeats_128')} at 128x128, {res.config.get('repeats_720p')} at 720p); "
         "medians. Peak RSS measured in a fresh process per runner at the 720p workload; in "

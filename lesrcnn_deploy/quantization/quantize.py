@@ -255,12 +255,10 @@ def _set_metadata(model: onnx.ModelProto, values: Mapping[str, str]) -> None:
 def _session(path: Path | bytes, threads: int) -> Any:
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
+    from ..runtime import session_options
+
     src = path if isinstance(path, bytes) else os.fspath(path)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(src, session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def measure_speed(
