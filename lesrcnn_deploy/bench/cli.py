@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lesrcnn-gate-") as tmp:
         if args.use_existing:
             int8 = {s: models / f"lesrcnn_x{s}_int8.onnx" for s in scales}
-            config: dict[str, Any] = {"int8": "existing models", "models": str(models)}
+            config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
         else:
             int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
             config = {
@@ -162,3 +163,15 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     )
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_cmd_gate)
+
+
+def _manifest_or_name(int8: Path) -> Any:
+    """The quantization manifest beside an existing int8 model (what the baseline records), or
+    just the file name when there is none."""
+    manifest = int8.with_suffix(".json")
+    if manifest.is_file():
+        try:
+            return json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            pass
+    return {"int8": int8.name, "manifest": None}
