@@ -15,8 +15,10 @@ __all__ = [
     "ExportError",
     "ImageError",
     "LesrcnnError",
+    "MissingExtraError",
     "ModelError",
     "QuantizationError",
+    "VideoError",
     "WeightsError",
 ]
 
@@ -63,3 +65,11 @@ class QuantizationError(LesrcnnError):
 
 class CalibrationError(LesrcnnError):
     """Calibration data is missing, unreadable or too small."""
+
+
+class VideoError(LesrcnnError):
+    """A video has no video stream, is truncated, or has a codec or layout we cannot handle."""
+
+
+class MissingExtraError(LesrcnnError):
+    """An optional capability needs a package that is not installed (the message says which)."""

@@ -14,6 +14,11 @@ needs ``overwrite``; an existing output is skipped with ``skip_existing``, repla
 rename), so an interrupted run (Ctrl-C) leaves complete outputs only and can be finished with
 ``skip_existing``. Unreadable or unsupported images fail that job with the reason and the run goes
 on; anything else (model errors, Ctrl-C) stops the run.
+
+Videos (container recognised by FFmpeg; in folders: by extension, see
+:data:`~lesrcnn_deploy.video.VIDEO_EXTENSIONS`) become ``kind="video"`` jobs named
+``{stem}_x{S}{container ext}`` (``.mkv`` for containers we do not write) and are run by the
+``video`` callable given to :func:`run_batch` (see :mod:`lesrcnn_deploy.video`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError, ImageError, VideoError
 from ..model import check_scale
 
 __all__ = [
@@ -60,10 +65,11 @@ class ImageUpscaler(Protocol):
 
 @dataclass(frozen=True)
 class Job:
-    """One file to upscale: ``source`` image -> ``output`` image."""
+    """One file to upscale: ``source`` -> ``output``; ``kind`` is ``"image"`` or ``"video"``."""
 
     source: Path
     output: Path
+    kind: Literal["image", "video"] = "image"
 
 
 @dataclass(frozen=True)
@@ -159,10 +165,11 @@ def plan_jobs(
     if not inputs:
         msg = "no inputs given"
         raise ConfigError(msg)
+    from ..video.probe import OUTPUT_CONTAINERS, list_videos, looks_like_video
+
     out = Path(output) if output is not None else None
-    out_is_file = (
-        out is not None and out.suffix.lower() in SUPPORTED_EXTENSIONS and not out.is_dir()
-    )
+    out_exts = (*SUPPORTED_EXTENSIONS, *OUTPUT_CONTAINERS)
+    out_is_file = out is not None and out.suffix.lower() in out_exts and not out.is_dir()
     if out_is_file and fmt is not None:
         msg = f"{out}: give either an output file name or --format, not both"
         raise ConfigError(msg)
@@ -174,9 +181,10 @@ def plan_jobs(
         if p.is_dir() and not p.name:  # "." or "..": name the output folder after the real one
             p = p.resolve()
         if p.is_dir():
-            images = list_images(p, recursive=recursive)
+            images = sorted(list_images(p, recursive=recursive) + list_videos(p, recursive))
             if not images:
-                msg = f"{p}: no images found (extensions {', '.join(SUPPORTED_EXTENSIONS)})"
+                exts = ", ".join(SUPPORTED_EXTENSIONS)
+                msg = f"{p}: no images or videos found (image extensions {exts})"
                 raise ConfigError(msg)
             found += [(f, p, f.relative_to(p).parent) for f in images]
         elif p.exists():
@@ -189,16 +197,25 @@ def plan_jobs(
         if len(found) != 1:
             msg = f"{out}: an output file name needs exactly one input image, got {len(found)}"
             raise ConfigError(msg)
-        return [Job(found[0][0], out)]
+        one: Literal["image", "video"] = "video" if looks_like_video(found[0][0]) else "image"
+        if (one == "video") != (out.suffix.lower() in OUTPUT_CONTAINERS):
+            msg = f"{out}: a {one} input needs an output of the same kind (extension)"
+            raise ConfigError(msg)
+        return [Job(found[0][0], out, one)]
 
     jobs: list[Job] = []
     for source, base, rel in found:
-        name = output_name(source, s, ext)
+        kind: Literal["image", "video"] = "video" if looks_like_video(source) else "image"
+        if kind == "video":
+            vext = source.suffix.lower() if source.suffix.lower() in OUTPUT_CONTAINERS else ".mkv"
+            name = f"{source.stem}_x{s}{vext}"
+        else:
+            name = output_name(source, s, ext)
         if out is None:
             folder = base.parent / f"{base.name}_x{s}" / rel if rel is not None else base
         else:
             folder = out / rel if rel is not None else out
-        jobs.append(Job(source, folder / name))
+        jobs.append(Job(source, folder / name, kind))
     seen: dict[Path, Path] = {}
     for job in jobs:
         key = job.output.resolve()
@@ -217,6 +234,7 @@ def run_batch(
     skip_existing: bool = False,
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    video: Callable[[Job], object] | None = None,
 ) -> BatchResult:
     """Run ``jobs`` one after another with a tqdm progress bar on stderr.
 
@@ -228,6 +246,8 @@ def run_batch(
         progress: show the progress bar.
         max_pixels: larger inputs (header size) are refused, see
             :func:`~lesrcnn_deploy.data.load_image`.
+        video: runs a ``kind="video"`` job (writes ``job.output`` atomically, raises
+            ``VideoError`` for bad input); ``None`` fails video jobs.
 
     Returns:
         The :class:`BatchResult`; a failed job does not stop the run.
@@ -251,7 +271,9 @@ def run_batch(
     try:
         for job in jobs:
             bar.set_postfix_str(job.source.name, refresh=False)
-            outcomes.append(_run_one(upscaler, job, sources, overwrite, skip_existing, max_pixels))
+            outcomes.append(
+                _run_one(upscaler, job, sources, overwrite, skip_existing, max_pixels, video)
+            )
             bar.update(1)
     finally:
         bar.close()
@@ -265,6 +287,7 @@ def _run_one(
     overwrite: bool,
     skip_existing: bool,
     max_pixels: int,
+    video: Callable[[Job], object] | None = None,
 ) -> Outcome:
     target = job.output.resolve()
     owner = sources.get(target)
@@ -278,6 +301,14 @@ def _run_one(
         if not overwrite:
             reason = f"output exists: {job.output} (pass --overwrite or --skip-existing)"
             return Outcome(job, "failed", reason)
+    if job.kind == "video":
+        if video is None:
+            return Outcome(job, "failed", "video job but no video runner given")
+        try:
+            video(job)
+        except VideoError as exc:
+            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
+        return Outcome(job, "done")
     try:
         image = load_image(job.source, max_pixels=max_pixels)
         result = upscaler.upscale(image.pixels)

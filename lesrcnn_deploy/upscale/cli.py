@@ -33,12 +33,19 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap,
         threads=args.threads,
     )
+    if len(jobs) == 1 and jobs[0].kind == "video":
+        from ..video.cli import run_single_video
+
+        return run_single_video(upscaler, jobs[0], args)
+    from ..video.cli import video_runner
+
     result = run_batch(
         upscaler,
         jobs,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
+        video=video_runner(upscaler, args),
     )
     if len(jobs) == 1 and result.done and not args.quiet:
         print(f"wrote {jobs[0].output}")
@@ -49,20 +56,21 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
+    from ..video.cli import add_video_options
     from .api import DEFAULT_TILE
     from .batch import OUTPUT_FORMATS
 
     p = subparsers.add_parser(
         "upscale",
-        help="upscale image files or folders (tiled, int8 or fp32)",
+        help="upscale images, videos or folders (tiled, int8 or fp32)",
         description=(
-            "Upscale PNG/JPEG/WebP/BMP/TIFF images. Gray stays gray, alpha is upscaled "
+            "Upscale PNG/JPEG/WebP/BMP/TIFF images and videos. Gray stays gray, alpha is upscaled "
             "separately (bicubic), 16-bit stays 16-bit. Outputs are named {stem}_x{S}.{ext}: "
             "beside an input file, or in <folder>_x{S}/ for an input folder, or in --output. "
-            "Exit code 1 if any image failed."
+            "Exit code 1 if any file of several failed; a single bad video exits 2."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos and/or folders")
     p.add_argument("--scale", type=scale_arg, required=True, help="2, 3 or 4")
     p.add_argument(
         "--precision",
@@ -102,4 +110,5 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--skip-existing", action="store_true", help="skip images whose output exists (resume)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_video_options(p)
     p.set_defaults(func=_cmd_upscale)

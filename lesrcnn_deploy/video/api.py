@@ -1,0 +1,188 @@
+"""The video API beside :class:`~lesrcnn_deploy.upscale.Upscaler`.
+
+``upscale_video(src, dst, upscaler)`` upscales a whole file (streaming, atomic, audio copied);
+``upscale_frames(upscaler, frames)`` upscales any iterator of RGB frames (e.g. from a camera or
+another decoder) with the same per-frame call, so its frames equal the image path's output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError
+from ..fileio import atomic_path
+from .pipeline import EncoderSettings, PipelineStats, container_format, run_pipeline
+
+__all__ = ["FrameUpscaler", "VideoResult", "upscale_frames", "upscale_video"]
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What :func:`upscale_video` wrote.
+
+    Attributes:
+        source: input file.
+        output: output file.
+        frames: video frames written.
+        codec: video encoder used.
+        pix_fmt: encoder pixel format.
+        copied_packets: packets copied per output stream index (audio, subtitles).
+        dropped_streams: input streams not carried over (``"#index type codec"``).
+        seconds: wall time, s.
+        decode_s: busy time of demux + decode + YUV->RGB, s.
+        infer_s: busy time of the network, s.
+        encode_s: busy time of RGB->YUV + encode + mux, s.
+    """
+
+    source: Path
+    output: Path
+    frames: int
+    codec: str
+    pix_fmt: str
+    copied_packets: Mapping[int, int] = field(default_factory=dict)
+    dropped_streams: tuple[str, ...] = ()
+    seconds: float = 0.0
+    decode_s: float = 0.0
+    infer_s: float = 0.0
+    encode_s: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of wall time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each stage's share of the summed busy time (decode, inference, encode; sums to 1)."""
+        busy = {"decode": self.decode_s, "inference": self.infer_s, "encode": self.encode_s}
+        total = sum(busy.values())
+        return {k: (v / total if total > 0 else 0.0) for k, v in busy.items()}
+
+    def summary(self) -> str:
+        """One line: frames, speed and stage shares."""
+        sh = self.shares
+        return (
+            f"wrote {self.output} ({self.frames} frames, {self.codec} {self.pix_fmt}, "
+            f"{self.fps:.2f} frames/s; decode {sh['decode']:.0%}, inference "
+            f"{sh['inference']:.0%}, encode {sh['encode']:.0%})"
+        )
+
+
+class FrameUpscaler(Protocol):
+    """What the video API needs: a ``scale`` and ``upscale(HWC uint8/uint16) -> same kind``."""
+
+    scale: int
+
+    def upscale(self, img: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+
+
+def upscale_video(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    upscaler: FrameUpscaler,
+    *,
+    codec: str | None = None,
+    crf: float | None = None,
+    bitrate: int | None = None,
+    pix_fmt: str | None = None,
+    options: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    queue_size: int = 8,
+) -> VideoResult:
+    """Upscale every frame of ``src`` with ``upscaler.upscale`` and write ``dst``.
+
+    Frames go through ``upscaler.upscale(rgb)`` one by one, exactly as an image would (so a
+    lossless codec reproduces the image path's output). Timestamps, frame rate, time base,
+    rotation, audio and subtitle packets and metadata are kept (see
+    :mod:`~lesrcnn_deploy.video.pipeline`). ``dst`` is written atomically: on any error or
+    Ctrl-C nothing appears at ``dst`` (an existing file stays as it was).
+
+    Args:
+        src: input video (any container FFmpeg reads).
+        dst: output file; its extension picks the container (.mp4, .m4v, .mkv, .mov, .webm).
+        upscaler: anything with ``scale`` and ``upscale((H, W, 3) RGB uint8|uint16) ->
+            (H*s, W*s, 3)``, e.g. :class:`~lesrcnn_deploy.upscale.Upscaler`.
+        codec: video encoder (default: libx264 where available, see
+            :data:`~lesrcnn_deploy.video.pipeline.DEFAULT_CODECS`).
+        crf: constant quality (default 18 for libx264); exclusive with ``bitrate``.
+        bitrate: target bits/s; exclusive with ``crf``.
+        pix_fmt: encoder pixel format (default: the input's when the encoder takes it).
+        options: extra FFmpeg encoder options, e.g. ``{"preset": "slow"}``.
+        overwrite: replace an existing ``dst``.
+        progress: tqdm bar on stderr with frames/s and ETA.
+        queue_size: frames buffered between stages.
+
+    Returns:
+        A :class:`VideoResult`.
+
+    Raises:
+        VideoError: no video stream, truncated or undecodable input, a stream the output
+            container cannot hold.
+        ConfigError: bad encoder settings, unsupported output extension, ``dst`` exists without
+            ``overwrite`` or is ``src`` itself.
+        MissingExtraError: PyAV is not installed.
+    """
+    src_p, dst_p = Path(src), Path(dst)
+    settings = EncoderSettings(
+        codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, options=dict(options or {})
+    )
+    fmt = container_format(dst_p)
+    if dst_p.exists():
+        if src_p.exists() and dst_p.resolve() == src_p.resolve():
+            msg = f"{dst_p}: the output is the input itself"
+            raise ConfigError(msg)
+        if not overwrite:
+            msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
+            raise ConfigError(msg)
+    scale = int(upscaler.scale)
+    with atomic_path(dst_p) as tmp:
+        stats: PipelineStats = run_pipeline(
+            src_p,
+            tmp,
+            upscaler.upscale,
+            scale,
+            settings,
+            fmt=fmt,
+            progress=progress,
+            queue_size=queue_size,
+        )
+    return VideoResult(
+        source=src_p,
+        output=dst_p,
+        frames=stats.frames,
+        codec=stats.codec,
+        pix_fmt=stats.pix_fmt,
+        copied_packets=dict(stats.copied_packets),
+        dropped_streams=tuple(stats.dropped_streams),
+        seconds=stats.wall_s,
+        decode_s=stats.decode_s,
+        infer_s=stats.infer_s,
+        encode_s=stats.encode_s,
+    )
+
+
+def upscale_frames(
+    upscaler: FrameUpscaler, frames: Iterable[npt.NDArray[np.unsignedinteger[Any]]]
+) -> Iterator[npt.NDArray[np.unsignedinteger[Any]]]:
+    """Lazily upscale an iterator of frames, one ``upscaler.upscale`` call per frame.
+
+    Args:
+        upscaler: e.g. :class:`~lesrcnn_deploy.upscale.Upscaler`.
+        frames: ``(H, W, 3)`` RGB uint8 (or uint16, gray, RGBA: whatever ``upscale`` takes).
+
+    Yields:
+        ``(H*s, W*s, C)`` frames of the same dtype, in order.
+    """
+    if not hasattr(upscaler, "upscale"):
+        msg = f"upscaler must have an upscale() method, got {type(upscaler).__name__}"
+        raise ConfigError(msg)
+    for frame in frames:
+        yield upscaler.upscale(frame)
