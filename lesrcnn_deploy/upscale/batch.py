@@ -184,7 +184,7 @@ def plan_jobs(
             images = sorted(list_images(p, recursive=recursive) + list_videos(p, recursive))
             if not images:
                 exts = ", ".join(SUPPORTED_EXTENSIONS)
-                msg = f"{p}: no images or videos found (image extensions {exts})"
+                msg = f"{p}: no images found (extensions {exts}), nor videos"
                 raise ConfigError(msg)
             found += [(f, p, f.relative_to(p).parent) for f in images]
         elif p.exists():

@@ -111,6 +111,7 @@ class PipelineStats:
         infer_s: ``frame_fn`` (the network).
         encode_s: conversion from RGB + encode + mux.
         wall_s: the whole run.
+        end_pts: where the last frame ends (pts + duration), in the input's time base.
     """
 
     frames: int = 0
@@ -122,6 +123,7 @@ class PipelineStats:
     infer_s: float = 0.0
     encode_s: float = 0.0
     wall_s: float = 0.0
+    end_pts: int = 0
 
 
 def container_format(dst: str | os.PathLike[str]) -> str:
@@ -540,7 +542,7 @@ def _run_stages(
                 frame.pts = pts
                 frame.time_base = enc.time_base
                 durations[pts] = dur
-                state["end"] = max(state["end"], pts + dur)
+                state["end"] = stats.end_pts = max(state["end"], pts + dur)
                 mux_video(vout.encode(frame))
                 stats.frames += 1
             stats.encode_s += time.perf_counter() - t
@@ -631,6 +633,30 @@ def _check_complete(vin: Any, stats: PipelineStats, path: Path) -> None:
     if stats.frames == 0:
         msg = f"{path}: no video frame could be decoded"
         raise VideoError(msg)
+    # Matroska has no frame index but FFmpeg's muxer tags each stream's DURATION.
+    tagged = _parse_duration(dict(vin.metadata).get("DURATION"))
+    if tagged is not None and stats.frames > 1:
+        start = float((vin.start_time or 0) * vin.time_base)
+        got = float(stats.end_pts * vin.time_base) - start
+        frame_s = got / stats.frames
+        if got < tagged - max(1.5 * frame_s, 0.05):
+            msg = (
+                f"{path}: truncated video: frames end at {got:.3f} s but the stream's "
+                f"duration is {tagged:.3f} s"
+            )
+            raise VideoError(msg)
+
+
+def _parse_duration(text: object) -> float | None:
+    """``"00:01:02.500000000"`` -> 62.5 (Matroska's DURATION tag), else ``None``."""
+    if not isinstance(text, str):
+        return None
+    parts = text.strip().split(":")
+    try:
+        h, m, sec = (float(x) for x in parts) if len(parts) == 3 else (0.0, 0.0, float(text))
+    except ValueError:
+        return None
+    return h * 3600 + m * 60 + sec
 
 
 def _tags(meta: Any) -> dict[str, str]:
