@@ -381,3 +381,24 @@ def test_display_matrix_parsed_as_int32() -> None:
         side_data = (_SD(),)
 
     assert display_matrix(_Frame()) == (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+
+
+# --- benchmark --------------------------------------------------------------------------------
+
+
+def test_bench_video_rows_and_report(random_fp32: Path) -> None:
+    from lesrcnn_deploy.bench.report import BenchResults, render_markdown, to_json
+    from lesrcnn_deploy.bench.video import bench_video
+
+    r = bench_video({"fp32": random_fp32}, size=(64, 48), seconds=0.5, fps=8, threads=1)
+    (row,) = r["rows"]
+    assert row["frames"] == r["clip"]["frames"] == 4
+    assert row["fps"] > 0 and row["infer_s"] > 0 and row["decode_s"] > 0 and row["encode_s"] > 0
+    shares = row["decode_share"] + row["inference_share"] + row["encode_share"]
+    assert shares == pytest.approx(1.0)
+    assert r["clip"]["output_size"] == [128, 96]
+    assert "| fp32 | 4 |" in r["markdown"]
+    res = BenchResults(config={}, system={}, video=r)
+    md = render_markdown(res)
+    assert "## Video" in md and r["markdown"] in md
+    assert to_json(res)["video"]["rows"][0]["model"] == "fp32"

@@ -83,6 +83,7 @@ class BenchResults:
         visuals: comparison sheets.
         plots: plot files.
         quantization: the int8 models' manifests (config, calibration), by scale.
+        video: :func:`~lesrcnn_deploy.bench.video.bench_video`'s result (empty: not run).
         wall_s: wall time of the run, s.
         started: ISO-8601 start time.
     """
@@ -100,6 +101,7 @@ class BenchResults:
     visuals: list[VisualResult] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     quantization: dict[int, dict[str, Any]] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     started: str = ""
 
@@ -230,6 +232,8 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         *_speed_rows(res),
         "",
     ]
+    if res.video:
+        out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
     if res.plots or res.visuals:
         out += ["## Pictures", ""]
         out += [f"![{p.stem}]({link(p)})" for p in res.plots]
@@ -326,6 +330,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "visuals": [{**vars(v), "path": str(v.path)} for v in res.visuals],
         "plots": [str(p) for p in res.plots],
         "quantization": {str(k): v for k, v in res.quantization.items()},
+        "video": res.video,
     }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..data import SRDataset, open_dataset
 from ..errors import ConfigError, DatasetError, ModelError
@@ -113,6 +114,18 @@ def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
     return ModelEntry(scale, precision, str(path), sha256_file(path), path.stat().st_size)
 
 
+def _video(cfg: BenchConfig) -> dict[str, Any]:
+    """The "Video" section (x2, int8 and fp32); a note instead when PyAV is not installed."""
+    from ..errors import MissingExtraError
+    from .video import bench_video
+
+    fp32, int8 = _model_paths(cfg, 2)
+    try:
+        return bench_video({"int8": int8, "fp32": fp32}, threads=cfg.threads, progress=cfg.progress)
+    except MissingExtraError as exc:
+        return {"skipped": f"Not measured: {exc}"}
+
+
 def run_bench(cfg: BenchConfig) -> BenchResults:
     """Run everything and write the reports into ``cfg.output``; see the package docstring."""
     from tqdm import tqdm
@@ -206,6 +219,8 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                 specs, desc=f"peak memory x{scale}", unit="runner", disable=not cfg.progress
             ):
                 res.memory += measure_peak_memory([spec], wl)
+    if 2 in cfg.scales:
+        res.video = _video(cfg)
     res.plots = [
         plot_psnr_drop([*res.card, *res.paper], out / "psnr_drop.png"),
         plot_speed(res.speed, out / "speed.png"),
