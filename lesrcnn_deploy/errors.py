@@ -14,9 +14,12 @@ __all__ = [
     "DownloadError",
     "ExportError",
     "ImageError",
+    "ImageTooLargeError",
     "LesrcnnError",
     "ModelError",
     "QuantizationError",
+    "ServerBusyError",
+    "UnsupportedFormatError",
     "WeightsError",
 ]
 
@@ -43,6 +46,18 @@ class DownloadError(LesrcnnError):
 
 class ImageError(LesrcnnError):
     """An image file is empty, truncated, not an image, or of an unsupported kind."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the configured limit (read from its header)."""
+
+
+class UnsupportedFormatError(ImageError):
+    """An image format (or a format/content combination) that cannot be read or written."""
+
+
+class ServerBusyError(LesrcnnError):
+    """The inference queue is full; the request was refused without doing any work."""
 
 
 class DatasetError(LesrcnnError):
