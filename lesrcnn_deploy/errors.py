@@ -16,6 +16,7 @@ __all__ = [
     "ImageError",
     "ImageTooLargeError",
     "LesrcnnError",
+    "MissingExtraError",
     "ModelError",
     "QuantizationError",
     "ServerBusyError",
@@ -46,6 +47,10 @@ class DownloadError(LesrcnnError):
 
 class ImageError(LesrcnnError):
     """An image file is empty, truncated, not an image, or of an unsupported kind."""
+
+
+class MissingExtraError(LesrcnnError):
+    """An optional capability is used without its extra installed (the message names it)."""
 
 
 class ImageTooLargeError(ImageError):
