@@ -124,3 +124,36 @@ def test_killed_actor_loses_no_image(ray_local: Any, random_fp32: Path, tmp_path
         img = load_image(j.output)
         assert (img.height, img.width) == (256, 256)
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+def test_ray_serve_deploys_the_same_app(ray_local: Any, random_fp32: Path) -> None:
+    import socket
+
+    httpx = pytest.importorskip("httpx")
+    from ray import serve
+
+    from lesrcnn_deploy.cluster.serve import deploy_on_ray
+    from lesrcnn_deploy.data import encode_image
+    from lesrcnn_deploy.serve.config import ServeConfig
+    from lesrcnn_deploy.serve.engine import ModelPool, upscale_bytes
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, ort_threads=1)
+    image = encode_image(np.random.default_rng(0).integers(0, 255, (20, 28, 3), np.uint8), "png")
+    pool = ModelPool(cfg)
+    pool.load()
+    model = pool.get(2, "fp32")
+    assert model is not None
+    expected = upscale_bytes(model, image, max_pixels=cfg.max_pixels).data
+    deploy_on_ray(cfg, replicas=1)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
+        r = httpx.post(f"{base}/v1/upscale?scale=2", content=image, timeout=60)
+        assert r.status_code == 200 and r.content == expected
+        assert httpx.post(f"{base}/v1/upscale", content=b"junk", timeout=60).status_code == 400
+    finally:
+        serve.shutdown()
