@@ -319,3 +319,36 @@ def test_config_validation(tmp_path: Path) -> None:
         ServeConfig(token_file=empty).read_token()
     keys = ServeConfig(scales=(2, 4), precisions=("fp32", "int8")).model_keys()
     assert keys == [(2, "fp32"), (4, "fp32"), (2, "int8"), (4, "int8")]
+
+
+def test_format_serving_section() -> None:
+    from lesrcnn_deploy.bench.serving import format_serving
+
+    res = {
+        "config": {"size": 256, "requests": 16, "threads": 2, "max_queue": 8},
+        "levels": [
+            {
+                "precision": "int8",
+                "concurrency": 4,
+                "requests": 16,
+                "errors": 0,
+                "images_per_s": 5.25,
+                "p50_ms": 700.4,
+                "p99_ms": 910.0,
+            }
+        ],
+        "overload": {
+            "concurrent": 32,
+            "queue_limit": 8,
+            "capacity": 10,
+            "statuses": {"200": 10, "503": 22},
+            "share_503": 22 / 32,
+            "alive": True,
+            "peak_rss_mb": 300.0,
+            "exit_code_after_sigterm": 0,
+        },
+        "ray": None,
+    }
+    text = format_serving(res)
+    assert "| int8 | 4 | 0/16 | 5.25 | 700 | 910 |" in text
+    assert "503 share 69 %" in text and "alive" in text
