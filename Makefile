@@ -17,7 +17,7 @@ all: bench
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,video]'
+	$(PY) -m pip install -q -e '.[dev,video,serve,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)

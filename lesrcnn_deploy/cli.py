@@ -170,12 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
-    """Sub-commands that live with their feature package (quantize, bench, upscale)."""
+    """Sub-commands that live with their feature package (quantize, bench, upscale, serve)."""
     found = []
     for mod, attr in (
         ("lesrcnn_deploy.quantization.cli", "add_quantize_parser"),
         ("lesrcnn_deploy.bench.cli", "add_bench_parser"),
         ("lesrcnn_deploy.upscale.cli", "add_upscale_parser"),
+        ("lesrcnn_deploy.serve.cli", "add_serve_parser"),
     ):
         try:
             module = __import__(mod, fromlist=[attr])

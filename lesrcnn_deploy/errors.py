@@ -14,10 +14,13 @@ __all__ = [
     "DownloadError",
     "ExportError",
     "ImageError",
+    "ImageTooLargeError",
     "LesrcnnError",
     "MissingExtraError",
     "ModelError",
     "QuantizationError",
+    "ServerBusyError",
+    "UnsupportedFormatError",
     "VideoError",
     "WeightsError",
 ]
@@ -47,6 +50,22 @@ class ImageError(LesrcnnError):
     """An image file is empty, truncated, not an image, or of an unsupported kind."""
 
 
+class MissingExtraError(LesrcnnError):
+    """An optional capability is used without its extra installed (the message names it)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the configured limit (read from its header)."""
+
+
+class UnsupportedFormatError(ImageError):
+    """An image format (or a format/content combination) that cannot be read or written."""
+
+
+class ServerBusyError(LesrcnnError):
+    """The inference queue is full; the request was refused without doing any work."""
+
+
 class DatasetError(LesrcnnError):
     """A dataset folder has no recognised layout, or its HR and LR files do not match."""
 
@@ -69,7 +88,3 @@ class CalibrationError(LesrcnnError):
 
 class VideoError(LesrcnnError):
     """A video has no video stream, is truncated, or has a codec or layout we cannot handle."""
-
-
-class MissingExtraError(LesrcnnError):
-    """An optional capability needs a package that is not installed (the message says which)."""

@@ -84,6 +84,7 @@ class BenchResults:
         plots: plot files.
         quantization: the int8 models' manifests (config, calibration), by scale.
         video: :func:`~lesrcnn_deploy.bench.video.bench_video`'s result (empty: not run).
+        serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
         wall_s: wall time of the run, s.
         started: ISO-8601 start time.
     """
@@ -104,6 +105,7 @@ class BenchResults:
     video: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     started: str = ""
+    serving: dict[str, Any] | None = None
 
 
 def _f(v: float | None, nd: int, signed: bool = False) -> str:
@@ -243,6 +245,10 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
                 f"(|fp32-int8| max {v.max_abs_diff}, mean {v.mean_abs_diff:.2f} levels)"
             )
         out.append("")
+    if res.serving is not None:
+        from .serving import format_serving
+
+        out += [format_serving(res.serving)]
     out += ["## Manifest", "", "| Model | Precision | sha256 | Size |", "|---|---|---|---:|"]
     for m in res.models:
         out.append(
@@ -331,6 +337,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "plots": [str(p) for p in res.plots],
         "quantization": {str(k): v for k, v in res.quantization.items()},
         "video": res.video,
+        "serving": res.serving,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ class BenchConfig:
         memory: measure peak memory in fresh processes.
         progress: tqdm bars.
         seed: seed of the synthetic speed inputs.
+        serving: with x2 in ``scales`` and the ``serve`` extra installed, add the "Serving"
+            section (:mod:`.serving`, about 1-2 minutes).
     """
 
     scales: tuple[int, ...] = (2, 3, 4)
@@ -60,6 +63,7 @@ class BenchConfig:
     memory: bool = True
     progress: bool = True
     seed: int = 0
+    serving: bool = True
 
     @property
     def repeats_720p(self) -> int:
@@ -225,6 +229,11 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         plot_psnr_drop([*res.card, *res.paper], out / "psnr_drop.png"),
         plot_speed(res.speed, out / "speed.png"),
     ]
+    if cfg.serving and 2 in cfg.scales and importlib.util.find_spec("uvicorn") is not None:
+        from .serving import ServingBenchConfig, run_serving_bench
+
+        fp32_2, int8_2 = _model_paths(cfg, 2)
+        res.serving = run_serving_bench(ServingBenchConfig(int8=int8_2, fp32=fp32_2))
     res.wall_s = time.perf_counter() - t0
     write_reports(res, out)
     return res

@@ -12,6 +12,8 @@ from .image_io import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from .image_io import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from .image_io import ImageMode as ImageMode
 from .image_io import LoadedImage as LoadedImage
+from .image_io import decode_image as decode_image
+from .image_io import encode_image as encode_image
 from .image_io import load_image as load_image
 from .image_io import read_image_size as read_image_size
 from .image_io import save_image as save_image
@@ -33,6 +35,8 @@ __all__ = [
     "bicubic_downscale",
     "calculate_weights_indices",
     "cubic",
+    "decode_image",
+    "encode_image",
     "imresize",
     "list_images",
     "load_image",

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError
+from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from ..fileio import atomic_write_bytes
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.
@@ -38,6 +38,8 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "ImageMode",
     "LoadedImage",
+    "decode_image",
+    "encode_image",
     "load_image",
     "read_image_size",
     "save_image",
@@ -120,7 +122,7 @@ def _check_extension(path: Path) -> str:
             f"{path}: unsupported file extension {shown} "
             f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
         )
-        raise ImageError(msg)
+        raise UnsupportedFormatError(msg)
     return ext
 
 
@@ -142,7 +144,7 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _open_header(path: Path, fp: BinaryIO) -> Image.Image:
+def _open_header(path: Path | str, fp: BinaryIO) -> Image.Image:
     """Open with Pillow without decoding the pixels; check format and emptiness."""
     try:
         with warnings.catch_warnings():
@@ -161,7 +163,7 @@ def _open_header(path: Path, fp: BinaryIO) -> Image.Image:
         raise ImageError(msg) from None
     if im.format not in _PIL_FORMATS:
         msg = f"{path}: unsupported image format {im.format} (need PNG, JPEG, WebP, BMP or TIFF)"
-        raise ImageError(msg)
+        raise UnsupportedFormatError(msg)
     w, h = im.size
     if w <= 0 or h <= 0:
         msg = f"{path}: empty image ({w}x{h} pixels)"
@@ -231,7 +233,7 @@ def _apply_orientation(px: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(px)
 
 
-def _decode_with_pil(path: Path, data: bytes) -> np.ndarray:
+def _decode_with_pil(path: Path | str, data: bytes) -> np.ndarray:
     """Fallback decoder (used for TIFF only): RGB(A)/gray array, orientation applied."""
     try:
         with warnings.catch_warnings():
@@ -282,13 +284,42 @@ def load_image(
     """
     p = Path(path)
     _check_extension(p)
-    data = _read_bytes(p)
+    return _decode(_read_bytes(p), p, max_pixels)
+
+
+def decode_image(
+    data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> LoadedImage:
+    """Decode image bytes in memory with exactly the rules of :func:`load_image`.
+
+    The format comes from the content (PNG, JPEG, WebP, BMP or TIFF), not from a file name.
+
+    Args:
+        data: The encoded image.
+        name: What error messages call the image (e.g. ``"request body"``).
+        max_pixels: Largest accepted ``width * height`` (header size), >= 1.
+
+    Returns:
+        The :class:`LoadedImage` (``path`` is None); pixels as for :func:`load_image`.
+
+    Raises:
+        ImageTooLargeError: The header claims more than ``max_pixels`` pixels.
+        UnsupportedFormatError: A recognised image format that is not supported (e.g. GIF).
+        ImageError: Empty, not an image, truncated or undecodable, unsupported pixel type.
+    """
+    if not data:
+        msg = f"{name}: empty (0 bytes)"
+        raise ImageError(msg)
+    return _decode(bytes(data), name, max_pixels)
+
+
+def _decode(data: bytes, p: Path | str, max_pixels: int) -> LoadedImage:
     header = _open_header(p, io.BytesIO(data))
     w, h = header.size
     fmt = _PIL_FORMATS[str(header.format)]
     if w * h > max_pixels:
         msg = f"{p}: image too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
-        raise ImageError(msg)
+        raise ImageTooLargeError(msg)
     orientation = _orientation(header)
 
     try:
@@ -316,10 +347,10 @@ def load_image(
     if px.shape[0] == 0 or px.shape[1] == 0:
         msg = f"{p}: empty image ({px.shape[1]}x{px.shape[0]} pixels)"
         raise ImageError(msg)
-    return LoadedImage(pixels=np.ascontiguousarray(px), path=p)
+    return LoadedImage(pixels=np.ascontiguousarray(px), path=p if isinstance(p, Path) else None)
 
 
-def _cv2_to_rgb(path: Path, bgr: np.ndarray) -> np.ndarray:
+def _cv2_to_rgb(path: Path | str, bgr: np.ndarray) -> np.ndarray:
     """OpenCV's BGR/BGRA/gray(+alpha) to RGB/RGBA/gray; refuses non-8/16-bit data."""
     if bgr.dtype not in (np.uint8, np.uint16):
         msg = f"{path}: unsupported pixel type {bgr.dtype} (only 8- and 16-bit unsigned images)"
@@ -364,7 +395,7 @@ def to_rgb_uint8(img: LoadedImage) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(px8[:, :, :3])
 
 
-def _to_bgr(path: Path, pixels: np.ndarray) -> np.ndarray:
+def _to_bgr(path: Path | str, pixels: np.ndarray) -> np.ndarray:
     if not isinstance(pixels, np.ndarray):
         msg = f"{path}: pixels must be a numpy array, got {type(pixels).__name__}"
         raise ImageError(msg)
@@ -382,14 +413,14 @@ def _to_bgr(path: Path, pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(px[:, :, [2, 1, 0, 3]])
 
 
-def _encode(path: Path, ext: str, pixels: np.ndarray) -> bytes:
+def _encode(path: Path | str, ext: str, pixels: np.ndarray) -> bytes:
     bgr = _to_bgr(path, pixels)
     if bgr.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXTENSIONS:
         msg = f"{path}: {ext} cannot store 16-bit pixels (use .png or .tif, or convert to uint8)"
-        raise ImageError(msg)
+        raise UnsupportedFormatError(msg)
     if bgr.ndim == 3 and bgr.shape[2] == 4 and ext not in _ALPHA_EXTENSIONS:
         msg = f"{path}: {ext} cannot store an alpha channel (use .png, or drop alpha)"
-        raise ImageError(msg)
+        raise UnsupportedFormatError(msg)
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):
         params = [cv2.IMWRITE_JPEG_QUALITY, 95]
@@ -404,6 +435,32 @@ def _encode(path: Path, ext: str, pixels: np.ndarray) -> bytes:
         msg = f"{path}: cannot encode {ext} (OpenCV refused {pixels.shape} {pixels.dtype})"
         raise ImageError(msg)
     return bytes(buf.tobytes())
+
+
+def encode_image(
+    pixels: npt.NDArray[np.unsignedinteger[Any]], fmt: str, *, name: str = "<image>"
+) -> bytes:
+    """Encode in memory exactly as :func:`save_image` writes a file of that extension.
+
+    Args:
+        pixels: As for :func:`save_image` (gray, **RGB** or **RGBA**, uint8 or uint16).
+        fmt: ``png``, ``jpg``, ``jpeg``, ``webp``, ``bmp``, ``tif`` or ``tiff`` (dot optional).
+        name: What error messages call the image.
+
+    Returns:
+        The encoded bytes (same bytes as the file :func:`save_image` would write).
+
+    Raises:
+        UnsupportedFormatError: Unknown format, or a format that cannot store this content
+            (16 bit in JPEG/WebP, alpha in JPEG).
+        ImageError: Bad dtype or shape, encoder failure.
+    """
+    ext = "." + fmt.lower().lstrip(".")
+    if ext not in SUPPORTED_EXTENSIONS:
+        known = ", ".join(e.lstrip(".") for e in SUPPORTED_EXTENSIONS)
+        msg = f"{name}: unsupported output format {fmt!r} (supported: {known})"
+        raise UnsupportedFormatError(msg)
+    return _encode(name, ext, pixels)
 
 
 def save_image(

@@ -44,9 +44,11 @@ __all__ = [
     "ImageUpscaler",
     "Job",
     "Outcome",
+    "check_job",
     "output_name",
     "plan_jobs",
     "run_batch",
+    "upscale_job",
 ]
 
 OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
@@ -289,6 +291,34 @@ def _run_one(
     max_pixels: int,
     video: Callable[[Job], object] | None = None,
 ) -> Outcome:
+    refused = check_job(job, sources, overwrite=overwrite, skip_existing=skip_existing)
+    if refused is not None:
+        return refused
+    if job.kind == "video":
+        if video is None:
+            return Outcome(job, "failed", "video job but no video runner given")
+        try:
+            video(job)
+        except VideoError as exc:
+            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
+        return Outcome(job, "done")
+    return upscale_job(upscaler, job, max_pixels=max_pixels)
+
+
+def check_job(
+    job: Job, sources: dict[Path, Job], *, overwrite: bool, skip_existing: bool
+) -> Outcome | None:
+    """The output rules of :func:`run_batch` for one job, before any work.
+
+    Args:
+        job: the job to check.
+        sources: every job of the run by its resolved source path.
+        overwrite: as in :func:`run_batch`.
+        skip_existing: as in :func:`run_batch`.
+
+    Returns:
+        A ``"skipped"`` or ``"failed"`` outcome when the job must not run, else None.
+    """
     target = job.output.resolve()
     owner = sources.get(target)
     if owner is not None and owner is not job:
@@ -301,14 +331,17 @@ def _run_one(
         if not overwrite:
             reason = f"output exists: {job.output} (pass --overwrite or --skip-existing)"
             return Outcome(job, "failed", reason)
-    if job.kind == "video":
-        if video is None:
-            return Outcome(job, "failed", "video job but no video runner given")
-        try:
-            video(job)
-        except VideoError as exc:
-            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
-        return Outcome(job, "done")
+    return None
+
+
+def upscale_job(
+    upscaler: ImageUpscaler, job: Job, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Outcome:
+    """Read, upscale and atomically write one job (no output rules: see :func:`check_job`).
+
+    Returns:
+        ``"done"``, or ``"failed"`` with the reason when the image is unreadable or unsupported.
+    """
     try:
         image = load_image(job.source, max_pixels=max_pixels)
         result = upscaler.upscale(image.pixels)

@@ -25,6 +25,31 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         fmt=args.format,
         recursive=args.recursive,
     )
+    if args.ray is not None:
+        from ..cluster.batch import run_batch_ray
+        from ..errors import ConfigError
+
+        videos = [j.source for j in jobs if j.kind == "video"]
+        if videos:
+            msg = f"{videos[0]}: videos are upscaled locally, not with --ray (images only)"
+            raise ConfigError(msg)
+
+        result = run_batch_ray(
+            jobs,
+            scale=args.scale,
+            precision=precision,
+            model=args.model,
+            tile=0 if args.no_tile else args.tile,
+            tile_overlap=args.tile_overlap,
+            threads=args.threads or 1,
+            overwrite=args.overwrite,
+            skip_existing=args.skip_existing,
+            address=args.ray or None,
+            actors=args.actors,
+            progress=not args.quiet,
+        )
+        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+        return 0 if result.ok else 1
     upscaler = Upscaler(
         args.scale,
         precision,
@@ -111,4 +136,14 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_video_options(p)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on Ray Data: a local Ray, or the cluster at ADDRESS (needs the 'ray' extra)",
+    )
+    p.add_argument(
+        "--actors", type=int_at_least(1), help="with --ray: actor pool size (default: CPUs)"
+    )
     p.set_defaults(func=_cmd_upscale)

@@ -1,0 +1,309 @@
+"""Serving benchmark: the HTTP service under load on loopback, and the Ray folder job vs local.
+
+Everything is bounded: one server subprocess (started and stopped here, SIGTERM), a fixed number
+of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
+
+* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests at concurrency 1, 2,
+  4, 8, int8 and fp32 (one server holding both, ``threads`` workers, queue ``max_queue``);
+  concurrency stays within ``threads + max_queue``, so any error there is a failure.
+* Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
+  its peak RSS (sampled during the run).
+* Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
+  start-up, and the in-job time the command reports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import encode_image, save_image
+from ..extras import require
+
+__all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
+
+
+@dataclass(frozen=True)
+class ServingBenchConfig:
+    """Options of the serving bench.
+
+    Attributes:
+        int8, fp32: the x2 models.
+        size: input side in pixels (square RGB).
+        concurrencies: client concurrency levels.
+        requests: requests per (precision, concurrency) level.
+        threads: server inference workers; each runs ONNX Runtime with 1 thread.
+        max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
+        ray: also run the Ray folder job comparison (needs the ``ray`` extra).
+        ray_images: images in the folder of the Ray comparison.
+    """
+
+    int8: Path
+    fp32: Path
+    size: int = 256
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    requests: int = 16
+    threads: int = 2
+    max_queue: int = 8
+    ray: bool = True
+    ray_images: int = 16
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+
+async def _load(
+    base: str, body: bytes, precision: str, concurrency: int, total: int
+) -> tuple[list[float], dict[int, int], float]:
+    httpx = require("httpx", "dev", "the serving bench")
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    left = total
+    url = f"{base}/v1/upscale?scale=2&precision={precision}&format=png"
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                t = time.perf_counter()
+                r = await client.post(url, content=body)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 200:
+                    latencies.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return latencies, statuses, wall
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
+    psutil = require("psutil", "dev", "the serving bench")
+    httpx = require("httpx", "dev", "the serving bench")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
+    cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
+    cmd += ["--threads", str(cfg.threads), "--ort-threads", "1"]
+    cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = {"rss": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        p = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                peak["rss"] = max(peak["rss"], p.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                msg = f"serving bench: server did not start (exit {proc.poll()})"
+                raise RuntimeError(msg)
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        rows = []
+        for precision in ("int8", "fp32"):
+            asyncio.run(_load(base, body, precision, 1, 2))  # warm-up
+            for c in cfg.concurrencies:
+                lat, statuses, wall = asyncio.run(_load(base, body, precision, c, cfg.requests))
+                ok = statuses.get(200, 0)
+                rows.append(
+                    {
+                        "precision": precision,
+                        "concurrency": c,
+                        "requests": cfg.requests,
+                        "errors": cfg.requests - ok,
+                        "images_per_s": ok / wall,
+                        "p50_ms": 1000 * _percentile(lat, 50),
+                        "p99_ms": 1000 * _percentile(lat, 99),
+                    }
+                )
+        burst = 4 * cfg.max_queue
+        rss_before = peak["rss"]
+        _, statuses, wall = asyncio.run(_load(base, body, "int8", burst, burst))
+        alive = proc.poll() is None and httpx.get(f"{base}/healthz").status_code == 200
+        overload = {
+            "concurrent": burst,
+            "queue_limit": cfg.max_queue,
+            "capacity": cfg.threads + cfg.max_queue,
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "share_503": statuses.get(503, 0) / burst,
+            "alive": alive,
+            "wall_s": wall,
+            "peak_rss_mb_before": rss_before / 2**20,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        stop.set()
+        sampler.join()
+    overload["peak_rss_mb"] = peak["rss"] / 2**20
+    overload["exit_code_after_sigterm"] = code
+    return {"levels": rows, "overload": overload}
+
+
+_SUMMARY = re.compile(r"done (\d+), skipped (\d+), failed (\d+) \(([\d.]+) s\)")
+
+
+def _run_cli(args: list[str]) -> tuple[float, float, int]:
+    t = time.perf_counter()
+    cp = subprocess.run(
+        [sys.executable, "-m", "lesrcnn_deploy", *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    wall = time.perf_counter() - t
+    m = _SUMMARY.search(cp.stdout + cp.stderr)
+    if cp.returncode != 0 or m is None:
+        msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
+        raise RuntimeError(msg)
+    return wall, float(m.group(4)), int(m.group(1))
+
+
+def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
+        folder = Path(tmp) / "in"
+        rng = np.random.default_rng(0)
+        for i in range(cfg.ray_images):
+            img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
+            save_image(folder / f"im{i:03d}.png", img)
+        common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
+        local_wall, local_job, n = _run_cli(["upscale", *common, "--output", f"{tmp}/local"])
+        ray_wall, ray_job, n_ray = _run_cli(
+            ["upscale", *common, "--output", f"{tmp}/ray", "--ray", "--threads", "1"]
+        )
+        same = all(
+            (Path(tmp) / "local" / p.name).read_bytes() == p.read_bytes()
+            for p in (Path(tmp) / "ray").glob("*.png")
+        )
+    return {
+        "images": cfg.ray_images,
+        "size": cfg.size,
+        "local": {"wall_s": local_wall, "job_s": local_job, "images_per_s": n / local_job},
+        "ray": {"wall_s": ray_wall, "job_s": ray_job, "images_per_s": n_ray / ray_job},
+        "overhead_wall_s": ray_wall - local_wall,
+        "identical_outputs": same,
+    }
+
+
+def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
+    """Run the serving levels, the overload burst and (optionally) the Ray comparison.
+
+    Returns:
+        ``{"config", "levels", "overload", "ray"}`` (``ray`` is None when skipped); see the module
+        docstring. Raises ``MissingExtraError`` without the ``serve`` extra.
+    """
+    require("uvicorn", "serve", "the serving bench")
+    rng = np.random.default_rng(0)
+    body = encode_image(rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8), "png")
+    out: dict[str, Any] = {
+        "config": {
+            "size": cfg.size,
+            "requests": cfg.requests,
+            "threads": cfg.threads,
+            "max_queue": cfg.max_queue,
+            "int8": str(cfg.int8),
+            "fp32": str(cfg.fp32),
+        }
+    }
+    out.update(_serve_levels(cfg, body))
+    ray_ok = cfg.ray
+    if ray_ok:
+        try:
+            require("ray", "ray", "the serving bench's Ray comparison")
+        except Exception:
+            ray_ok = False
+    out["ray"] = _ray_vs_local(cfg) if ray_ok else None
+    return out
+
+
+def format_serving(res: dict[str, Any]) -> str:
+    """The Markdown "Serving" section of a :func:`run_serving_bench` result."""
+    c = res["config"]
+    lines = [
+        "## Serving (`lesrcnn-deploy serve`, loopback)",
+        "",
+        f"{c['size']}x{c['size']} RGB PNG -> x2 PNG, {c['requests']} requests per level, server "
+        f"with {c['threads']} workers x 1 ORT thread, queue {c['max_queue']}; latency is the "
+        "client's (request sent to response read).",
+        "",
+        "| Precision | Concurrency | Errors | Images/s | p50 (ms) | p99 (ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in res["levels"]:
+        lines.append(
+            f"| {r['precision']} | {r['concurrency']} | {r['errors']}/{r['requests']} | "
+            f"{r['images_per_s']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |"
+        )
+    o = res["overload"]
+    st = ", ".join(f"{k}: {v}" for k, v in o["statuses"].items())
+    lines += [
+        "",
+        f"Overload: {o['concurrent']} simultaneous requests (4x the queue limit {o['queue_limit']},"
+        f" capacity {o['capacity']}): {st}; 503 share {100 * o['share_503']:.0f} %; server "
+        f"{'alive' if o['alive'] else 'DEAD'} afterwards; peak RSS {o['peak_rss_mb']:.0f} MB; "
+        f"exit code after SIGTERM {o['exit_code_after_sigterm']}.",
+    ]
+    ray = res.get("ray")
+    if ray:
+        lines += [
+            "",
+            f"Folder job, {ray['images']} images {ray['size']}x{ray['size']} -> x2 int8 "
+            "(`upscale DIR` vs `upscale DIR --ray`, local Ray on this machine):",
+            "",
+            "| Command | Wall incl. start-up (s) | Job (s) | Images/s (job) |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, key in (("local", "local"), ("--ray", "ray")):
+            r = ray[key]
+            lines.append(
+                f"| {name} | {r['wall_s']:.1f} | {r['job_s']:.1f} | {r['images_per_s']:.2f} |"
+            )
+        same = "identical" if ray["identical_outputs"] else "DIFFERENT"
+        lines += ["", f"Ray overhead {ray['overhead_wall_s']:.1f} s wall; outputs {same}."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,260 @@
+"""The ASGI application (Starlette): ``create_app(config) -> app``.
+
+Routes: ``POST /v1/upscale``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``,
+``GET /openapi.json``. Errors are JSON ``{"error": ..., "status": ...}``. Request bodies stay in
+memory and are never written to disk.
+
+Order of checks on an upscale request, cheapest first, so a refused request costs no work: bearer
+token (401), readiness (503), query parameters (400/415), queue room (503 + ``Retry-After``),
+``Content-Length`` over the limit (413, body not read), body read in chunks up to the limit (413
+as soon as it is passed), then admission into the engine's bounded queue (503 when full), then
+decode (400/413/415), inference and encode on a worker thread. If the client disconnects while
+its job waits, the job is cancelled and its place freed; while it runs, it stops at the next tile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import (
+    ImageError,
+    ImageTooLargeError,
+    LesrcnnError,
+    ServerBusyError,
+    UnsupportedFormatError,
+)
+from .config import ServeConfig
+from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
+from .metrics import CONTENT_TYPE, ServeMetrics
+from .openapi import openapi_spec
+
+__all__ = ["Service", "create_app"]
+
+_FORMATS = ("png", "jpg", "jpeg", "webp")
+
+
+class Service:
+    """Everything an app instance shares between requests (``app.state.service``).
+
+    Args:
+        config: the server configuration.
+        pool: already loaded models (the CLI loads them first for one-line errors), or None to
+            load them at application start-up.
+    """
+
+    def __init__(self, config: ServeConfig, pool: ModelPool | None = None) -> None:
+        self.config = config
+        self.pool = pool if pool is not None else ModelPool(config)
+        self.engine = InferenceEngine(config.threads, config.max_queue)
+        self.metrics = ServeMetrics(lambda: self.engine.running, lambda: self.engine.queued)
+        self.token = config.read_token()
+
+
+def _error(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": text, "status": status}, status_code=status, headers=headers)
+
+
+def _authorized(service: Service, request: Request) -> bool:
+    if service.token is None:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), service.token.encode())
+
+
+def _unauthorized(service: Service) -> JSONResponse:
+    service.metrics.reject("unauthorized")
+    return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+def _busy(service: Service, reason: str, text: str) -> JSONResponse:
+    service.metrics.reject(reason)
+    return _error(503, text, {"Retry-After": str(service.config.retry_after)})
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _wait_disconnect(receive: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _upscale(request: Request) -> Response:
+    service: Service = request.app.state.service
+    cfg = service.config
+    started = time.perf_counter()
+
+    def answer(response: Response) -> Response:
+        ok = response.status_code == 200
+        service.metrics.observe(response.status_code, time.perf_counter() - started if ok else None)
+        return response
+
+    if not _authorized(service, request):
+        return answer(_unauthorized(service))
+    if not service.pool.ready.is_set():
+        return answer(_busy(service, "not_ready", "models are still loading"))
+    q = request.query_params
+    precision = q.get("precision", cfg.default_precision)
+    scale_text = q.get("scale")
+    keys = service.pool.loaded()
+    try:
+        scale = int(scale_text) if scale_text is not None else keys[0][0]
+    except ValueError:
+        scale = -1
+    model = service.pool.get(scale, precision)
+    if model is None:
+        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
+        text = f"no model for scale={scale_text} precision={precision} (loaded: {offered})"
+        return answer(_error(400, text))
+    fmt = q.get("format", "png").lower()
+    if fmt not in _FORMATS:
+        return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))
+    if service.engine.full:
+        return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
+    body = await _read_body(request, cfg.max_body_bytes)
+    if body is None:
+        service.metrics.reject("body_too_large")
+        return answer(_error(413, f"request body larger than {cfg.max_body_bytes} bytes"))
+    if not body:
+        return answer(_error(400, "empty request body: send the image bytes"))
+
+    cancel = threading.Event()
+    try:
+        future = service.engine.submit(
+            lambda: upscale_bytes(model, body, fmt=fmt, max_pixels=cfg.max_pixels, cancel=cancel)
+        )
+    except ServerBusyError:
+        return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
+    job = asyncio.wrap_future(future)
+    gone: asyncio.Future[Any] = asyncio.ensure_future(_wait_disconnect(request.receive))
+    waiting: set[asyncio.Future[Any]] = {job, gone}
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not job.done():  # the client left (or this handler was cancelled): free the slot
+            cancel.set()
+            future.cancel()
+            job.cancel()
+        gone.cancel()
+    if job.cancelled():
+        service.metrics.reject("client_disconnected")
+        return answer(_error(499, "client disconnected"))
+    try:
+        result: UpscaleResult = job.result()
+    except RequestCancelled:
+        service.metrics.reject("client_disconnected")
+        return answer(_error(499, "client disconnected"))
+    except ImageTooLargeError as err:
+        return answer(_error(413, str(err)))
+    except UnsupportedFormatError as err:
+        return answer(_error(415, str(err)))
+    except ImageError as err:
+        return answer(_error(400, str(err)))
+    except LesrcnnError as err:
+        return answer(_error(500, str(err)))
+    headers = {
+        "X-Model-SHA256": result.model.sha256,
+        "X-Model-Scale": str(result.model.key[0]),
+        "X-Model-Precision": result.model.key[1],
+        "X-Inference-Seconds": f"{result.inference_seconds:.4f}",
+        "Server-Timing": f"inference;dur={result.inference_seconds * 1000:.1f}",
+    }
+    return answer(Response(result.data, media_type=result.media_type, headers=headers))
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def _readyz(request: Request) -> Response:
+    service: Service = request.app.state.service
+    if not service.pool.ready.is_set():
+        return _error(503, "models are still loading", {"Retry-After": "1"})
+    models = [
+        {"scale": s, "precision": p, "sha256": m.sha256}
+        for s, p in service.pool.loaded()
+        if (m := service.pool.get(s, p)) is not None
+    ]
+    return JSONResponse({"status": "ready", "models": models})
+
+
+async def _metrics(request: Request) -> Response:
+    service: Service = request.app.state.service
+    if not _authorized(service, request):
+        return _unauthorized(service)
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _openapi(request: Request) -> Response:
+    service: Service = request.app.state.service
+    keys = service.pool.loaded() or service.config.model_keys()
+    scales = sorted({s for s, _ in keys})
+    precisions = list(dict.fromkeys(p for _, p in keys))
+    return JSONResponse(openapi_spec(scales, precisions))
+
+
+def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlette:
+    """Build the ASGI application.
+
+    Args:
+        config: the server configuration.
+        pool: models already loaded (see :class:`Service`); by default they are loaded in a
+            worker thread at start-up, and ``/readyz`` answers 503 until they are warmed up.
+
+    Returns:
+        The Starlette app; its :class:`Service` is ``app.state.service``. On shutdown (after the
+        server drained the in-flight requests) the worker pool is closed.
+
+    Raises:
+        ConfigError: the token file is unreadable or empty.
+    """
+    service = Service(config, pool)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not service.pool.ready.is_set():
+            await asyncio.to_thread(service.pool.load)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.engine.close)
+
+    app = Starlette(
+        routes=[
+            Route("/v1/upscale", _upscale, methods=["POST"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/readyz", _readyz, methods=["GET"]),
+            Route("/metrics", _metrics, methods=["GET"]),
+            Route("/openapi.json", _openapi, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,137 @@
+"""The frozen configuration of the HTTP service, and the ``S:P=PATH`` model option parser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from ..errors import ConfigError
+from ..model import SCALES, check_scale
+from ..upscale.api import DEFAULT_TILE
+from ..upscale.models import check_precision
+
+__all__ = ["ModelKey", "ServeConfig", "parse_model_spec"]
+
+ModelKey = tuple[int, str]
+"""``(scale, precision)``, e.g. ``(2, "int8")``."""
+
+
+def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
+    """Parse ``"S:P=PATH"`` (e.g. ``"2:int8=models/x2.onnx"``) into ``((S, P), Path(PATH))``.
+
+    Raises:
+        ConfigError: malformed spec, unknown scale or precision.
+    """
+    key, sep, path = spec.partition("=")
+    scale, colon, precision = key.partition(":")
+    if not sep or not colon or not path:
+        msg = f"bad model spec {spec!r}: expected SCALE:PRECISION=PATH, e.g. 2:int8=model.onnx"
+        raise ConfigError(msg)
+    try:
+        s = int(scale)
+    except ValueError:
+        s = -1
+    return (check_scale(s), check_precision(precision)), Path(path)
+
+
+def _positive(name: str, value: int, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Options of ``lesrcnn-deploy serve`` (CLI flags map one to one).
+
+    Attributes:
+        scales: scales to load; ``None`` means the scales of ``models`` when given, else 2, 3, 4.
+        precisions: precisions to load, the first is the default of a request; ``None`` means
+            those of ``models`` when given, else ``("int8",)``.
+        models: explicit ``.onnx`` files by ``(scale, precision)``; other pairs use the default
+            model paths (:func:`~lesrcnn_deploy.upscale.models.resolve_model`).
+        host: listen address (loopback unless told otherwise).
+        port: TCP port (0 = any free port).
+        threads: inference workers (requests computed at the same time).
+        ort_threads: ONNX Runtime intra-op threads per inference (``None`` = ORT default).
+        max_queue: requests allowed to wait for a worker; beyond it: 503 + ``Retry-After``.
+        max_pixels: largest accepted input ``width * height``; beyond it: 413.
+        max_body_bytes: largest accepted request body; beyond it: 413, without reading it whole.
+        token_file: file whose stripped content is the bearer token; ``None`` = no auth.
+        tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image.
+        retry_after: seconds sent in ``Retry-After`` with a 503.
+    """
+
+    scales: tuple[int, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    models: Mapping[ModelKey, Path] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 1
+    ort_threads: int | None = None
+    max_queue: int = 8
+    max_pixels: int = 4_000_000
+    max_body_bytes: int = 32 * 1024 * 1024
+    token_file: Path | None = None
+    tile: int = DEFAULT_TILE
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        models = {
+            (check_scale(s), check_precision(p)): Path(path)
+            for (s, p), path in dict(self.models).items()
+        }
+        object.__setattr__(self, "models", MappingProxyType(models))
+        if self.scales is not None:
+            object.__setattr__(self, "scales", tuple(check_scale(s) for s in self.scales))
+        if self.precisions is not None:
+            precisions = tuple(check_precision(p) for p in self.precisions)
+            object.__setattr__(self, "precisions", precisions)
+        if self.token_file is not None:
+            object.__setattr__(self, "token_file", Path(self.token_file))
+        _positive("threads", self.threads)
+        if self.ort_threads is not None:
+            _positive("ort_threads", self.ort_threads)
+        _positive("max_queue", self.max_queue, 0)
+        _positive("max_pixels", self.max_pixels)
+        _positive("max_body_bytes", self.max_body_bytes)
+        _positive("tile", self.tile, 0)
+        _positive("retry_after", self.retry_after, 0)
+        _positive("port", self.port, 0)
+        if not self.model_keys():
+            msg = "no model to serve: give --scales/--precision or --model"
+            raise ConfigError(msg)
+
+    def model_keys(self) -> list[ModelKey]:
+        """The ``(scale, precision)`` pairs to load, default precision first."""
+        if self.scales is None and self.precisions is None and self.models:
+            firsts = list(dict.fromkeys(p for _, p in self.models))
+            return sorted(self.models, key=lambda k: (firsts.index(k[1]), k[0]))
+        scales = self.scales if self.scales is not None else SCALES
+        precisions = self.precisions if self.precisions is not None else ("int8",)
+        return [(s, p) for p in precisions for s in scales]
+
+    @property
+    def default_precision(self) -> str:
+        """Precision of a request that names none."""
+        return self.model_keys()[0][1]
+
+    def read_token(self) -> str | None:
+        """The bearer token from ``token_file`` (stripped), or None without a token file.
+
+        Raises:
+            ConfigError: the file is unreadable or empty.
+        """
+        if self.token_file is None:
+            return None
+        try:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            msg = f"{self.token_file}: cannot read the token file ({err.strerror or err})"
+            raise ConfigError(msg) from None
+        if not token:
+            msg = f"{self.token_file}: the token file is empty"
+            raise ConfigError(msg)
+        return token

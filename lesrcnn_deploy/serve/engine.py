@@ -1,0 +1,246 @@
+"""Thread-safe inference behind the HTTP service: shared models, bounded worker pool and queue.
+
+* :class:`ModelPool`: one :class:`~lesrcnn_deploy.upscale.api.Upscaler` (so one ONNX Runtime
+  session) per ``(scale, precision)``, loaded and warmed up once, shared by every request.
+  ``InferenceSession.run`` is thread-safe and ``Upscaler.upscale`` keeps no per-call state on the
+  object, so no lock is taken around inference.
+* :class:`InferenceEngine`: ``threads`` workers and at most ``max_queue`` waiting jobs; one more
+  is refused at once with :class:`~lesrcnn_deploy.errors.ServerBusyError` (never an unbounded
+  backlog). A job that is cancelled before it starts frees its place at once; a running job is
+  stopped at its next tile (see :func:`upscale_bytes`).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..data import decode_image, encode_image
+from ..errors import LesrcnnError, ServerBusyError
+from ..fileio import sha256_file
+from ..upscale.api import Upscaler
+from .config import ModelKey, ServeConfig
+
+__all__ = [
+    "InferenceEngine",
+    "LoadedModel",
+    "ModelPool",
+    "RequestCancelled",
+    "UpscaleResult",
+    "upscale_bytes",
+]
+
+T = TypeVar("T")
+
+
+class RequestCancelled(LesrcnnError):
+    """The client went away; the job was stopped before its next tile."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model: its upscaler (shared), file and SHA256."""
+
+    key: ModelKey
+    upscaler: Upscaler
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    """One request's answer: encoded image, media type, model and timings (seconds)."""
+
+    data: bytes
+    media_type: str
+    model: LoadedModel
+    inference_seconds: float
+    width: int
+    height: int
+
+
+class ModelPool:
+    """The models of a :class:`ServeConfig`, loaded on :meth:`load`.
+
+    Args:
+        config: which ``(scale, precision)`` pairs, model files, tile size and ORT threads.
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self._models: dict[ModelKey, LoadedModel] = {}
+        self.ready = threading.Event()
+
+    def load(self) -> None:
+        """Open every model and run one small warm-up image through it; then set :attr:`ready`.
+
+        Raises:
+            ModelError: a model is missing, unreadable or of another scale/precision.
+        """
+        for key in self.config.model_keys():
+            scale, precision = key
+            up = Upscaler(
+                scale,
+                precision,
+                model=self.config.models.get(key),
+                tile=self.config.tile,
+                threads=self.config.ort_threads,
+            )
+            up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
+            self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))
+        self.ready.set()
+
+    def loaded(self) -> list[ModelKey]:
+        """Loaded ``(scale, precision)`` pairs."""
+        return list(self._models)
+
+    def get(self, scale: int, precision: str) -> LoadedModel | None:
+        """The loaded model for ``(scale, precision)``, or None."""
+        return self._models.get((scale, precision))
+
+
+class _CancellableRunner:
+    """Wraps a shared runner for one request: checks the request's cancel flag before each tile."""
+
+    def __init__(self, runner: Any, cancel: threading.Event) -> None:
+        self._runner = runner
+        self._cancel = cancel
+        self.scale: int = runner.scale
+        self.kind: str = runner.kind
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._cancel.is_set():
+            msg = "client disconnected"
+            raise RequestCancelled(msg)
+        return np.asarray(self._runner(x))
+
+
+_MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def upscale_bytes(
+    model: LoadedModel,
+    data: bytes,
+    *,
+    fmt: str = "png",
+    max_pixels: int,
+    cancel: threading.Event | None = None,
+) -> UpscaleResult:
+    """Decode, upscale and encode one image in memory, as ``lesrcnn-deploy upscale`` does a file.
+
+    Args:
+        model: the shared model (never mutated: the request runs on a shallow copy of its
+            upscaler whose runner checks ``cancel`` before each tile).
+        data: encoded image bytes (PNG, JPEG, WebP, BMP or TIFF; gray, alpha, 16 bit, EXIF
+            orientation handled as by :func:`~lesrcnn_deploy.data.load_image`).
+        fmt: ``png``, ``jpg``/``jpeg`` or ``webp``.
+        max_pixels: largest accepted input ``width * height``.
+        cancel: set by another thread to stop the job at its next tile.
+
+    Returns:
+        The :class:`UpscaleResult`.
+
+    Raises:
+        ImageTooLargeError: too many pixels. UnsupportedFormatError: unsupported input or output
+        format. ImageError: not an image, corrupt. RequestCancelled: ``cancel`` was set.
+    """
+    from ..errors import UnsupportedFormatError
+
+    ext = fmt.lower()
+    if ext not in _MEDIA_TYPES:
+        msg = f"unsupported output format {fmt!r} (choose from png, jpg, webp)"
+        raise UnsupportedFormatError(msg)
+    image = decode_image(data, name="request body", max_pixels=max_pixels)
+    view = copy.copy(model.upscaler)
+    view.runner = _CancellableRunner(model.upscaler.runner, cancel or threading.Event())  # type: ignore[assignment]
+    start = time.perf_counter()
+    out = view.upscale(image.pixels)
+    seconds = time.perf_counter() - start
+    encoded = encode_image(out, ext, name="response")
+    return UpscaleResult(
+        encoded, _MEDIA_TYPES[ext], model, seconds, int(out.shape[1]), int(out.shape[0])
+    )
+
+
+class InferenceEngine:
+    """A bounded worker pool with a bounded queue and live counters.
+
+    Args:
+        threads: workers (jobs computed at the same time), >= 1.
+        max_queue: jobs allowed to wait for a worker, >= 0.
+    """
+
+    def __init__(self, threads: int, max_queue: int) -> None:
+        self.threads = threads
+        self.max_queue = max_queue
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lesrcnn")
+        self._lock = threading.Lock()
+        self._admitted = 0
+        self._running = 0
+        self._closed = False
+
+    @property
+    def capacity(self) -> int:
+        """Jobs admitted at most at once: ``threads + max_queue``."""
+        return self.threads + self.max_queue
+
+    @property
+    def running(self) -> int:
+        """Jobs being computed now."""
+        with self._lock:
+            return self._running
+
+    @property
+    def queued(self) -> int:
+        """Jobs admitted and waiting for a worker."""
+        with self._lock:
+            return self._admitted - self._running
+
+    @property
+    def full(self) -> bool:
+        """True when one more job would be refused."""
+        with self._lock:
+            return self._admitted >= self.capacity
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Admit ``fn`` and run it on a worker; its place is freed when it ends or is cancelled.
+
+        Raises:
+            ServerBusyError: ``capacity`` jobs are already admitted, or the engine is closed.
+        """
+        with self._lock:
+            if self._closed or self._admitted >= self.capacity:
+                msg = f"server busy: {self._admitted} requests admitted (limit {self.capacity})"
+                raise ServerBusyError(msg)
+            self._admitted += 1
+
+        def work() -> T:
+            with self._lock:
+                self._running += 1
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    self._running -= 1
+
+        future = self._executor.submit(work)
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    def close(self, *, wait: bool = True) -> None:
+        """Refuse new jobs and stop the workers (after the admitted jobs when ``wait``)."""
+        with self._lock:
+            self._closed = True
+        self._executor.shutdown(wait=wait)

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the HTTP service (``GET /metrics``), on a registry of its own per app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    exposition,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE", "ServeMetrics"]
+
+CONTENT_TYPE: str = exposition.CONTENT_TYPE_LATEST
+"""Media type of the Prometheus text exposition format."""
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class ServeMetrics:
+    """Counters, histogram and gauges of ``POST /v1/upscale``.
+
+    Args:
+        running: returns the number of requests being computed now.
+        queued: returns the number of requests waiting for a worker.
+    """
+
+    def __init__(self, running: Callable[[], float], queued: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "lesrcnn_upscale_requests",
+            "Upscale requests answered, by HTTP status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lesrcnn_upscale_latency_seconds",
+            "Time from request start to response, for upscale requests answered 200.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "lesrcnn_upscale_rejected",
+            "Upscale requests refused without inference, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        in_flight = Gauge(
+            "lesrcnn_in_flight", "Requests being computed now.", registry=self.registry
+        )
+        in_flight.set_function(running)
+        depth = Gauge(
+            "lesrcnn_queue_depth", "Requests waiting for a worker.", registry=self.registry
+        )
+        depth.set_function(queued)
+
+    def observe(self, status: int, seconds: float | None = None) -> None:
+        """Count one answered request; ``seconds`` goes into the latency histogram."""
+        self.requests.labels(status=str(status)).inc()
+        if seconds is not None:
+            self.latency.observe(seconds)
+
+    def reject(self, reason: str) -> None:
+        """Count one request refused without inference (``queue_full``, ``unauthorized``...)."""
+        self.rejected.labels(reason=reason).inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,159 @@
+"""The folder job on Ray Data (local Ray, 2 CPUs): same outputs as the local command, survives a
+killed actor. Local Ray takes ~10-30 s to start, so these sit in the slow tier."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lesrcnn_deploy.cli import main
+from lesrcnn_deploy.data import load_image, save_image
+from lesrcnn_deploy.upscale.api import Upscaler
+from lesrcnn_deploy.upscale.batch import plan_jobs, run_batch
+
+
+def _images(folder: Path, n: int, size: int = 96) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        save_image(folder / f"im{i:02d}.png", rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    return folder
+
+
+def test_missing_ray_extra_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    _images(tmp_path / "in", 1, 8)
+    code = main(["upscale", str(tmp_path / "in"), "--scale", "2", "--quiet", "--ray"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.endswith("pip install 'lesrcnn-deploy[ray]'") and "\n" not in err
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    pytest.importorskip("ray.data")
+    from lesrcnn_deploy.cluster.connect import connect_ray
+
+    ray = connect_ray(None, num_cpus=2, object_store_memory=100 * 1024 * 1024)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_same_outputs_skip_existing_and_errors(
+    ray_local: Any, random_fp32: Path, tmp_path: Path
+) -> None:
+    from lesrcnn_deploy.cluster.batch import run_batch_ray
+
+    src = _images(tmp_path / "in", 3)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    local = run_batch(
+        Upscaler(2, "fp32", model=random_fp32),
+        plan_jobs([src], scale=2, output=tmp_path / "local"),
+        progress=False,
+    )
+    jobs = plan_jobs([src], scale=2, output=tmp_path / "ray")
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "im00_x2.png").write_bytes(b"kept")
+    result = run_batch_ray(
+        jobs, scale=2, precision="fp32", model=random_fp32, skip_existing=True, progress=False
+    )
+    assert [o.status for o in result.outcomes] == ["failed", "skipped", "done", "done"]
+    assert "corrupt" in result.outcomes[0].reason or "image" in result.outcomes[0].reason
+    assert [o.status for o in local.outcomes] == ["failed", "done", "done", "done"]
+    assert (tmp_path / "ray" / "im00_x2.png").read_bytes() == b"kept"
+    for name in ("im01_x2.png", "im02_x2.png"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def _actor_pids() -> list[int]:
+    import psutil
+
+    pids = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::MapWorker"):
+                pids.append(p.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_killed_actor_loses_no_image(ray_local: Any, random_fp32: Path, tmp_path: Path) -> None:
+    from lesrcnn_deploy.cluster.batch import run_batch_ray
+
+    src = _images(tmp_path / "in", 24, 128)
+    jobs = plan_jobs([src], scale=2, output=tmp_path / "out")
+    box: dict[str, Any] = {}
+
+    def job() -> None:
+        box["result"] = run_batch_ray(
+            jobs, scale=2, precision="fp32", model=random_fp32, actors=2, progress=False
+        )
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    killed = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and worker.is_alive():
+        if any(j.output.exists() for j in jobs):  # the job is under way: kill an actor
+            pids = _actor_pids()
+            if pids:
+                killed = pids[0]
+                os.kill(killed, signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    done_at_kill = sum(j.output.exists() for j in jobs)
+    worker.join(timeout=300)
+    assert killed is not None, "no actor found to kill"
+    assert done_at_kill < len(jobs), "the job finished before the kill"
+    result = box["result"]
+    assert result.ok and len(result.done) == len(jobs)
+    for j in jobs:
+        img = load_image(j.output)
+        assert (img.height, img.width) == (256, 256)
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+def test_ray_serve_deploys_the_same_app(ray_local: Any, random_fp32: Path) -> None:
+    import socket
+
+    httpx = pytest.importorskip("httpx")
+    from ray import serve
+
+    from lesrcnn_deploy.cluster.serve import deploy_on_ray
+    from lesrcnn_deploy.data import encode_image
+    from lesrcnn_deploy.serve.config import ServeConfig
+    from lesrcnn_deploy.serve.engine import ModelPool, upscale_bytes
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, ort_threads=1)
+    image = encode_image(np.random.default_rng(0).integers(0, 255, (20, 28, 3), np.uint8), "png")
+    pool = ModelPool(cfg)
+    pool.load()
+    model = pool.get(2, "fp32")
+    assert model is not None
+    expected = upscale_bytes(model, image, max_pixels=cfg.max_pixels).data
+    deploy_on_ray(cfg, replicas=1)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
+        r = httpx.post(f"{base}/v1/upscale?scale=2", content=image, timeout=60)
+        assert r.status_code == 200 and r.content == expected
+        assert httpx.post(f"{base}/v1/upscale", content=b"junk", timeout=60).status_code == 400
+    finally:
+        serve.shutdown()
