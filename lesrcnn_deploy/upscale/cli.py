@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..cli_types import int_at_least, scale_arg
 
@@ -47,7 +48,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
     from .api import DEFAULT_TILE
     from .batch import OUTPUT_FORMATS
