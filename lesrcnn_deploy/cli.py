@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from . import __version__
+from .bench.cli import add_bench_parser
 from .cli_types import positive_int, scale_arg
 from .errors import LesrcnnError
+from .paths import CACHE_ENV
+from .quantization.cli import add_quantize_parser
+from .serve.cli import add_serve_parser
+from .upscale.cli import add_upscale_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -120,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every sub-command."""
     p = _Parser(prog="lesrcnn-deploy", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "--cache-dir",
+        help="where built models, retrained recipes and reports go (default: the checkout, or "
+        f"the per-user cache directory when installed; also ${CACHE_ENV})",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("export", help="official checkpoint -> ONNX, parity-checked against PyTorch")
@@ -164,34 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
 
-    for plugin in _plugins():
-        plugin(sub)
+    add_quantize_parser(sub)
+    add_bench_parser(sub)
+    add_upscale_parser(sub)
+    add_serve_parser(sub)
     return p
-
-
-def _plugins() -> list[Callable[[Any], None]]:
-    """Sub-commands that live with their feature package (quantize, bench, upscale, serve)."""
-    found = []
-    for mod, attr in (
-        ("lesrcnn_deploy.quantization.cli", "add_quantize_parser"),
-        ("lesrcnn_deploy.bench.cli", "add_bench_parser"),
-        ("lesrcnn_deploy.upscale.cli", "add_upscale_parser"),
-        ("lesrcnn_deploy.serve.cli", "add_serve_parser"),
-    ):
-        try:
-            module = __import__(mod, fromlist=[attr])
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue
-            raise
-        found.append(getattr(module, attr))
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lesrcnn-deploy`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cache_dir:
+        os.environ[CACHE_ENV] = str(Path(args.cache_dir).expanduser().resolve())
     try:
         handler: Handler = args.func
         return handler(args)

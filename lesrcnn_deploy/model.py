@@ -77,10 +77,22 @@ class _Upsample(nn.Module):
         are summed can be replaced by one application to the sum with every bias counted twice.
         """
         fused = copy.deepcopy(self)
+        fused.__dict__.pop("_fused_cache", None)
         with torch.no_grad():
             for m in fused.body:
                 if isinstance(m, nn.Conv2d) and m.bias is not None:
                     m.bias.mul_(2.0)
+        return fused
+
+    def fused(self) -> _Upsample:
+        """:meth:`with_doubled_bias`, computed once and reused until a weight or bias changes
+        (loading a checkpoint, training); kept outside the module tree (not in state_dict)."""
+        key = tuple((id(p), p._version) for p in self.parameters())
+        cached = self.__dict__.get("_fused_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, self.with_doubled_bias())
+            self.__dict__["_fused_cache"] = cached
+        fused: _Upsample = cached[1]
         return fused
 
 
@@ -172,7 +184,7 @@ class LESRCNN(nn.Module):
             t = F.relu(self._layer(f"conv{2 + 2 * k}")(h))
             h = F.relu(h + self._layer(f"conv{3 + 2 * k}")(t))  # residual sees post-ReLU h
         if self.fuse_upsample:
-            y = F.relu(up.with_doubled_bias()(h + h0))
+            y = F.relu(up.fused()(h + h0))
         else:
             y = F.relu(up(h) + up(h0))
         for j in range(1, 5):

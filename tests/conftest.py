@@ -1,10 +1,13 @@
-"""Shared fixtures. Data-dependent fixtures fail (not skip) under CI=true when data is missing."""
+"""Shared fixtures. Data-dependent fixtures fail (not skip) under CI=true when data is missing.
+
+Tests that use the shared data (directly or through the official models) are marked ``data``
+automatically; ``slow`` tests are marked by hand (``make test`` leaves them to ``make test-all``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,6 +22,16 @@ def require(path: Path, what: str) -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{msg} (required under CI=true)")
     pytest.skip(msg)
+
+
+DATA_FIXTURES = frozenset({"shared", "set5", "set14", "weights_dir", "fp32_models", "int8_models"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs ../shared (weights or datasets) with ``data``."""
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
 
 
 @pytest.fixture(scope="session")
@@ -43,43 +56,21 @@ def weights_dir(shared: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fp32_models(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """The three official checkpoints exported to dynamic-shape fp32 ONNX (as `make export`)."""
-    from lesrcnn_deploy.export import export_onnx
-    from lesrcnn_deploy.weights import load_model
+def fp32_models(weights_dir: Path) -> dict[int, Path]:
+    """The default x2/x3/x4 fp32 models (official checkpoints exported as `make export` does),
+    shared with `make bench` and `upscale` through the models folder."""
+    from lesrcnn_deploy.build import default_model
 
-    out = tmp_path_factory.mktemp("fp32")
-    paths = {}
-    for s in (2, 3, 4):
-        ref, _, digest = load_model(s, weights_dir / f"lesrcnn_x{s}.pth")
-        fused, _, _ = load_model(s, weights_dir / f"lesrcnn_x{s}.pth", fuse_upsample=True)
-        paths[s] = export_onnx(
-            fused, out / f"lesrcnn_x{s}.onnx", checkpoint_sha256=digest, reference=ref
-        ).path
-    return paths
+    return {s: default_model(s, "fp32") for s in (2, 3, 4)}
 
 
 @pytest.fixture(scope="session")
-def int8_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("int8")
+def int8_models(fp32_models: dict[int, Path]) -> dict[int, Path]:
+    """The default x2/x3/x4 int8 models, replayed from the committed recipes (seconds) exactly as
+    `make quantize` does, or reused when `make quantize` already built them."""
+    from lesrcnn_deploy.build import default_model
 
-
-@pytest.fixture(scope="session")
-def int8_models(fp32_models: dict[int, Path], int8_dir: Path) -> dict[int, Any]:
-    """x2/x3/x4 int8 models rebuilt with the default configuration and built-in calibration
-    photos, exactly as CI's gate and `make quantize` do (one build shared by every test)."""
-    from lesrcnn_deploy.quantization import quantize_model
-
-    return {
-        s: quantize_model(
-            p,
-            int8_dir / f"lesrcnn_x{s}_int8.onnx",
-            save_calibration=int8_dir / f"lesrcnn_x{s}_int8.calib.json",
-            measure=False,
-            progress=False,
-        )
-        for s, p in fp32_models.items()
-    }
+    return {s: default_model(s, "int8") for s in fp32_models}
 
 
 @pytest.fixture(scope="session")

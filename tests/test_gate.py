@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,6 @@ from lesrcnn_deploy.bench.gate import (
     GateMeasurement,
     SetDrop,
     baseline_path,
-    build_int8,
     check_gate,
     depth_to_space_dtypes,
     load_baseline,
@@ -23,6 +21,7 @@ from lesrcnn_deploy.bench.gate import (
     write_baseline,
 )
 from lesrcnn_deploy.errors import ConfigError
+from lesrcnn_deploy.quantization import quantize_model
 
 
 def _measured(
@@ -111,12 +110,11 @@ def test_depth_to_space_of_fp32_model_is_float(fp32_models: dict[int, Path]) -> 
 
 
 def test_real_gate_passes(
-    fp32_models: dict[int, Path], int8_models: dict[int, Any], set5: Path, set14: Path
+    fp32_models: dict[int, Path], int8_models: dict[int, Path], set5: Path, set14: Path
 ) -> None:
     """Default int8 build, Set5 + Set14 paper protocol at x2/x3/x4: the committed gate holds."""
     baseline = load_baseline(_require_baseline())
-    paths = {s: r.path for s, r in int8_models.items()}
-    m = measure_gate(fp32_models, paths, [set5, set14], threads=2, progress=False)
+    m = measure_gate(fp32_models, int8_models, [set5, set14], threads=2, progress=False)
     assert (
         check_gate(m, baseline, budget_db=baseline.budget_db, max_growth_db=baseline.max_growth_db)
         == []
@@ -129,7 +127,7 @@ def test_real_gate_fires_on_per_tensor(
     """The deliberately degraded per-tensor build fails the gate, naming scale and set."""
     baseline = load_baseline(_require_baseline())
     bad = tmp_path / "lesrcnn_x2_int8_per_tensor.onnx"
-    build_int8(fp32_models[2], bad, preset="per_tensor")
+    quantize_model(fp32_models[2], bad, preset="per_tensor", progress=False)
     m = measure_gate({2: fp32_models[2]}, {2: bad}, [set5, set14], threads=2, progress=False)
     x2 = Baseline({k: v for k, v in baseline.drops.items() if k[0] == 2})
     out = check_gate(m, x2)

@@ -131,13 +131,12 @@ def test_cli_calibration_errors_are_one_line(
             "quantize",
             "--model",
             str(random_fp32),
-            "--calib",
+            "--calib-dir",
             str(folder),
             "--output",
             str(out),
             "--preset",
-            "default",
-            "--no-measure",
+            "ptq",
             "--quiet",
         ]
     )
@@ -148,34 +147,80 @@ def test_cli_calibration_errors_are_one_line(
     assert not out.exists()
 
 
-def test_cli_quantize_writes_table_and_replays_it(
+def test_cli_retrain_writes_recipe_and_table_then_replays_them(
     random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from lesrcnn_deploy.cli import main
 
-    table = tmp_path / "calibration" / "t.json"
-    args = [
-        "quantize",
-        "--model",
-        str(random_fp32),
-        "--preset",
-        "default",
+    recipe = tmp_path / "recipes" / "r.recipe.json"
+    table = tmp_path / "t.json"
+    base = ["quantize", "--model", str(random_fp32), "--quiet"]
+    train = [
+        *base,
+        "--retrain",
         "--finetune-steps",
         "3",
         "--calib-count",
         "4",
-        "--crop",
+        "--calib-crop",
         "32",
-        "--calib-cache",
+        "--save-recipe",
+        str(recipe),
+        "--save-calib-table",
         str(table),
-        "--no-measure",
-        "--quiet",
     ]
-    assert main([*args, "--output", str(tmp_path / "a.onnx")]) == 0
-    assert table.is_file() and "calibration table:" in capsys.readouterr().out
-    assert main([*args, "--output", str(tmp_path / "b.onnx")]) == 0
-    assert "replayed calibration table" in capsys.readouterr().out
+    assert main([*train, "--output", str(tmp_path / "a.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert recipe.is_file() and recipe.with_suffix("").with_suffix(".recipe.npz").is_file()
+    assert "recipe:" in out and "calibration table:" in out and "fine-tuning: 3 steps" in out
+    # replaying the recipe: no calibration, no training, the same bytes
+    assert main([*base, "--recipe", str(recipe), "--output", str(tmp_path / "b.onnx")]) == 0
+    assert "replayed recipe" in capsys.readouterr().out
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
-    manifest = (tmp_path / "b.json").read_text()
-    assert '"count": 4' in manifest and "builtin:skimage" in manifest
-    assert json.loads(manifest)["finetune"]["steps"] == 3  # replay re-runs the seeded fine-tuning
+    manifest = json.loads((tmp_path / "b.json").read_text())
+    assert manifest["calibration"]["config"]["count"] == 4
+    assert manifest["training"]["finetune"]["steps"] == 3
+    # the table alone replays calibration: post-training quantization from it, no calibration
+    assert (
+        main(
+            [
+                *base,
+                "--preset",
+                "ptq",
+                "--calib-table",
+                str(table),
+                "--output",
+                str(tmp_path / "c.onnx"),
+            ]
+        )
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ([], "configuration trains"),  # default preset, custom model, no recipe: never trains
+        (["--finetune-steps", "5"], "add --retrain"),
+        (["--recipe", "r.json", "--retrain"], "exclude each other"),
+        (["--recipe", "r.json", "--calib-count", "4"], "no effect when a recipe is replayed"),
+        (["--preset", "ptq", "--calib-table", "t.json", "--calib-seed", "3"], "no effect"),
+        (["--recipe", "missing.recipe.json"], "recipe not found"),
+    ],
+)
+def test_cli_never_trains_by_surprise_and_refuses_useless_options(
+    extra: list[str],
+    needle: str,
+    random_fp32: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lesrcnn_deploy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "int8.onnx"
+    code = main(["quantize", "--model", str(random_fp32), "--output", str(out), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not out.exists()

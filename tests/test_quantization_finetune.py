@@ -9,6 +9,7 @@ test_quantization_models.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,7 @@ def test_fake_quantize_weight_is_orts_grid_with_straight_through_gradient() -> N
 
 
 def test_simulator_forward_matches_run_and_has_gradients(random_fp32: Path, tmp_path: Path) -> None:
-    r = quantize_model(
-        random_fp32, tmp_path / "q.onnx", preset="ptq", calibration=CAL, measure=False
-    )
+    r = quantize_model(random_fp32, tmp_path / "q.onnx", preset="ptq", calibration=CAL)
     sim = QdqSimulator(onnx.load(str(r.path)))
     x = torch.from_numpy(
         collect_patches(load_calibration_images(CAL), count=2, crop=24, seed=5)
@@ -72,17 +71,17 @@ def test_simulator_forward_matches_run_and_has_gradients(random_fp32: Path, tmp_
 def test_finetuning_trains_scales_and_keeps_pixelshuffle_int8(
     random_fp32: Path, tmp_path: Path
 ) -> None:
-    base = quantize_model(
-        random_fp32, tmp_path / "ptq.onnx", config=_config(None), calibration=CAL, measure=False
-    )
+    base = quantize_model(random_fp32, tmp_path / "ptq.onnx", config=_config(None), calibration=CAL)
     tuned = quantize_model(
-        random_fp32, tmp_path / "ft.onnx", config=_config(SHORT), calibration=CAL, measure=False
+        random_fp32, tmp_path / "ft.onnx", config=_config(SHORT), calibration=CAL
     )
-    st = tuned.finetune
-    assert st is not None and st.steps == SHORT.steps and st.lr_crop == 32
-    assert st.scales > 20 and st.parameters > 40  # every activation scale, weights and biases
-    assert np.isfinite(st.val_psnr_before) and np.isfinite(st.val_psnr_after)
-    assert base.finetune is None and base.sha256 != tuned.sha256
+    st = tuned.recipe.training["finetune"]
+    assert st["steps"] == SHORT.steps and st["lr_crop"] == 32
+    assert st["scales"] > 20 and st["parameters"] > 40  # every activation scale, weights, biases
+    assert np.isfinite(st["val_psnr_before"]) and np.isfinite(st["val_psnr_after"])
+    # the recipe holds every trained weight and bias (48 tensors), the plain build none
+    assert len(tuned.recipe.tensors) == st["parameters"] and not base.recipe.tensors
+    assert base.recipe.training == {} and base.sha256 != tuned.sha256
     assert all(d.is_int8 for d in tuned.depth_to_space)
     # trained scales were handed to ORT as ranges and came back as the same scales
     m = onnx.load(str(tuned.path))
@@ -101,26 +100,22 @@ def test_finetuning_trains_scales_and_keeps_pixelshuffle_int8(
     }
     moved = [k for k, v in base_scales.items() if k in inits and not np.allclose(v, inits[k])]
     assert len(moved) > 10
-    manifest = tuned.to_dict()["finetune"]
-    assert manifest["val_psnr_after"] == st.val_psnr_after
+    manifest = json.loads(tuned.manifest_path.read_text())
+    assert manifest["training"]["finetune"]["val_psnr_after"] == st["val_psnr_after"]
+    assert manifest["recipe_sha256"] == tuned.recipe.sha256
 
 
 def test_finetuning_is_seeded(random_fp32: Path, tmp_path: Path) -> None:
-    a = quantize_model(
-        random_fp32, tmp_path / "a.onnx", config=_config(SHORT), calibration=CAL, measure=False
-    )
+    a = quantize_model(random_fp32, tmp_path / "a.onnx", config=_config(SHORT), calibration=CAL)
     b = quantize_model(
         random_fp32,
         tmp_path / "b.onnx",
         config=_config(SHORT),
-        ranges=a.calibration,  # replayed table: fine-tuning runs again, same result
-        measure=False,
+        table=a.calibration,  # replayed table: fine-tuning runs again, same result
     )
     assert a.path.read_bytes() == b.path.read_bytes()
     other = dataclasses.replace(SHORT, seed=1)
-    c = quantize_model(
-        random_fp32, tmp_path / "c.onnx", config=_config(other), ranges=a.calibration, measure=False
-    )
+    c = quantize_model(random_fp32, tmp_path / "c.onnx", config=_config(other), table=a.calibration)
     assert c.sha256 != a.sha256
 
 
@@ -174,10 +169,9 @@ def test_layout_anchor_is_an_exact_identity_that_removes_transposes(
         tmp_path / "plain.onnx",
         config=dataclasses.replace(ptq, layout_anchors=False),
         calibration=CAL,
-        measure=False,
     )
     anchored = quantize_model(
-        random_fp32, tmp_path / "anchored.onnx", config=ptq, ranges=plain.calibration, measure=False
+        random_fp32, tmp_path / "anchored.onnx", config=ptq, table=plain.calibration
     )
     convs = [n.name for n in onnx.load(str(anchored.path)).graph.node if n.op_type == "Conv"]
     assert sum("layout_anchor" in c for c in convs) == 1  # conv1's output feeds two adds

@@ -1,13 +1,15 @@
-"""Real int8 models of the official checkpoints: accuracy bound, PixelShuffle in int8, replay and
-determinism, manifest, sensitivity report. Needs ../shared (fails under CI=true, else skips).
+"""Real int8 models of the official checkpoints, replayed from the committed recipes: accuracy
+bound, PixelShuffle in int8, recipe provenance, layers kept in fp32, post-training determinism,
+sensitivity report. Needs ../shared (fails under CI=true, else skips).
 
-The quantized models are built once per session (default configuration, built-in calibration
-photos) and shared by the tests.
+The default models are built once per session from the recipes (seconds, as `make quantize`) and
+shared by the tests; retraining the recipes is the slow tier's job (test_recipe_retrain.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +17,18 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from lesrcnn_deploy.build import shipped_recipe_path
 from lesrcnn_deploy.errors import QuantizationError
+from lesrcnn_deploy.fileio import sha256_file
 from lesrcnn_deploy.quantization import (
     QuantizationConfig,
-    QuantizationResult,
     check_depth_to_space_int8,
-    load_table,
+    load_recipe,
     quantize_model,
 )
 from lesrcnn_deploy.quantization.calibration import collect_patches, load_calibration_images
 from lesrcnn_deploy.quantization.config import CalibrationConfig
-from lesrcnn_deploy.quantization.graph import prepare_graph
+from lesrcnn_deploy.quantization.graph import layer_of, prepare_graph
 from lesrcnn_deploy.quantization.sensitivity import sensitivity_report
 from lesrcnn_deploy.quantization.simulate import QdqSimulator
 
@@ -39,7 +42,7 @@ SSIM_DROP_BOUND = 0.001
 def test_int8_drop_within_bound(
     scale: int,
     fp32_models: dict[int, Path],
-    int8_models: dict[int, QuantizationResult],
+    int8_models: dict[int, Path],
     set5: Path,
     set14: Path,
 ) -> None:
@@ -47,7 +50,7 @@ def test_int8_drop_within_bound(
 
     for root in (set5, set14):
         a = evaluate_model(fp32_models[scale], root, scale=scale, threads=2, progress=False)
-        b = evaluate_model(int8_models[scale].path, root, scale=scale, threads=2, progress=False)
+        b = evaluate_model(int8_models[scale], root, scale=scale, threads=2, progress=False)
         drop, sdrop = a.psnr - b.psnr, a.ssim - b.ssim
         where = (
             f"x{scale} {a.dataset}: fp32 {a.psnr:.3f}/{a.ssim:.4f} int8 {b.psnr:.3f}/{b.ssim:.4f}"
@@ -56,96 +59,118 @@ def test_int8_drop_within_bound(
         assert sdrop <= SSIM_DROP_BOUND, where
 
 
-def test_every_depth_to_space_is_int8(int8_models: dict[int, QuantizationResult]) -> None:
-    for s, r in int8_models.items():
+def test_every_depth_to_space_is_int8(int8_models: dict[int, Path]) -> None:
+    for s, path in int8_models.items():
         n_d2s = 2 if s == 4 else 1
-        assert len(r.depth_to_space) == n_d2s, s
-        assert all(d.is_int8 for d in r.depth_to_space)
-        again = check_depth_to_space_int8(r.path)
-        assert [d.input_type for d in again] == ["UINT8"] * n_d2s
+        found = check_depth_to_space_int8(path)
+        assert [d.input_type for d in found] == ["UINT8"] * n_d2s
+        assert [d.output_type for d in found] == ["UINT8"] * n_d2s
 
 
 def test_check_catches_float_depth_to_space(
-    fp32_models: dict[int, Path], int8_models: dict[int, QuantizationResult], tmp_path: Path
+    fp32_models: dict[int, Path], int8_models: dict[int, Path], tmp_path: Path
 ) -> None:
     # without the ReLU/DepthToSpace swap, the fused export leaves DepthToSpace -> Relu in float
     cfg = QuantizationConfig(relu_before_depth_to_space=False, name="float_d2s")
+    table = load_recipe(shipped_recipe_path(2)).calibration
     out = tmp_path / "bad.onnx"
     with pytest.raises(QuantizationError, match=r"DepthToSpace '.*DepthToSpace' runs in float"):
-        quantize_model(
-            fp32_models[2], out, config=cfg, ranges=int8_models[2].calibration, measure=False
-        )
+        quantize_model(fp32_models[2], out, config=cfg, table=table, progress=False)
     assert not out.exists() and not out.with_suffix(".json").exists()
     # the same good model seen by an unoptimized session: DQ -> DepthToSpace -> Q, float
     with pytest.raises(QuantizationError, match="FLOAT -> FLOAT"):
-        check_depth_to_space_int8(
-            int8_models[2].path, level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        )
+        check_depth_to_space_int8(int8_models[2], level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
 
 
-def test_replayed_calibration_gives_the_same_model(
-    fp32_models: dict[int, Path],
-    int8_models: dict[int, QuantizationResult],
-    int8_dir: Path,
-    tmp_path: Path,
-) -> None:
-    # the default build saved its calibration table; post-training quantization from freshly
-    # computed ranges and from the replayed table are byte-identical (fine-tuning's own
-    # determinism on a replayed table: test_quantization_finetune.py)
-    table = load_table(int8_dir / "lesrcnn_x3_int8.calib.json")
-    assert table.ranges == int8_models[3].calibration.ranges
-    first = quantize_model(
-        fp32_models[3], tmp_path / "fresh.onnx", preset="ptq", measure=False, progress=False
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_quantized_graph_structure(scale: int, int8_models: dict[int, Path]) -> None:
+    """Every conv but the fp32 head/tail reads int8 weights and uint8 activations; counted."""
+    m = onnx.load(str(int8_models[scale]))
+    ops = Counter(n.op_type for n in m.graph.node)
+    inits = {i.name: i for i in m.graph.initializer}
+    producer = {o: n for n in m.graph.node for o in n.output}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    float_convs = sorted(
+        layer_of(n.name)
+        for n in convs
+        if producer.get(n.input[1]) is None or producer[n.input[1]].op_type != "DequantizeLinear"
     )
-    assert first.calibration.ranges == table.ranges
-    again = quantize_model(
-        fp32_models[3],
-        tmp_path / "replay.onnx",
-        preset="ptq",
-        ranges=int8_dir / "lesrcnn_x3_int8.calib.json",
-        measure=False,
-        progress=False,
-    )
-    assert again.path.read_bytes() == first.path.read_bytes()
+    # sub_mean, conv1 and conv18 (which absorbed add_mean) stay fp32, per the default config
+    assert QuantizationConfig.default().keep_float == ("conv1", "conv18", "sub_mean")
+    assert float_convs == ["conv1", "conv18", "sub_mean"]
+    n_up = 2 if scale == 4 else 1
+    # 8 stages x (3x3 + 1x1) + conv17_1..4 + upsample convs + the identity layout anchor
+    n_int8 = 16 + 4 + n_up + 1
+    assert len(convs) == n_int8 + 3
+    # activations: one Q/DQ pair per quantized tensor; weights: one DQ each (+ int32 biases)
+    weight_dq = [
+        n
+        for n in m.graph.node
+        if n.op_type == "DequantizeLinear"
+        and inits.get(n.input[0]) is not None
+        and inits[n.input[0]].data_type == onnx.TensorProto.INT8
+    ]
+    assert len(weight_dq) == n_int8
+    act_q = [n for n in m.graph.node if n.op_type == "QuantizeLinear"]
+    act_dq = [
+        n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in inits
+    ]
+    assert len(act_q) == len(act_dq) == ops["QuantizeLinear"]
+    # one quantizer per quantized activation: conv1's ReLU output, every int8 conv's output, the
+    # 9 adds (8 residual + h + h0) and each PixelShuffle's output (its input is a conv output)
+    producer_ops = Counter(producer[q.input[0]].op_type for q in act_q)
+    assert producer_ops == {"Relu": 1, "Conv": n_int8, "Add": 9, "DepthToSpace": n_up}
+    assert len(act_q) == 1 + n_int8 + 9 + n_up
+    zero_points = [inits[q.input[2]] for q in act_q]
+    assert all(z.data_type == onnx.TensorProto.UINT8 for z in zero_points)
 
 
-def test_same_seed_gives_a_byte_identical_model(
-    fp32_models: dict[int, Path], int8_models: dict[int, QuantizationResult], tmp_path: Path
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_models_carry_their_recipe(
+    scale: int, fp32_models: dict[int, Path], int8_models: dict[int, Path]
 ) -> None:
-    kw = {"preset": "ptq", "measure": False, "progress": False}
-    first = quantize_model(fp32_models[2], tmp_path / "first.onnx", **kw)  # type: ignore[arg-type]
-    again = quantize_model(fp32_models[2], tmp_path / "again.onnx", **kw)  # type: ignore[arg-type]
+    recipe = load_recipe(shipped_recipe_path(scale))
+    assert recipe.scale == scale and recipe.fp32_sha256 == sha256_file(fp32_models[scale])
+    assert recipe.config == QuantizationConfig.default()
+    meta = {p.key: p.value for p in onnx.load(str(int8_models[scale])).metadata_props}
+    assert meta["lesrcnn.precision"] == "int8" and meta["lesrcnn.scale"] == str(scale)
+    assert meta["lesrcnn.recipe_sha256"] == recipe.sha256
+    assert meta["lesrcnn.fp32_sha256"] == recipe.fp32_sha256
+    manifest = json.loads(int8_models[scale].with_suffix(".json").read_text())
+    assert manifest["sha256"] == sha256_file(int8_models[scale])
+    assert set(manifest["versions"]) >= {"onnx", "onnxruntime", "numpy", "torch"}
+    assert manifest["calibration"]["config"]["source"] == "builtin:skimage"
+    assert len(manifest["calibration"]["images"]) >= 8
+    # fine-tuning brought the int8 output closer to fp32 on held-out calibration patches
+    ft = recipe.training["finetune"]
+    assert ft["steps"] == QuantizationConfig.default().finetune.steps  # type: ignore[union-attr]
+    assert ft["val_psnr_after"] > ft["val_psnr_before"] + 0.5, ft
+    # the recipe is small: the trained weights and biases, float32
+    size = sum(
+        p.stat().st_size
+        for p in shipped_recipe_path(scale).parent.glob(f"lesrcnn_x{scale}_int8.recipe.*")
+    )
+    assert size < 4 * 1024 * 1024
+
+
+def test_post_training_quantization_is_seeded(fp32_models: dict[int, Path], tmp_path: Path) -> None:
+    # the calibration step (shared by every preset) reproduces the committed recipe's table
+    first = quantize_model(fp32_models[2], tmp_path / "first.onnx", preset="ptq", progress=False)
+    assert first.calibration.ranges == load_recipe(shipped_recipe_path(2)).calibration.ranges
+    again = quantize_model(fp32_models[2], tmp_path / "again.onnx", preset="ptq", progress=False)
     assert again.sha256 == first.sha256
     other = quantize_model(
         fp32_models[2],
         tmp_path / "other.onnx",
+        preset="ptq",
         calibration=CalibrationConfig(seed=1),
-        **kw,  # type: ignore[arg-type]
+        progress=False,
     )
     assert other.sha256 != first.sha256
-    assert int8_models[2].calibration.ranges == first.calibration.ranges
-
-
-def test_manifest(int8_models: dict[int, QuantizationResult], fp32_models: dict[int, Path]) -> None:
-    r = int8_models[2]
-    m = json.loads(r.manifest_path.read_text())
-    assert m["sha256"] == r.sha256 and m["artifact"] == r.path.name
-    assert set(m["versions"]) >= {"onnx", "onnxruntime", "numpy", "torch"}
-    assert m["config"] == QuantizationConfig.default().to_dict()
-    assert m["calibration"]["config"]["source"] == "builtin:skimage"
-    assert len(m["calibration"]["images"]) >= 8
-    assert all(len(h) == 64 for h in m["calibration"]["images"].values())
-    assert m["source"]["sha256"] and m["depth_to_space"][0]["input"] == "UINT8"
-    # fine-tuning brought the int8 output closer to fp32 on held-out calibration patches
-    ft = m["finetune"]
-    assert ft["steps"] == QuantizationConfig.default().finetune.steps  # type: ignore[union-attr]
-    assert ft["val_psnr_after"] > ft["val_psnr_before"] + 0.5, ft
-    meta = {p.key: p.value for p in onnx.load(str(r.path)).metadata_props}
-    assert meta["lesrcnn.precision"] == "int8" and meta["lesrcnn.scale"] == "2"
 
 
 def test_sensitivity_report_and_simulator_match_ort(
-    fp32_models: dict[int, Path], int8_models: dict[int, QuantizationResult]
+    fp32_models: dict[int, Path], int8_models: dict[int, Path]
 ) -> None:
     import torch
 
@@ -154,11 +179,11 @@ def test_sensitivity_report_and_simulator_match_ort(
         onnx.load(str(fp32_models[2])),
         zero_biases=cfg.trains_biases,
     )
-    qdq = onnx.load(str(int8_models[2].path))
+    qdq = onnx.load(str(int8_models[2]))
     held = CalibrationConfig(count=3, crop=32, seed=99)
     x = collect_patches(load_calibration_images(held), count=3, crop=32, seed=99)
     # the PyTorch simulation of the QDQ graph reproduces ORT's int8 output closely
-    sess = ort.InferenceSession(str(int8_models[2].path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(int8_models[2]), providers=["CPUExecutionProvider"])
     ref = ort.InferenceSession(str(fp32_models[2]), providers=["CPUExecutionProvider"])
     y_ort = sess.run(None, {"input": x})[0]
     y_sim = QdqSimulator(qdq).run(torch.from_numpy(x)).numpy()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -123,17 +122,16 @@ def test_rejects_bad_options(x2_model: Path) -> None:
         Upscaler(2, "fp32", model=x2_model.parent / "missing.onnx")
 
 
-def test_default_model_paths_and_int8_missing(
+def test_default_model_paths(
     x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
-    assert default_model_path(3, "fp32") == tmp_path / "lesrcnn_x3.onnx"
-    assert default_model_path(3, "int8") == tmp_path / "lesrcnn_x3_int8.onnx"
-    shutil.copy(x2_model, tmp_path / "lesrcnn_x2.onnx")
-    assert resolve_model(2, "fp32") == tmp_path / "lesrcnn_x2.onnx"
-    monkeypatch.setitem(sys.modules, "lesrcnn_deploy.quantization", None)  # not installed
-    with pytest.raises(ModelError, match="make quantize"):
-        Upscaler(2, "int8")
+    models = tmp_path / "models"
+    assert default_model_path(3, "fp32") == models / "lesrcnn_x3.onnx"
+    assert default_model_path(3, "int8") == models / "lesrcnn_x3_int8.onnx"
+    models.mkdir()
+    shutil.copy(x2_model, models / "lesrcnn_x2.onnx")
+    assert resolve_model(2, "fp32") == models / "lesrcnn_x2.onnx"
     with pytest.raises(ModelError, match="model not found"):
         resolve_model(4, "fp32", build=False)
 
@@ -148,7 +146,7 @@ def test_fp32_model_built_from_official_weights(
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("LESRCNN_WEIGHTS_DIR", str(weights_dir))
     up = Upscaler(2, "fp32", tile=32, threads=1)
-    assert up.model_path == tmp_path / "lesrcnn_x2.onnx" and up.model_path.is_file()
+    assert up.model_path == tmp_path / "models" / "lesrcnn_x2.onnx" and up.model_path.is_file()
     hr = np.asarray(data.chelsea())[60:156, 100:196]  # 96x96 RGB uint8, fur and whiskers
     lr = bicubic_downscale(hr, 2)  # the degradation LESRCNN was trained on
     sr = up.upscale(lr)
@@ -158,26 +156,3 @@ def test_fp32_model_built_from_official_weights(
         return float(((a.astype(float) - hr) ** 2).mean())
 
     assert sr.shape == hr.shape and mse(sr) < mse(bic)
-
-
-def test_missing_int8_model_built_with_quantization_api(
-    x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import types
-
-    calls: list[tuple[Path, Path]] = []
-
-    def quantize_model(fp32: Path, output: Path) -> Path:  # stands in for the one-call API
-        calls.append((Path(fp32), Path(output)))
-        shutil.copy(fp32, output)
-        return Path(output)
-
-    fake = types.ModuleType("lesrcnn_deploy.quantization")
-    fake.quantize_model = quantize_model  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lesrcnn_deploy.quantization", fake)
-    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
-    shutil.copy(x2_model, tmp_path / "lesrcnn_x2.onnx")
-    up = Upscaler(2, "int8", tile=0)
-    assert calls == [(tmp_path / "lesrcnn_x2.onnx", tmp_path / "lesrcnn_x2_int8.onnx")]
-    assert up.model_path == tmp_path / "lesrcnn_x2_int8.onnx"
-    assert Upscaler(2, "int8").model_path == up.model_path and len(calls) == 1  # reused

@@ -16,21 +16,23 @@ _QUICK_REPEATS = 3
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ..paths import project_root
+    from ..paths import checkout_root
     from .readme import refresh_readme
     from .run import BenchConfig, run_bench
 
     output = Path(args.output)
     if args.readme_only:
         readme = Path(args.readme or "README.md")
-        path = refresh_readme(readme if readme.is_absolute() else project_root() / readme, output)
+        path = refresh_readme(
+            readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
+        )
         print(f"updated {path} from {output / 'results.md'}")
         return 0
     cfg = BenchConfig(
         scales=tuple(sorted(set(args.scales))),
         datasets=tuple(Path(d) for d in args.dataset or ()),
         div2k=Path(args.div2k) if args.div2k else None,
-        models=Path(args.models),
+        models=Path(args.models) if args.models else None,
         output=output,
         threads=args.threads,
         repeats=_QUICK_REPEATS if args.quick and args.repeats is None else args.repeats or 10,
@@ -47,17 +49,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     if args.readme:
         readme = Path(args.readme)
-        refresh_readme(readme if readme.is_absolute() else project_root() / readme, output)
+        refresh_readme(
+            readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
+        )
         print(f"updated {args.readme}")
     return 0
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from ..paths import models_dir, shared_dir
+    from ..build import default_model
+    from ..errors import ConfigError
+    from ..paths import shared_dir
+    from ..quantization.config import QuantizationConfig
+    from ..quantization.pipeline import quantize_model
     from .gate import (
         DEFAULT_BUDGET_DB,
         Baseline,
-        build_int8,
         check_gate,
         format_gate,
         load_baseline,
@@ -65,27 +72,36 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         write_baseline,
     )
 
-    models = Path(args.models) if args.models else models_dir()
     scales = sorted(set(args.scales))
-    fp32 = {s: models / f"lesrcnn_x{s}.onnx" for s in scales}
     datasets = (
         [Path(d) for d in args.dataset]
         if args.dataset
-        else [
-            shared_dir() / "datasets" / "Set5",
-            shared_dir() / "datasets" / "Set14",
-        ]
+        else [shared_dir() / "datasets" / "Set5", shared_dir() / "datasets" / "Set14"]
     )
     with tempfile.TemporaryDirectory(prefix="lesrcnn-gate-") as tmp:
-        if args.use_existing:
-            int8 = {s: models / f"lesrcnn_x{s}_int8.onnx" for s in scales}
-            config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
+        if args.models:
+            models = Path(args.models)
+            fp32 = {s: models / f"lesrcnn_x{s}.onnx" for s in scales}
         else:
+            fp32 = {s: default_model(s, "fp32") for s in scales}
+        if args.preset is None:
+            int8 = (
+                {s: Path(args.models) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+                if args.models
+                else {s: default_model(s, "int8") for s in scales}
+            )
+        else:
+            cfg = QuantizationConfig.preset(args.preset)
+            if cfg.finetune is not None or cfg.weight_rounding is not None:
+                msg = (
+                    f"--preset {args.preset} trains (minutes per scale); the gate never trains: "
+                    "check the default models (no --preset) or a post-training preset"
+                )
+                raise ConfigError(msg)
             int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
-            config = {
-                str(s): build_int8(fp32[s], int8[s], preset=args.preset, progress=not args.quiet)
-                for s in scales
-            }
+            for s in scales:
+                quantize_model(fp32[s], int8[s], config=cfg, progress=not args.quiet)
+        config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
         measured = measure_gate(
             fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
         )
@@ -108,9 +124,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return 1 if violations else 0
 
 
-def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_bench_parser(subparsers: Any) -> None:
     """Register ``bench`` and ``gate`` on the main CLI."""
-    from ..paths import models_dir, reports_dir
+    from ..paths import reports_dir
 
     b = subparsers.add_parser(
         "bench", help="card and paper tables fp32 vs int8, speed, pictures (reports/bench/)"
@@ -124,7 +140,11 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
     b.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
     b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 10)")
-    b.add_argument("--models", default=str(models_dir()), help="folder of the .onnx models")
+    b.add_argument(
+        "--models",
+        help="folder of lesrcnn_x{S}[_int8].onnx to bench as they are (default: the default "
+        "models, exported or replayed from their recipes when missing or out of date)",
+    )
     b.add_argument("--output", default=str(reports_dir() / "bench"))
     b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
@@ -143,16 +163,21 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     b.set_defaults(func=_cmd_bench)
 
     g = subparsers.add_parser(
-        "gate", help="CI gate: rebuild int8 (default config), check the drop on Set5/Set14"
+        "gate", help="CI gate: the default int8 models' drop on Set5/Set14 vs the baseline"
     )
     g.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
-    g.add_argument("--models", help="folder of the fp32 .onnx models (default models/)")
+    g.add_argument(
+        "--models",
+        help="folder holding lesrcnn_x{S}.onnx and lesrcnn_x{S}_int8.onnx to check as they are "
+        "(default: the default models, replayed from their recipes when out of date)",
+    )
     g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
     g.add_argument("--baseline", help="default benchmarks/baseline.json")
     g.add_argument("--threads", type=positive_int, default=2)
-    g.add_argument("--preset", help="quantization preset instead of the default (e.g. per_tensor)")
     g.add_argument(
-        "--use-existing", action="store_true", help="check models/*_int8.onnx, do not rebuild"
+        "--preset",
+        choices=("ptq", "per_channel", "per_tensor"),
+        help="check a post-training preset built now instead of the default models",
     )
     g.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
     g.add_argument(

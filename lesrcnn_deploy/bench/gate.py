@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..fileio import atomic_write_json
-from ..paths import project_root
+from ..paths import checkout_root
 
 __all__ = [
     "DEFAULT_BUDGET_DB",
@@ -32,7 +32,6 @@ __all__ = [
     "GateMeasurement",
     "SetDrop",
     "baseline_path",
-    "build_int8",
     "check_gate",
     "depth_to_space_dtypes",
     "depth_to_space_on_int8",
@@ -49,8 +48,9 @@ BASELINE_VERSION = 1
 
 
 def baseline_path() -> Path:
-    """The committed baseline, ``benchmarks/baseline.json`` of the checkout."""
-    return project_root() / "benchmarks" / "baseline.json"
+    """The committed baseline, ``benchmarks/baseline.json`` of the checkout (outside a checkout:
+    ``benchmarks/baseline.json`` of the current folder; give ``--baseline`` instead)."""
+    return (checkout_root() or Path.cwd()) / "benchmarks" / "baseline.json"
 
 
 @dataclass(frozen=True)
@@ -311,42 +311,3 @@ def measure_gate(
             b = evaluate(r8, ds, protocol=Protocol.PAPER, progress=progress)
             drops[(scale, ds.name)] = SetDrop(a.psnr, b.psnr)
     return GateMeasurement(drops=drops, depth_to_space_int8=d2s, config=dict(config or {}))
-
-
-def build_int8(
-    fp32: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    preset: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Quantize ``fp32`` to ``output`` through the quantization package's one-call API, with its
-    default configuration and built-in calibration set (or the named ``preset``, e.g.
-    ``"per_tensor"``, the deliberately degraded one).
-
-    Returns:
-        A JSON-ready description of the configuration used (recorded in the baseline).
-
-    Raises:
-        ConfigError: the quantization package is not installed or has no one-call API.
-    """
-    import importlib
-
-    try:
-        q: Any = importlib.import_module("lesrcnn_deploy.quantization")
-    except ModuleNotFoundError:
-        msg = "the lesrcnn_deploy.quantization package is missing: the gate cannot build int8"
-        raise ConfigError(msg) from None
-    fn = getattr(q, "quantize_model", None) or getattr(q, "quantize", None)
-    if fn is None:
-        msg = "lesrcnn_deploy.quantization has no quantize_model()/quantize() one-call API"
-        raise ConfigError(msg)
-    kwargs: dict[str, Any] = {} if progress else {"progress": False}
-    if preset is not None:
-        kwargs["preset"] = preset
-    result = fn(fp32, output, **kwargs)
-    to_dict = getattr(result, "to_dict", None)
-    described: dict[str, Any] = (
-        to_dict() if callable(to_dict) else {"preset": preset or "default", "result": str(result)}
-    )
-    return described

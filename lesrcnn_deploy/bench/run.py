@@ -15,7 +15,7 @@ from ..data import SRDataset, open_dataset
 from ..errors import ConfigError, DatasetError, ModelError
 from ..fileio import sha256_file
 from ..model import build_model
-from ..paths import models_dir, reports_dir, shared_dir
+from ..paths import reports_dir, shared_dir
 from ..profile import measure_cost
 from ..protocols import Protocol
 from ..runtime import OnnxRunner
@@ -38,7 +38,9 @@ class BenchConfig:
         datasets: benchmark set folders for the paper tables (default: :func:`default_datasets`).
         div2k: DIV2K folder for the card table (``DIV2K_valid_HR`` + ``DIV2K_valid_LR_bicubic``);
             None uses a stand-in set.
-        models: folder of ``lesrcnn_x{S}.onnx`` and ``lesrcnn_x{S}_int8.onnx``.
+        models: folder of ``lesrcnn_x{S}.onnx`` and ``lesrcnn_x{S}_int8.onnx`` taken as they
+            are; None (default) uses the default models, exported or replayed from their recipes
+            when missing or out of date (:func:`~lesrcnn_deploy.build.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
         repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
@@ -54,7 +56,7 @@ class BenchConfig:
     scales: tuple[int, ...] = (2, 3, 4)
     datasets: tuple[Path, ...] = ()
     div2k: Path | None = None
-    models: Path = field(default_factory=models_dir)
+    models: Path | None = None
     output: Path = field(default_factory=lambda: reports_dir() / "bench")
     threads: int = 2
     repeats: int = 10
@@ -105,6 +107,10 @@ def _card_set(cfg: BenchConfig, sets: Sequence[SRDataset], scale: int) -> tuple[
 
 
 def _model_paths(cfg: BenchConfig, scale: int) -> tuple[Path, Path]:
+    if cfg.models is None:
+        from ..build import default_model
+
+        return default_model(scale, "fp32"), default_model(scale, "int8")
     fp32 = cfg.models / f"lesrcnn_x{scale}.onnx"
     int8 = cfg.models / f"lesrcnn_x{scale}_int8.onnx"
     for p, make in ((fp32, "make export"), (int8, "make quantize")):
@@ -145,7 +151,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             "scales": list(cfg.scales),
             "datasets": [str(r) for r in roots],
             "div2k": None if cfg.div2k is None else str(cfg.div2k),
-            "models": str(cfg.models),
+            "models": "default (built from recipes)" if cfg.models is None else str(cfg.models),
             "threads": cfg.threads,
             "repeats_128": cfg.repeats,
             "repeats_720p": cfg.repeats_720p,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ISA_FLAGS", "SystemInfo", "library_versions", "read_cpuinfo", "system_info"]
+from ..versions import library_versions
+
+__all__ = ["ISA_FLAGS", "SystemInfo", "read_cpuinfo", "system_info"]
 
 ISA_FLAGS: tuple[str, ...] = (
     "avx2",
@@ -24,8 +25,6 @@ ISA_FLAGS: tuple[str, ...] = (
     "amx_bf16",
 )
 """The /proc/cpuinfo flags that decide int8 speed: VNNI (int8 dot products) and AMX (tiles)."""
-
-_LIBRARIES = ("onnxruntime", "onnx", "torch", "numpy", "opencv-python-headless", "matplotlib")
 
 
 @dataclass(frozen=True)
@@ -84,19 +83,6 @@ def read_cpuinfo(text: str) -> tuple[str, set[str]]:
         elif key in ("flags", "Features") and not flags:
             flags = set(value.split())
     return name, flags
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries the numbers depend on (``"-"`` when absent)."""
-    from .. import __version__
-
-    out = {"lesrcnn_deploy": __version__}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "-"
-    return out
 
 
 def system_info(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> SystemInfo:

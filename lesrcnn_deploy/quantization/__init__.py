@@ -1,9 +1,12 @@
 """int8 quantization of LESRCNN ONNX models with ONNX Runtime (QDQ, U8 activations, S8 weights).
 
-One call: :func:`quantize_model`. Pieces: :mod:`.config` (frozen configs and presets),
-:mod:`.calibration` (patches, ORT calibrators, replayable JSON tables), :mod:`.graph` (exact
-rewrites), :mod:`.weight_rounding` (AdaRound-style rounding + bias correction),
-:mod:`.sensitivity` (per-tensor SQNR report), :mod:`.check` (DepthToSpace stays 8-bit).
+One call: :func:`quantize_model`; in two steps: :func:`train_recipe` (calibration and
+fine-tuning: the slow, seeded part, saved as a :class:`Recipe`) and :func:`apply_recipe` (the
+exact, fast part). Pieces: :mod:`.config` (frozen configs and presets), :mod:`.calibration`
+(patches, ORT calibrators, replayable tables), :mod:`.recipe` (saved recipes), :mod:`.graph`
+(exact rewrites), :mod:`.ort_backend` (ORT's quantizer), :mod:`.finetune` (quantization-aware
+fine-tuning), :mod:`.weight_rounding` (AdaRound-style rounding), :mod:`.check` (DepthToSpace stays
+8-bit), :mod:`.sensitivity` (per-tensor SQNR report), :mod:`.manifest`.
 """
 
 from __future__ import annotations
@@ -17,16 +20,20 @@ from .check import check_depth_to_space_int8 as check_depth_to_space_int8
 from .config import BUILTIN_SOURCE as BUILTIN_SOURCE
 from .config import CalibrationConfig as CalibrationConfig
 from .config import CalibrationMethod as CalibrationMethod
+from .config import FinetuneConfig as FinetuneConfig
 from .config import QuantizationConfig as QuantizationConfig
 from .config import QuantType as QuantType
 from .config import WeightRounding as WeightRounding
 from .config import WeightRoundingConfig as WeightRoundingConfig
-from .quantize import QuantizationResult as QuantizationResult
-from .quantize import default_output_path as default_output_path
-from .quantize import measure_speed as measure_speed
-from .quantize import quantize_model as quantize_model
-from .sensitivity import SensitivityReport as SensitivityReport
-from .sensitivity import sensitivity_report as sensitivity_report
+from .pipeline import QuantizationResult as QuantizationResult
+from .pipeline import apply_recipe as apply_recipe
+from .pipeline import default_output_path as default_output_path
+from .pipeline import quantize_model as quantize_model
+from .pipeline import train_recipe as train_recipe
+from .recipe import Recipe as Recipe
+from .recipe import RecipeMismatch as RecipeMismatch
+from .recipe import load_recipe as load_recipe
+from .recipe import save_recipe as save_recipe
 
 __all__ = [
     "BUILTIN_SOURCE",
@@ -34,18 +41,22 @@ __all__ = [
     "CalibrationMethod",
     "CalibrationTable",
     "DepthToSpaceInfo",
+    "FinetuneConfig",
     "QuantType",
     "QuantizationConfig",
     "QuantizationResult",
-    "SensitivityReport",
+    "Recipe",
+    "RecipeMismatch",
     "WeightRounding",
     "WeightRoundingConfig",
+    "apply_recipe",
     "calibrate",
     "check_depth_to_space_int8",
     "default_output_path",
+    "load_recipe",
     "load_table",
-    "measure_speed",
     "quantize_model",
+    "save_recipe",
     "save_table",
-    "sensitivity_report",
+    "train_recipe",
 ]

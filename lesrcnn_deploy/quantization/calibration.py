@@ -9,6 +9,8 @@ without the images.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -22,7 +24,7 @@ import numpy.typing as npt
 
 from ..errors import CalibrationError, ConfigError, DatasetError, ImageError
 from ..fileio import atomic_write_json, sha256_file
-from .config import BUILTIN_SOURCE, CalibrationConfig, CalibrationMethod
+from .config import CalibrationConfig, CalibrationMethod
 
 __all__ = [
     "BUILTIN_PHOTOS",
@@ -325,11 +327,12 @@ def compute_ranges(
         if threads is not None:  # rebuild the session with the requested thread count
             import onnxruntime as ort
 
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            so.log_severity_level = 3
+            from ..runtime import session_options
+
             calibrator.infer_session = ort.InferenceSession(
-                calibrator.augmented_model_path, sess_options=so, providers=["CPUExecutionProvider"]
+                calibrator.augmented_model_path,
+                sess_options=session_options(threads),
+                providers=["CPUExecutionProvider"],
             )
         bar = tqdm(
             range(0, len(patches), config.batch),
@@ -341,7 +344,7 @@ def compute_ranges(
         for start in bar:
             chunk = patches[start : start + config.batch]
             calibrator.collect_data(_Reader([{"input": chunk}]))
-        with _quiet():
+        with contextlib.redirect_stdout(io.StringIO()):  # ORT prints histogram summaries
             data = calibrator.compute_data()
     ranges: Ranges = {}
     for name, td in data.items():
@@ -358,20 +361,6 @@ class _Reader:
 
     def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
         return next(self._it, None)
-
-
-class _quiet:
-    """Silence ORT's calibrator ``print`` chatter (it prints histogram summaries to stdout)."""
-
-    def __enter__(self) -> None:
-        import contextlib
-        import io
-
-        self._cm = contextlib.redirect_stdout(io.StringIO())
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(None, None, None)
 
 
 def calibrate(
@@ -400,10 +389,9 @@ def calibrate(
     patches = collect_patches(imgs, count=cfg.count, crop=cfg.crop, seed=cfg.seed)
     if patches_hook is not None:
         patches_hook(patches)
-    with _quiet():
-        pass
-    ranges = _silenced(compute_ranges, model_path, patches, cfg, progress=progress, threads=threads)
-    source_images = imgs.sha256 if cfg.source != BUILTIN_SOURCE else _relative(imgs.sha256)
+    with contextlib.redirect_stdout(io.StringIO()):  # ORT prints per-batch chatter
+        ranges = compute_ranges(model_path, patches, cfg, progress=progress, threads=threads)
+    source_images = dict(sorted(imgs.sha256.items()))
     return CalibrationTable(
         ranges=ranges,
         calibration=cfg,
@@ -411,16 +399,3 @@ def calibrate(
         model_sha256=sha256_file(model_path),
         skipped=imgs.skipped,
     )
-
-
-def _relative(d: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(d.items()))
-
-
-def _silenced(fn: Callable[..., Ranges], *args: Any, **kwargs: Any) -> Ranges:
-    """Run ``fn`` with ORT's per-batch ``print`` output swallowed (the tqdm bar is on stderr)."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args, **kwargs)

@@ -20,6 +20,7 @@ import onnx
 import onnxruntime as ort
 
 from ..errors import QuantizationError
+from ..runtime import session_options
 
 __all__ = [
     "DepthToSpaceInfo",
@@ -127,13 +128,9 @@ def depth_to_space_types(
     Returns:
         One :class:`DepthToSpaceInfo` per DepthToSpace, in graph order.
     """
-    so = ort.SessionOptions()
-    so.graph_optimization_level = level
-    so.intra_op_num_threads = threads
-    so.log_severity_level = 3
     with tempfile.TemporaryDirectory(prefix="lesrcnn-d2s-") as tmp:
         opt = Path(tmp) / "optimized.onnx"
-        so.optimized_model_filepath = os.fspath(opt)
+        so = session_options(threads, optimized_model_path=opt, level=level)
         ort.InferenceSession(os.fspath(model_path), so, providers=["CPUExecutionProvider"])
         model = onnx.load(os.fspath(opt))
     types = element_types(model)

@@ -1,16 +1,22 @@
-"""``lesrcnn-deploy quantize``: a thin wrapper over :func:`~.quantize.quantize_model`."""
+"""``lesrcnn-deploy quantize``: replay a recipe (seconds) or, deliberately, train one.
+
+A thin wrapper over :mod:`.pipeline`. Without ``--retrain`` nothing is trained: the default
+configuration replays its recipe (the shipped one for the default models), and only presets that
+do not train (``ptq``, ``per_channel``, ``per_tensor``) calibrate from scratch (seconds).
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
-from ..cli_types import int_at_least, positive_int
+from ..cli_types import int_at_least, positive_int, scale_arg
 
 __all__ = ["add_quantize_parser"]
+
+PRESETS = ("default", "ptq", "adaround", "per_channel", "per_tensor")
 
 
 def _percentile(value: str) -> float:
@@ -24,57 +30,82 @@ def _percentile(value: str) -> float:
     return p
 
 
+_CALIB_OPTIONS = (
+    "calib_dir",
+    "calib_split",
+    "calib_count",
+    "calib_crop",
+    "calib_seed",
+    "calib_method",
+    "calib_percentile",
+)
+
+
 def add_quantize_parser(subparsers: Any) -> None:
     """Register ``quantize`` on the main CLI's sub-parsers."""
     from .config import CalibrationMethod
 
     q = subparsers.add_parser(
         "quantize",
-        help="int8 model (QDQ, U8 activations, S8 per-channel weights) + manifest",
+        help="int8 model (QDQ, U8 activations, S8 per-channel weights) from a recipe, + manifest",
         description=(
-            "Calibrate on seeded LR patches (a folder, e.g. DIV2K train, or scikit-image's "
-            "built-in photos), quantize with ONNX Runtime, check that every DepthToSpace runs "
-            "on 8-bit tensors, and write <output>.onnx plus a <output>.json manifest."
+            "Build the int8 model of an fp32 model: replay its recipe (calibration ranges and "
+            "fine-tuned weights; seconds), or with --retrain calibrate on seeded LR patches and "
+            "fine-tune again (minutes) and write the recipe. Every DepthToSpace must run on 8-bit "
+            "tensors, or nothing is written."
         ),
     )
-    q.add_argument("--model", required=True, help="fp32 ONNX model (lesrcnn-deploy export)")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="fp32 ONNX model (lesrcnn-deploy export)")
+    src.add_argument(
+        "--scale", type=scale_arg, help="the default x2/x3/x4 model (exported if missing)"
+    )
     q.add_argument("--output", help="int8 model path (default <model stem>_int8.onnx)")
     q.add_argument(
         "--preset",
+        choices=PRESETS,
         default="default",
-        help="configuration preset: default, ptq, adaround, per_channel, per_tensor "
-        "(default: default = post-training quantization + fine-tuning)",
+        help="configuration (default: post-training quantization + fine-tuning, replayed from "
+        "its recipe; ptq/per_channel/per_tensor: no training, built in seconds)",
+    )
+    q.add_argument(
+        "--recipe",
+        help="recipe to replay (default for the default models: the shipped or retrained one)",
+    )
+    q.add_argument(
+        "--retrain",
+        action="store_true",
+        help="calibrate and train again (minutes per scale) and write the recipe",
+    )
+    q.add_argument(
+        "--save-recipe",
+        help="where --retrain writes the recipe (default: calibration/ of the checkout or the "
+        "cache's recipes/ for a default model, else beside the output)",
     )
     q.add_argument(
         "--finetune-steps",
         type=int_at_least(0),
         default=None,
-        help="quantization-aware fine-tuning steps (0 = none; default: the preset's, 600)",
+        help="with --retrain: fine-tuning steps (0 = none; default: the preset's, 600)",
     )
-    q.add_argument("--calib", help="calibration image folder (default: built-in photos)")
+    q.add_argument("--calib-dir", help="calibration image folder (default: built-in photos)")
     q.add_argument("--calib-split", default=None, help="provenance label, e.g. train")
-    q.add_argument("--calib-count", type=positive_int, default=32, help="patches (default 32)")
-    q.add_argument("--crop", type=int_at_least(16), default=96, help="patch side, px (default 96)")
-    q.add_argument("--seed", type=int_at_least(0), default=0, help="patch seed (default 0)")
+    q.add_argument("--calib-count", type=positive_int, default=None, help="patches (default 32)")
     q.add_argument(
-        "--method",
+        "--calib-crop", type=int_at_least(16), default=None, help="patch side, px (default 96)"
+    )
+    q.add_argument("--calib-seed", type=int_at_least(0), default=None, help="patch seed (0)")
+    q.add_argument(
+        "--calib-method",
         choices=[m.value for m in CalibrationMethod],
-        default=CalibrationMethod.PERCENTILE.value,
+        default=None,
+        help="range method (default percentile)",
     )
-    q.add_argument("--percentile", type=_percentile, default=99.999)
-    q.add_argument(
-        "--calib-cache",
-        help="calibration table JSON: replayed when it exists, else written "
-        "(default: calibration/<output stem>.json is written)",
-    )
+    q.add_argument("--calib-percentile", type=_percentile, default=None, help="percentile (99.999)")
+    q.add_argument("--calib-table", help="calibration table JSON to replay (no calibration)")
+    q.add_argument("--save-calib-table", help="write the calibration table used to this JSON")
     q.add_argument("--keep-float", help="comma-separated layers kept in fp32 (overrides preset)")
-    q.add_argument(
-        "--dataset",
-        action="append",
-        help="dataset folder to measure PSNR/SSIM drops on (repeatable; recorded in the manifest)",
-    )
     q.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
-    q.add_argument("--no-measure", action="store_true", help="skip the speed/accuracy numbers")
     q.add_argument(
         "--report",
         action="store_true",
@@ -84,11 +115,8 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.set_defaults(func=_cmd_quantize)
 
 
-def _cmd_quantize(args: argparse.Namespace) -> int:
-    from ..paths import project_root
-    from .calibration import load_table
-    from .config import BUILTIN_SOURCE, CalibrationConfig, FinetuneConfig, QuantizationConfig
-    from .quantize import default_output_path, quantize_model
+def _config(args: argparse.Namespace) -> Any:
+    from .config import FinetuneConfig, QuantizationConfig
 
     cfg = QuantizationConfig.preset(args.preset)
     if args.finetune_steps is not None:
@@ -101,66 +129,129 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     if args.keep_float is not None:
         keep = tuple(k.strip() for k in args.keep_float.split(",") if k.strip())
         cfg = dataclasses.replace(cfg, keep_float=keep, name=f"{cfg.name}+keep_float")
-    cal = CalibrationConfig(
-        source=args.calib or BUILTIN_SOURCE,
-        split=args.calib_split or ("builtin" if args.calib is None else "folder"),
-        count=args.calib_count,
-        crop=args.crop,
-        seed=args.seed,
-        method=args.method,
-        percentile=args.percentile,
+    return cfg
+
+
+def _calibration(args: argparse.Namespace) -> Any:
+    from .config import BUILTIN_SOURCE, CalibrationConfig
+
+    base = CalibrationConfig()
+    return CalibrationConfig(
+        source=args.calib_dir or BUILTIN_SOURCE,
+        split=args.calib_split or ("builtin" if args.calib_dir is None else "folder"),
+        count=args.calib_count or base.count,
+        crop=args.calib_crop or base.crop,
+        seed=base.seed if args.calib_seed is None else args.calib_seed,
+        method=args.calib_method or base.method,
+        percentile=args.calib_percentile or base.percentile,
     )
-    output = Path(args.output) if args.output else default_output_path(args.model)
-    table = None
-    save_to: Path | None = None
-    if args.calib_cache and Path(args.calib_cache).is_file():
-        table = load_table(args.calib_cache)
+
+
+def _refuse(args: argparse.Namespace, options: tuple[str, ...], why: str) -> None:
+    from ..errors import ConfigError
+
+    given = [o for o in options if getattr(args, o) not in (None, False)]
+    if given:
+        flags = ", ".join("--" + o.replace("_", "-") for o in given)
+        msg = f"{flags}: no effect {why}"
+        raise ConfigError(msg)
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from ..build import default_model, default_model_path, default_recipe_path
+    from ..errors import ConfigError
+    from ..paths import recipes_dir
+    from .calibration import load_table, save_table
+    from .pipeline import apply_recipe, default_output_path, train_recipe
+    from .recipe import load_recipe, save_recipe
+
+    if args.scale is not None:
+        fp32 = default_model(args.scale, "fp32")
+        output = Path(args.output) if args.output else default_model_path(args.scale, "int8")
     else:
-        save_to = (
-            Path(args.calib_cache)
-            if args.calib_cache
-            else project_root() / "calibration" / f"{output.stem}.json"
+        fp32 = Path(args.model)
+        output = Path(args.output) if args.output else default_output_path(fp32)
+    cfg = _config(args)
+    trains = cfg.finetune is not None or cfg.weight_rounding is not None
+    customized = args.finetune_steps is not None or args.keep_float is not None
+    if args.retrain and args.recipe:
+        msg = "--recipe and --retrain exclude each other (replay a recipe, or train a new one)"
+        raise ConfigError(msg)
+    if args.calib_table and any(getattr(args, o) is not None for o in _CALIB_OPTIONS):
+        msg = "--calib-table replays a table: the --calib-* options have no effect with it"
+        raise ConfigError(msg)
+    replay = not args.retrain and (args.recipe is not None or (trains and not customized))
+    if replay:
+        _refuse(
+            args,
+            (*_CALIB_OPTIONS, "calib_table", "save_calib_table", "save_recipe"),
+            "when a recipe is replayed (use --retrain to train a new one)",
         )
-    res = quantize_model(
-        args.model,
-        output,
-        config=cfg,
-        calibration=cal,
-        ranges=table,
-        save_calibration=save_to,
-        measure=not args.no_measure,
-        datasets=tuple(args.dataset or ()),
-        threads=args.threads,
-        progress=not args.quiet,
-    )
-    print(f"wrote {res.path} ({cfg}) and {res.manifest_path}")
-    if table is not None:
-        print(f"replayed calibration table {args.calib_cache}")
-    elif save_to is not None:
-        print(f"calibration table: {save_to}")
-    speed = res.measured.get("speed")
-    if speed:
-        print(
-            f"speed 1x3x{speed['size']}x{speed['size']}, {speed['threads']} threads: fp32 "
-            f"{speed['fp32_ms']:.1f} ms, int8 {speed['int8_ms']:.1f} ms, {speed['speedup']:.2f}x"
+        if args.recipe:
+            source = Path(args.recipe)
+        elif args.scale is not None:
+            source = default_recipe_path(args.scale)
+        else:
+            msg = (
+                f"{fp32}: the {cfg.name} configuration trains (several minutes per scale) and "
+                "this model has no recipe: give --recipe, train deliberately with --retrain, or "
+                "use --preset ptq (no training, seconds)"
+            )
+            raise ConfigError(msg)
+        recipe = load_recipe(source)
+        if args.recipe is None or args.preset != "default":
+            recipe.check_applies_to(recipe.fp32_sha256, cfg, str(source))
+        res = apply_recipe(fp32, recipe, output, recipe_source=str(source))
+        print(f"wrote {res.path} ({res.config}) and {res.manifest_path}")
+        print(f"replayed recipe {source} (sha256 {recipe.sha256[:12]})")
+    else:
+        if trains and not args.retrain:
+            msg = (
+                f"--finetune-steps/--keep-float with the {cfg.name} configuration trains (several "
+                "minutes per scale): add --retrain to train deliberately, or use --preset ptq"
+            )
+            raise ConfigError(msg)
+        table = load_table(args.calib_table) if args.calib_table else None
+        recipe = train_recipe(
+            fp32,
+            config=cfg,
+            calibration=None if table else _calibration(args),
+            table=table,
+            progress=not args.quiet,
+            threads=args.threads,
         )
-    for name, d in res.measured.get("datasets", {}).items():
-        print(
-            f"{name}: PSNR {d['fp32_psnr']:.3f} -> {d['int8_psnr']:.3f} dB "
-            f"(drop {d['psnr_drop']:+.3f}), SSIM drop {d['ssim_drop']:+.5f}"
-        )
+        if args.save_calib_table:
+            save_table(recipe.calibration, args.save_calib_table)
+            print(f"calibration table: {args.save_calib_table}")
+        save_to: Path | None = Path(args.save_recipe) if args.save_recipe else None
+        if save_to is None and args.retrain:
+            save_to = (
+                recipes_dir() / f"lesrcnn_x{args.scale}_int8.recipe.json"
+                if args.scale is not None
+                else output.with_name(f"{output.stem}.recipe.json")
+            )
+        res = apply_recipe(fp32, recipe, output, recipe_source=str(save_to or ""))
+        print(f"wrote {res.path} ({res.config}) and {res.manifest_path}")
+        if save_to is not None:
+            print(f"recipe: {save_recipe(recipe, save_to)} (sha256 {recipe.sha256[:12]})")
+        ft = recipe.training.get("finetune")
+        if ft:
+            print(
+                f"fine-tuning: {ft['steps']} steps in {recipe.provenance['seconds']:.0f} s, "
+                f"held-out PSNR vs fp32 {ft['val_psnr_before']:.2f} -> "
+                f"{ft['val_psnr_after']:.2f} dB"
+            )
     if args.report:
-        rep = _report(Path(args.model), res.path, res.config, args.threads, not args.quiet)
-        print(rep.format_table())
-        out = res.path.with_name(f"{res.path.stem}_sensitivity.json")
-        out.write_text(json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
-        print(f"sensitivity report: {out}")
+        _report(fp32, res.path, res.config, args.threads, not args.quiet)
     return 0
 
 
-def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> Any:
+def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> None:
+    import json
+
     import onnx
 
+    from ..fileio import atomic_write_json
     from .calibration import collect_patches, load_calibration_images
     from .config import CalibrationConfig
     from .graph import prepare_graph
@@ -176,9 +267,10 @@ def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> A
         fold_shift=cfg.fold_output_shift,
         zero_biases=cfg.trains_biases,
     )
-    return sensitivity_report(
+    rep = sensitivity_report(
         onnx.load(str(int8)), prepared, patches, progress=progress, threads=threads
     )
-
-
-_ = dataclasses  # re-exported for the handler's replace()
+    print(rep.format_table())
+    out = int8.with_name(f"{int8.stem}_sensitivity.json")
+    atomic_write_json(out, json.loads(json.dumps(rep.to_dict())))
+    print(f"sensitivity report: {out}")

@@ -88,7 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_serve_parser(subparsers: Any) -> None:
     """Register the ``serve`` sub-command on the main CLI's ``subparsers``."""
     p = subparsers.add_parser(
         "serve",

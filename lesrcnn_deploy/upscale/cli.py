@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..cli_types import int_at_least, scale_arg
 
@@ -79,7 +80,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
     from ..video.cli import add_video_options
     from .api import DEFAULT_TILE

@@ -1,0 +1,119 @@
+"""The installed package: every sub-package and the recipes ship in the wheel, and a wheel installed
+into a fresh virtual environment upscales an image from an empty folder without writing anything
+there and without training (the int8 model is replayed from the shipped recipe)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _listed_packages() -> set[str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return set(data["tool"]["setuptools"]["packages"])
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "lesrcnn_deploy").rglob("__init__.py")
+    }
+    assert found | {"lesrcnn_deploy.recipes"} == _listed_packages()
+    for scale in (2, 3, 4):
+        for suffix in ("json", "npz"):
+            assert (ROOT / "calibration" / f"lesrcnn_x{scale}_int8.recipe.{suffix}").is_file()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (whl,) = out.glob("lesrcnn_deploy-*.whl")
+    return whl
+
+
+@pytest.mark.slow
+def test_wheel_holds_the_recipes(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for scale in (2, 3, 4):
+        for suffix in ("json", "npz"):
+            assert f"lesrcnn_deploy/recipes/lesrcnn_x{scale}_int8.recipe.{suffix}" in names
+    assert not any(n.startswith(("tests/", "calibration/")) for n in names)
+
+
+@pytest.mark.slow
+def test_installed_wheel_upscales_from_an_empty_folder(
+    wheel: Path, weights_dir: Path, tmp_path: Path
+) -> None:
+    import cv2
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    # the dependencies come from this environment (a path entry, so its editable install of the
+    # checkout is not activated); the package itself only from the wheel
+    site = Path(
+        subprocess.check_output(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    img = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    cv2.imwrite(str(work / "photo.png"), img)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LESRCNN_", "XDG_", "PYTHON")) and k != "VIRTUAL_ENV"
+    }
+    env.update(HOME=str(home), LESRCNN_WEIGHTS_DIR=str(weights_dir))
+    where = subprocess.check_output(
+        [py, "-c", "import lesrcnn_deploy, sys; print(lesrcnn_deploy.__file__)"],
+        cwd=work,
+        env=env,
+        text=True,
+    )
+    assert Path(where.strip()).is_relative_to(venv)  # the wheel, not the checkout
+    run = subprocess.run(
+        [str(venv / "bin" / "lesrcnn-deploy"), "upscale", "photo.png", "--scale", "2"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(work)) == ["photo.png", "photo_x2.png"]
+    out = cv2.imread(str(work / "photo_x2.png"))
+    assert out is not None and out.shape == (80, 112, 3)
+    cache = home / ".cache" / "lesrcnn-deploy" / "models"
+    assert sorted(p.name for p in cache.glob("*.onnx")) == [
+        "lesrcnn_x2.onnx",
+        "lesrcnn_x2_int8.onnx",
+    ]
+    manifest = json.loads((cache / "lesrcnn_x2_int8.json").read_text())
+    # replayed from the recipe shipped in the wheel: no calibration, no training
+    assert manifest["recipe_source"] == "lesrcnn_deploy.recipes/lesrcnn_x2_int8.recipe.json"
+    assert not (home / ".cache" / "lesrcnn-deploy" / "recipes").exists()
