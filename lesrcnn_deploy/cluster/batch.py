@@ -124,6 +124,10 @@ def run_batch_ray(
     ]
     todo = [i for i, o in enumerate(outcomes) if o is None]
     if todo:
+        if model is None:  # build the default model once, on the driver, not in every actor
+            from ..upscale.models import resolve_model
+
+            model = resolve_model(scale, precision)
         ray = connect_ray(
             address, num_cpus=num_cpus, object_store_memory=object_store_memory, what="--ray"
         )
