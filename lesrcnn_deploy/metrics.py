@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-__all__ = ["psnr", "rgb_to_y", "ssim"]
+__all__ = ["psnr", "psnr_from_mse", "rgb_to_y", "sqnr_db", "ssim"]
 
 ColorOrder = Literal["rgb", "bgr"]
 
@@ -97,10 +97,23 @@ def psnr(
         PSNR in dB; ``inf`` for identical images.
     """
     a, b = _prepare(img, ref, crop_border, test_y_channel, color_order)
-    mse = float(np.mean((a - b) ** 2))
+    return psnr_from_mse(float(np.mean((a - b) ** 2)), data_range=data_range)
+
+
+def psnr_from_mse(mse: float, *, data_range: float = 255.0) -> float:
+    """``10 log10(data_range^2 / mse)`` in dB; ``inf`` when ``mse`` is 0."""
     if mse == 0.0:
         return float("inf")
     return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio ``10 log10(sum ref^2 / sum (out - ref)^2)`` in dB,
+    float64 throughout; ``inf`` when ``out == ref``. Any shapes, equal."""
+    r = np.asarray(ref, dtype=np.float64)
+    err = np.asarray(out, dtype=np.float64) - r
+    den = float(np.sum(err**2))
+    return float("inf") if den == 0.0 else float(10.0 * np.log10(float(np.sum(r**2)) / den))
 
 
 def _ssim_2d(a: np.ndarray, b: np.ndarray, data_range: float) -> float:

@@ -67,7 +67,6 @@ class WeightsRecord:
         num_params: parameter count including the two mean-shift convs (the card's convention).
         metrics: published fp32 numbers, ``{"Set5": {"psnr_y": .., "ssim_y": ..}, ...}``; the
             ``DIV2K_seed128`` entry is the model-zoo card's (RGB, 128x128 LR, see REFERENCE 3).
-        card_flops_g: the card's "Flops(G)" at 1x3x128x128 (MACs x 2 / 0.9e9), if published.
         input_contract: what the network eats.
     """
 
@@ -78,7 +77,6 @@ class WeightsRecord:
     sha256: str | None
     num_params: int
     metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    card_flops_g: float | None = None
     input_contract: str = "RGB float32 in [0, 1], NCHW"
     source: str = f"github.com/hellloxiaotian/LESRCNN @ {UPSTREAM_COMMIT[:7]}"
     paper: str = _PAPER
@@ -122,7 +120,6 @@ class LESRCNN_X2_Weights(_WeightsEnum):
                 },
             }
         ),
-        card_flops_g=44.459,
     )
     DEFAULT = OFFICIAL
 
@@ -145,7 +142,6 @@ class LESRCNN_X3_Weights(_WeightsEnum):
                 "Urban100": {"psnr_y": 27.70, "ssim_y": 0.8415},
             }
         ),
-        card_flops_g=85.083,
     )
     DEFAULT = OFFICIAL
 
@@ -174,7 +170,6 @@ class LESRCNN_X4_Weights(_WeightsEnum):
                 },
             }
         ),
-        card_flops_g=152.592,
     )
     DEFAULT = OFFICIAL
 

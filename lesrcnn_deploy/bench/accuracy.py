@@ -8,7 +8,6 @@ int8) when the card table is computed on DIV2K validation.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from ..weights import get_weights
 __all__ = [
     "Comparison",
     "compare",
-    "find_datasets",
     "paper_name",
     "published",
 ]
@@ -145,12 +143,3 @@ def compare(
         int8=r8,
         reference=published(scale, ds.name, protocol),
     )
-
-
-def find_datasets(roots: Sequence[str | os.PathLike[str]], scale: int) -> list[SRDataset]:
-    """Open every folder of ``roots`` for ``scale``; each folder must be a dataset.
-
-    Raises:
-        DatasetError: a folder is not a dataset of a recognised layout.
-    """
-    return [open_dataset(Path(r), scale) for r in roots]

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
+from ..metrics import psnr_from_mse
+from ..threads import torch_threads
 from .calibration import CalibrationImages
 from .config import FinetuneConfig, FinetuneLoss
 from .simulate import QdqSimulator
@@ -142,16 +143,6 @@ def sample_patches(
     return out
 
 
-@contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class _Student:
     """The QDQ graph with trainable float weights behind its weight dequantizers."""
 
@@ -230,7 +221,7 @@ class _Student:
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(F.mse_loss(a.clamp(0, 1), b.clamp(0, 1)))
-    return 10.0 * float(np.log10(1.0 / max(mse, 1e-20)))
+    return psnr_from_mse(max(mse, 1e-20), data_range=1.0)
 
 
 def finetune_weights(
@@ -267,7 +258,7 @@ def finetune_weights(
     crop = config.lr_crop(scale)
     rng = np.random.default_rng(config.seed)
     val_rng = np.random.default_rng([config.seed, 1])
-    with _torch_threads(threads):
+    with torch_threads(threads):
         torch.manual_seed(config.seed)
         student = _Student(qdq, prepared, per_channel, train_scales=config.scale_lr > 0)
         teacher = QdqSimulator(prepared)

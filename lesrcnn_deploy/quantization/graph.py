@@ -20,7 +20,7 @@ transposing around every add (about 20 transposes, ~7 % of the x2 int8 time at 1
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import onnx
@@ -286,8 +286,3 @@ def check_lesrcnn_graph(model: onnx.ModelProto, where: str) -> None:
     if "DepthToSpace" not in ops or "Conv" not in ops or len(model.graph.input) != 1:
         msg = f"{where}: not a LESRCNN graph (expects one input, Conv and DepthToSpace nodes)"
         raise ModelError(msg)
-
-
-def tensor_names(model: onnx.ModelProto) -> Sequence[str]:
-    """Every node output name, in graph order."""
-    return [o for n in model.graph.node for o in n.output]

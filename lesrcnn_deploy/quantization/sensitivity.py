@@ -19,7 +19,6 @@ the total is the int8 model's actual output error.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +28,8 @@ import numpy.typing as npt
 import onnx
 import torch
 
+from ..metrics import sqnr_db
+from ..threads import torch_threads
 from .graph import layer_of
 from .simulate import QdqSimulator
 
@@ -101,9 +102,7 @@ class SensitivityReport:
 def _sqnr(ref: torch.Tensor, out: torch.Tensor) -> tuple[float, float]:
     err = (out - ref).double()
     noise = float((err * 255).pow(2).mean())
-    den = float(err.pow(2).sum())
-    sqnr = math.inf if den == 0 else 10 * math.log10(float(ref.double().pow(2).sum()) / den)
-    return noise, sqnr
+    return noise, sqnr_db(ref.detach().numpy(), out.detach().numpy())
 
 
 def _layer_of_tensor(sim: QdqSimulator, tensor: str) -> str:
@@ -136,65 +135,69 @@ def sensitivity_report(
     """
     from tqdm import tqdm
 
-    torch.set_num_threads(threads)
-    sim = QdqSimulator(qdq_model)
-    fp32 = {i.name: i for i in fp32_model.graph.initializer}
-    x = torch.from_numpy(np.ascontiguousarray(patches))
-    acts = [n.output[0] for n in sim.activation_quantizers()]
-    floats: dict[str, torch.Tensor] = {}  # every dequantized initializer -> its fp32 value
-    weight_names: dict[str, str] = {}
-    int8_weights = {dq.output[0] for dq in sim.weight_dequantizers()}
-    for dq in sim.nodes:
-        if dq.op_type != "DequantizeLinear" or dq.input[0] not in sim.inits:
-            continue
-        name = dq.input[0].removesuffix("_quantized")
-        if name in fp32:
-            arr = onnx.numpy_helper.to_array(fp32[name])
-            floats[dq.output[0]] = torch.from_numpy(np.array(arr, dtype=np.float32))
-            if dq.output[0] in int8_weights:
-                weight_names[dq.output[0]] = name
-    weights = {k: floats[k] for k in weight_names}
-    # layers kept in fp32 read their initializers directly; a fine-tuned model changed them, so
-    # the reference (and every single-tensor run) uses the fp32 model's values, the total the
-    # quantized model's own
-    own = {
-        t: sim.inits[t]
-        for n in sim.nodes
-        if n.op_type == "Conv"
-        for t in n.input[1:]
-        if t in sim.inits and t in fp32
-    }
-    for t in own:
-        sim.inits[t] = torch.from_numpy(np.array(onnx.numpy_helper.to_array(fp32[t]), np.float32))
-    sim.disabled = set(acts)
-    sim.replaced = dict(floats)
-    ref = sim.run(x)
-    entries: list[TensorSensitivity] = []
-    jobs: list[tuple[str, str]] = [("activation", a) for a in acts]
-    jobs += [("weight", w) for w in weights]
-    owner = {
-        n.input[1]: layer_of(n.name) for n in sim.nodes if n.op_type == "Conv" and len(n.input) > 1
-    }
-    for kind, name in tqdm(jobs, desc="sensitivity", unit="tensor", disable=not progress):
-        if on_step is not None:
-            on_step(name)
-        if kind == "activation":
-            sim.disabled = set(acts) - {name}
-            sim.replaced = dict(floats)
-            q = sim.producer(name)
-            tensor = q.input[0] if q is not None else name
-            layer = _layer_of_tensor(sim, tensor)
-        else:
-            sim.disabled = set(acts)
-            sim.replaced = {k: v for k, v in floats.items() if k != name}
-            tensor = weight_names[name]
-            layer = owner.get(name, "?")
-        noise, sqnr = _sqnr(ref, sim.run(x))
-        entries.append(TensorSensitivity(tensor, kind, layer, noise, sqnr))
-    sim.disabled = set()
-    sim.replaced = {}
-    sim.inits.update(own)
-    total_noise, total_sqnr = _sqnr(ref, sim.run(x))
-    entries.sort(key=lambda e: (-e.noise, e.tensor))
-    n, _, h, w = patches.shape
-    return SensitivityReport(tuple(entries), total_noise, total_sqnr, f"{n}x{h}x{w}px")
+    with torch_threads(threads):
+        sim = QdqSimulator(qdq_model)
+        fp32 = {i.name: i for i in fp32_model.graph.initializer}
+        x = torch.from_numpy(np.ascontiguousarray(patches))
+        acts = [n.output[0] for n in sim.activation_quantizers()]
+        floats: dict[str, torch.Tensor] = {}  # every dequantized initializer -> its fp32 value
+        weight_names: dict[str, str] = {}
+        int8_weights = {dq.output[0] for dq in sim.weight_dequantizers()}
+        for dq in sim.nodes:
+            if dq.op_type != "DequantizeLinear" or dq.input[0] not in sim.inits:
+                continue
+            name = dq.input[0].removesuffix("_quantized")
+            if name in fp32:
+                arr = onnx.numpy_helper.to_array(fp32[name])
+                floats[dq.output[0]] = torch.from_numpy(np.array(arr, dtype=np.float32))
+                if dq.output[0] in int8_weights:
+                    weight_names[dq.output[0]] = name
+        weights = {k: floats[k] for k in weight_names}
+        # layers kept in fp32 read their initializers directly; a fine-tuned model changed them, so
+        # the reference (and every single-tensor run) uses the fp32 model's values, the total the
+        # quantized model's own
+        own = {
+            t: sim.inits[t]
+            for n in sim.nodes
+            if n.op_type == "Conv"
+            for t in n.input[1:]
+            if t in sim.inits and t in fp32
+        }
+        for t in own:
+            sim.inits[t] = torch.from_numpy(
+                np.array(onnx.numpy_helper.to_array(fp32[t]), np.float32)
+            )
+        sim.disabled = set(acts)
+        sim.replaced = dict(floats)
+        ref = sim.run(x)
+        entries: list[TensorSensitivity] = []
+        jobs: list[tuple[str, str]] = [("activation", a) for a in acts]
+        jobs += [("weight", w) for w in weights]
+        owner = {
+            n.input[1]: layer_of(n.name)
+            for n in sim.nodes
+            if n.op_type == "Conv" and len(n.input) > 1
+        }
+        for kind, name in tqdm(jobs, desc="sensitivity", unit="tensor", disable=not progress):
+            if on_step is not None:
+                on_step(name)
+            if kind == "activation":
+                sim.disabled = set(acts) - {name}
+                sim.replaced = dict(floats)
+                q = sim.producer(name)
+                tensor = q.input[0] if q is not None else name
+                layer = _layer_of_tensor(sim, tensor)
+            else:
+                sim.disabled = set(acts)
+                sim.replaced = {k: v for k, v in floats.items() if k != name}
+                tensor = weight_names[name]
+                layer = owner.get(name, "?")
+            noise, sqnr = _sqnr(ref, sim.run(x))
+            entries.append(TensorSensitivity(tensor, kind, layer, noise, sqnr))
+        sim.disabled = set()
+        sim.replaced = {}
+        sim.inits.update(own)
+        total_noise, total_sqnr = _sqnr(ref, sim.run(x))
+        entries.sort(key=lambda e: (-e.noise, e.tensor))
+        n, _, h, w = patches.shape
+        return SensitivityReport(tuple(entries), total_noise, total_sqnr, f"{n}x{h}x{w}px")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
+from ..threads import torch_threads
 from .config import WeightRoundingConfig
 from .graph import layer_of
 from .simulate import QdqSimulator
@@ -167,72 +168,72 @@ def fit_weight_rounding(
     """
     from tqdm import tqdm
 
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    fp32_inits = {i.name: i for i in fp32_model.graph.initializer}
-    qsim = QdqSimulator(qdq_model)
-    fsim = QdqSimulator(qdq_model)
-    fsim.disabled = {n.output[0] for n in fsim.activation_quantizers()}
-    for dq in fsim.weight_dequantizers():
-        name = dq.input[0].removesuffix("_quantized")
-        fsim.replaced[dq.output[0]] = _tensor(fp32_inits[name])
-    x = torch.from_numpy(np.ascontiguousarray(patches))
-    new_values: dict[str, npt.NDArray[np.float32]] = {}
-    fits: list[LayerFit] = []
-    convs = qsim.quantized_convs()
-    dq_of = {n.output[0]: n for n in qsim.nodes if n.op_type == "DequantizeLinear"}
-    step: Callable[[object], object] = lambda it: it  # noqa: E731
-    bar = tqdm(convs, desc="weight rounding", unit="conv", disable=not progress)
-    for conv in bar if progress else step(convs):  # type: ignore[union-attr]
-        torch.set_num_threads(threads)
-        xq = qsim.run(x, stop_at=conv.input[0])
-        xf = fsim.run(x, stop_at=conv.input[0])
-        wdq = dq_of[conv.input[1]]
-        wname = wdq.input[0].removesuffix("_quantized")
-        weight = _tensor(fp32_inits[wname])
-        scale = qsim.inits[wdq.input[1]].float()
-        bname = None
-        bias = None
-        if len(conv.input) > 2 and conv.input[2] in dq_of:
-            bname = dq_of[conv.input[2]].input[0].removesuffix("_quantized")
-            bias = _tensor(fp32_inits[bname]) if bname in fp32_inits else None
-        k = weight.shape[2]
-        pad = k // 2
-        with torch.no_grad():
-            yf = F.conv2d(xf, weight, bias, padding=pad)
-        cols, (bi, yi, xi) = _sample_positions(xq, k, pad, config.samples, gen)
-        target = yf[bi, :, yi, xi]
-        del yf, xf
-        nearest = qsim._eval(wdq, qsim.inits)
-        torch.set_num_threads(1)
-        with torch.enable_grad():
-            wq, bq = optimize_rounding(weight, bias, scale, cols, target, config, gen)
-        torch.set_num_threads(threads)
-        with torch.no_grad():
-            flat_b = bias if bias is not None else 0
-            e0 = float((cols @ nearest.reshape(len(scale), -1).t() + flat_b - target).pow(2).mean())
-            fb = bq if bq is not None else 0
-            e1 = float((cols @ wq.reshape(len(scale), -1).t() + fb - target).pow(2).mean())
-            flipped = float(
-                (
-                    torch.round(wq / scale.view(-1, 1, 1, 1))
-                    != torch.round(nearest / scale.view(-1, 1, 1, 1))
+    with torch_threads(threads):
+        torch.manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(config.seed)
+        fp32_inits = {i.name: i for i in fp32_model.graph.initializer}
+        qsim = QdqSimulator(qdq_model)
+        fsim = QdqSimulator(qdq_model)
+        fsim.disabled = {n.output[0] for n in fsim.activation_quantizers()}
+        for dq in fsim.weight_dequantizers():
+            name = dq.input[0].removesuffix("_quantized")
+            fsim.replaced[dq.output[0]] = _tensor(fp32_inits[name])
+        x = torch.from_numpy(np.ascontiguousarray(patches))
+        new_values: dict[str, npt.NDArray[np.float32]] = {}
+        fits: list[LayerFit] = []
+        convs = qsim.quantized_convs()
+        dq_of = {n.output[0]: n for n in qsim.nodes if n.op_type == "DequantizeLinear"}
+        step: Callable[[object], object] = lambda it: it  # noqa: E731
+        bar = tqdm(convs, desc="weight rounding", unit="conv", disable=not progress)
+        for conv in bar if progress else step(convs):  # type: ignore[union-attr]
+            xq = qsim.run(x, stop_at=conv.input[0])
+            xf = fsim.run(x, stop_at=conv.input[0])
+            wdq = dq_of[conv.input[1]]
+            wname = wdq.input[0].removesuffix("_quantized")
+            weight = _tensor(fp32_inits[wname])
+            scale = qsim.inits[wdq.input[1]].float()
+            bname = None
+            bias = None
+            if len(conv.input) > 2 and conv.input[2] in dq_of:
+                bname = dq_of[conv.input[2]].input[0].removesuffix("_quantized")
+                bias = _tensor(fp32_inits[bname]) if bname in fp32_inits else None
+            k = weight.shape[2]
+            pad = k // 2
+            with torch.no_grad():
+                yf = F.conv2d(xf, weight, bias, padding=pad)
+            cols, (bi, yi, xi) = _sample_positions(xq, k, pad, config.samples, gen)
+            target = yf[bi, :, yi, xi]
+            del yf, xf
+            nearest = qsim._eval(wdq, qsim.inits)
+            with torch_threads(1), torch.enable_grad():  # small problems: one thread is faster
+                wq, bq = optimize_rounding(weight, bias, scale, cols, target, config, gen)
+            with torch.no_grad():
+                flat_b = bias if bias is not None else 0
+                e0 = float(
+                    (cols @ nearest.reshape(len(scale), -1).t() + flat_b - target).pow(2).mean()
                 )
-                .float()
-                .mean()
-            )
-        qsim.replaced[conv.input[1]] = wq
-        new_values[wname] = wq.numpy().astype(np.float32)
-        if bq is not None and bname is not None and config.learn_bias:
-            qsim.replaced[conv.input[2]] = bq
-            new_values[bname] = bq.numpy().astype(np.float32)
-        fits.append(LayerFit(layer_of(conv.name), e0, e1, flipped))
-    out = onnx.ModelProto()
-    out.CopyFrom(fp32_model)
-    for init in out.graph.initializer:
-        if init.name in new_values:
-            init.CopyFrom(numpy_helper.from_array(new_values[init.name], init.name))
-    return out, fits
+                fb = bq if bq is not None else 0
+                e1 = float((cols @ wq.reshape(len(scale), -1).t() + fb - target).pow(2).mean())
+                flipped = float(
+                    (
+                        torch.round(wq / scale.view(-1, 1, 1, 1))
+                        != torch.round(nearest / scale.view(-1, 1, 1, 1))
+                    )
+                    .float()
+                    .mean()
+                )
+            qsim.replaced[conv.input[1]] = wq
+            new_values[wname] = wq.numpy().astype(np.float32)
+            if bq is not None and bname is not None and config.learn_bias:
+                qsim.replaced[conv.input[2]] = bq
+                new_values[bname] = bq.numpy().astype(np.float32)
+            fits.append(LayerFit(layer_of(conv.name), e0, e1, flipped))
+        out = onnx.ModelProto()
+        out.CopyFrom(fp32_model)
+        for init in out.graph.initializer:
+            if init.name in new_values:
+                init.CopyFrom(numpy_helper.from_array(new_values[init.name], init.name))
+        return out, fits
 
 
 def _tensor(init: onnx.TensorProto) -> torch.Tensor:

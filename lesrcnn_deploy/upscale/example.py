@@ -11,7 +11,6 @@ brought back to full size by OpenCV bicubic and by :class:`~lesrcnn_deploy.upsca
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..data import bicubic_downscale, save_image
+from ..metrics import psnr
 from .api import Upscaler
 
 __all__ = ["CROP", "main", "make_example"]
@@ -32,8 +32,7 @@ _LABEL_H = 22
 
 
 def _psnr(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return psnr(a, b, crop_border=0, test_y_channel=False)
 
 
 def _panel(img: npt.NDArray[np.uint8], label: str) -> npt.NDArray[np.uint8]:
