@@ -21,8 +21,8 @@ from pathlib import Path
 
 from .errors import ModelError
 from .fileio import sha256_file
-from .model import check_scale
 from .paths import models_dir, recipes_dir
+from .scales import check_scale
 
 __all__ = [
     "PRECISIONS",

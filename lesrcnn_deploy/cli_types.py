@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .model import SCALES
+from .scales import SCALES
 
 __all__ = ["int_at_least", "positive_int", "scale_arg"]
 

@@ -17,25 +17,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .scales import SCALES, check_scale
 
-__all__ = ["DIV2K_MEAN_RGB", "LESRCNN", "SCALES", "build_model", "count_parameters"]
-
-SCALES: tuple[int, ...] = (2, 3, 4)
-"""Upscaling factors that LESRCNN supports."""
+__all__ = [
+    "DIV2K_MEAN_RGB",
+    "LESRCNN",
+    "SCALES",
+    "build_model",
+    "check_scale",
+    "count_parameters",
+]
 
 DIV2K_MEAN_RGB: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 """Mean RGB of DIV2K, subtracted at the input and added back at the output."""
 
 _FEATURES = 64
 _STAGES = 8  # IEEB: 8 x (3x3 conv + ReLU, 1x1 conv, residual add)
-
-
-def check_scale(scale: int) -> int:
-    """Return ``scale`` if it is one of :data:`SCALES`, else raise :class:`ConfigError`."""
-    if isinstance(scale, bool) or scale not in SCALES:
-        msg = f"unknown scale {scale!r}: LESRCNN supports {', '.join(map(str, SCALES))}"
-        raise ConfigError(msg)
-    return int(scale)
 
 
 class _MeanShift(nn.Module):

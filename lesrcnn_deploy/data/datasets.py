@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError, DatasetError
-from ..model import check_scale
+from ..scales import check_scale
 from .image_io import SUPPORTED_EXTENSIONS, LoadedImage, load_image, read_image_size, to_rgb_uint8
 from .matlab_resize import bicubic_downscale, modcrop
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ..model import check_scale
+from ..scales import check_scale
 
 __all__ = ["bicubic_downscale", "calculate_weights_indices", "cubic", "imresize", "modcrop"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..errors import ConfigError
-from ..model import SCALES, check_scale
+from ..scales import SCALES, check_scale
 from ..upscale.api import DEFAULT_TILE
 from ..upscale.models import check_precision
 

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError, ImageError
-from ..model import check_scale
 from ..runtime import OnnxRunner
+from ..scales import check_scale
 from .models import check_precision, resolve_model
 from .tiling import receptive_field, tiled_forward
 

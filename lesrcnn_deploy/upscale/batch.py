@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
 from ..errors import ConfigError, ImageError, VideoError
-from ..model import check_scale
+from ..scales import check_scale
 
 __all__ = [
     "OUTPUT_FORMATS",

@@ -14,8 +14,8 @@ from typing import Literal
 from ..build import check_precision as _check_precision
 from ..build import default_model, default_model_path
 from ..errors import ModelError
-from ..model import check_scale
 from ..runtime import read_metadata
+from ..scales import check_scale
 
 __all__ = ["PRECISIONS", "Precision", "check_precision", "default_model_path", "resolve_model"]
 

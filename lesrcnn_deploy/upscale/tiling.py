@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError, ModelError
-from ..model import check_scale
 from ..runtime import Runner
+from ..scales import check_scale
 
 __all__ = [
     "TileWindow",
