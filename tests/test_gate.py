@@ -14,12 +14,11 @@ from lesrcnn_deploy.bench.gate import (
     SetDrop,
     baseline_path,
     check_gate,
-    depth_to_space_dtypes,
     load_baseline,
     make_baseline,
-    measure_gate,
     write_baseline,
 )
+from lesrcnn_deploy.bench.gate_measure import depth_to_space_dtypes, measure_gate
 from lesrcnn_deploy.errors import ConfigError
 from lesrcnn_deploy.quantization import quantize_model
 

@@ -68,9 +68,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         check_gate,
         format_gate,
         load_baseline,
-        measure_gate,
         write_baseline,
     )
+    from .gate_measure import measure_gate
 
     scales = sorted(set(args.scales))
     datasets = (

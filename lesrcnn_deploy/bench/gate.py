@@ -9,7 +9,8 @@ The gate fails when, for any measured (scale, set):
 * DepthToSpace of the int8 graph no longer runs on 8-bit tensors after ORT graph optimization.
 
 :func:`check_gate` is pure: it takes measured numbers and the baseline and returns the violations,
-one message each, naming scale, set and numbers. The measuring lives in :func:`measure_gate`.
+one message each, naming scale, set and numbers. The measuring lives in
+:func:`lesrcnn_deploy.bench.gate_measure.measure_gate`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,9 @@ __all__ = [
     "SetDrop",
     "baseline_path",
     "check_gate",
-    "depth_to_space_dtypes",
-    "depth_to_space_on_int8",
     "format_gate",
     "load_baseline",
     "make_baseline",
-    "measure_gate",
     "write_baseline",
 ]
 
@@ -245,69 +243,3 @@ def format_gate(measured: GateMeasurement, violations: Sequence[str]) -> str:
     else:
         lines.append("gate passed")
     return "\n".join(lines)
-
-
-def depth_to_space_dtypes(model_path: str | os.PathLike[str]) -> list[bool]:
-    """For each DepthToSpace of the ORT-optimized graph of ``model_path``: does it run on 8 bits?
-
-    Uses the quantization package's check (:func:`~lesrcnn_deploy.quantization.check.
-    depth_to_space_types`): input and output element types after ONNX Runtime's CPU graph
-    optimization, the same optimization an inference session applies.
-
-    Returns:
-        One bool per DepthToSpace node, in graph order (empty list: no DepthToSpace at all).
-    """
-    from ..quantization.check import depth_to_space_types
-
-    return [info.is_int8 for info in depth_to_space_types(model_path)]
-
-
-def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
-    """True when the optimized graph has DepthToSpace nodes and all of them read 8-bit tensors."""
-    flags = depth_to_space_dtypes(model_path)
-    return bool(flags) and all(flags)
-
-
-def measure_gate(
-    fp32_models: Mapping[int, str | os.PathLike[str]],
-    int8_models: Mapping[int, str | os.PathLike[str]],
-    datasets: Sequence[str | os.PathLike[str]],
-    *,
-    threads: int | None = None,
-    progress: bool = True,
-    config: Mapping[str, Any] | None = None,
-) -> GateMeasurement:
-    """Evaluate fp32 and int8 models of each scale on ``datasets`` (paper protocol), and check
-    where DepthToSpace runs in each int8 graph.
-
-    Args:
-        fp32_models, int8_models: ``{scale: .onnx path}``; the scales of ``int8_models`` are
-            measured (each needs its fp32 model).
-        datasets: dataset folders (e.g. Set5, Set14).
-        threads: ONNX Runtime intra-op threads.
-        progress: tqdm bars.
-        config: recorded in the measurement (how the int8 models were built).
-
-    Raises:
-        ConfigError: an int8 scale has no fp32 model.
-    """
-    from ..data import open_dataset
-    from ..evaluate import evaluate
-    from ..protocols import Protocol
-    from ..runtime import OnnxRunner
-
-    drops: dict[tuple[int, str], SetDrop] = {}
-    d2s: dict[int, bool] = {}
-    for scale in sorted(int8_models):
-        if scale not in fp32_models:
-            msg = f"x{scale}: int8 model given without its fp32 model"
-            raise ConfigError(msg)
-        r32 = OnnxRunner(Path(fp32_models[scale]), threads=threads, scale=scale)
-        r8 = OnnxRunner(Path(int8_models[scale]), threads=threads, scale=scale)
-        d2s[scale] = depth_to_space_on_int8(int8_models[scale])
-        for root in datasets:
-            ds = open_dataset(Path(root), scale)
-            a = evaluate(r32, ds, protocol=Protocol.PAPER, progress=progress)
-            b = evaluate(r8, ds, protocol=Protocol.PAPER, progress=progress)
-            drops[(scale, ds.name)] = SetDrop(a.psnr, b.psnr)
-    return GateMeasurement(drops=drops, depth_to_space_int8=d2s, config=dict(config or {}))

@@ -1,0 +1,74 @@
+"""Measuring what the CI gate (:mod:`.gate`) judges: fp32 and int8 PSNR per scale and set (paper
+protocol, through :func:`~lesrcnn_deploy.bench.accuracy.compare`), and where DepthToSpace runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .gate import GateMeasurement, SetDrop
+
+__all__ = ["depth_to_space_dtypes", "depth_to_space_on_int8", "measure_gate"]
+
+
+def depth_to_space_dtypes(model_path: str | os.PathLike[str]) -> list[bool]:
+    """For each DepthToSpace of the ORT-optimized graph of ``model_path``: does it run on 8 bits?
+
+    Returns:
+        One bool per DepthToSpace node, in graph order (empty list: no DepthToSpace at all).
+    """
+    from ..quantization.check import depth_to_space_types
+
+    return [info.is_int8 for info in depth_to_space_types(model_path)]
+
+
+def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
+    """True when the optimized graph has DepthToSpace nodes and all of them read 8-bit tensors."""
+    flags = depth_to_space_dtypes(model_path)
+    return bool(flags) and all(flags)
+
+
+def measure_gate(
+    fp32_models: Mapping[int, str | os.PathLike[str]],
+    int8_models: Mapping[int, str | os.PathLike[str]],
+    datasets: Sequence[str | os.PathLike[str]],
+    *,
+    threads: int | None = None,
+    progress: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> GateMeasurement:
+    """Evaluate fp32 and int8 models of each scale on ``datasets`` (paper protocol), and check
+    where DepthToSpace runs in each int8 graph.
+
+    Args:
+        fp32_models, int8_models: ``{scale: .onnx path}``; the scales of ``int8_models`` are
+            measured (each needs its fp32 model).
+        datasets: dataset folders (e.g. Set5, Set14).
+        threads: ONNX Runtime intra-op threads.
+        progress: tqdm bars.
+        config: recorded in the measurement (how the int8 models were built).
+
+    Raises:
+        ConfigError: an int8 scale has no fp32 model.
+    """
+    from ..protocols import Protocol
+    from ..runtime import OnnxRunner
+    from .accuracy import compare
+
+    drops: dict[tuple[int, str], SetDrop] = {}
+    d2s: dict[int, bool] = {}
+    for scale in sorted(int8_models):
+        if scale not in fp32_models:
+            msg = f"x{scale}: int8 model given without its fp32 model"
+            raise ConfigError(msg)
+        r32 = OnnxRunner(Path(fp32_models[scale]), threads=threads, scale=scale)
+        r8 = OnnxRunner(Path(int8_models[scale]), threads=threads, scale=scale)
+        d2s[scale] = depth_to_space_on_int8(int8_models[scale])
+        for root in datasets:
+            c = compare(r32, r8, root, scale=scale, protocol=Protocol.PAPER, progress=progress)
+            assert c.int8 is not None
+            drops[(scale, c.dataset)] = SetDrop(c.fp32.psnr, c.int8.psnr)
+    return GateMeasurement(drops=drops, depth_to_space_int8=d2s, config=dict(config or {}))
