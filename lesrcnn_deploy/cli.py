@@ -194,14 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lesrcnn-deploy: interrupted", file=sys.stderr)
         return 130
-    except (LesrcnnError, ValueError) as exc:
-        kind = "error" if isinstance(exc, LesrcnnError) else "invalid input"
+    except LesrcnnError as exc:  # only the toolkit's own errors: anything else is a bug
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"lesrcnn-deploy: {kind}: {text}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"lesrcnn-deploy: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"lesrcnn-deploy: error: {text}", file=sys.stderr)
         return 2
 
 

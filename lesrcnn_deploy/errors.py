@@ -20,6 +20,7 @@ __all__ = [
     "ModelError",
     "QuantizationError",
     "ServerBusyError",
+    "StorageError",
     "UnsupportedFormatError",
     "VideoError",
     "WeightsError",
@@ -32,6 +33,11 @@ class LesrcnnError(Exception):
 
 class ConfigError(LesrcnnError, ValueError):
     """An option or argument has a value outside its allowed set."""
+
+
+class StorageError(LesrcnnError, OSError):
+    """A file could not be read or written (disk full, permissions, missing folder); the message
+    names the file and the operating system's reason."""
 
 
 class ChecksumError(LesrcnnError):

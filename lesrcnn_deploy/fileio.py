@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import LesrcnnError, StorageError
+
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
 
 
@@ -37,10 +39,13 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     is left as it was: a reader never sees a half-written file.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise _storage_error(exc, target) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -49,10 +54,20 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, LesrcnnError):
+            raise _storage_error(exc, target) from exc
         raise
+
+
+def _storage_error(exc: OSError, target: Path) -> StorageError:
+    """``exc`` as the toolkit's one-line :class:`StorageError`, naming the target file."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    err = StorageError(f"{target}: cannot write ({reason})")
+    err.errno, err.filename = exc.errno, str(target)
+    return err
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
