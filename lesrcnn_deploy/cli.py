@@ -7,7 +7,6 @@ on stderr and exit code 2; Ctrl-C exits 130. No tracebacks for bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import NoReturn
 
 from . import __version__
 from .bench.cli import add_bench_parser
-from .cli_types import positive_int, scale_arg
+from .cli_types import add_threads_option, model_scale, positive_int, scale_arg
 from .errors import LesrcnnError
 from .paths import CACHE_ENV
 from .quantization.cli import add_quantize_parser
@@ -66,7 +65,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_model(
         args.model,
         args.dataset,
-        scale=args.scale,
+        scale=model_scale(args.model, args.scale),
         protocol=args.protocol,
         limit=args.limit,
         threads=args.threads,
@@ -102,16 +101,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
                     "url": rec.url,
                 }
             )
+    for r in rows:
+        print(
+            f"{r['weights']:<14} x{r['scale']}  params {r['params']:>9,}  "
+            f"card Flops(G) {r['card_flops_g@128']:>8.3f}  GMACs {r['gmacs@128']:>7.3f}  "
+            f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
+            f"sha256 {str(r['sha256'])[:12]}"
+        )
     if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(
-                f"{r['weights']:<14} x{r['scale']}  params {r['params']:>9,}  "
-                f"card Flops(G) {r['card_flops_g@128']:>8.3f}  GMACs {r['gmacs@128']:>7.3f}  "
-                f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
-                f"sha256 {str(r['sha256'])[:12]}"
-            )
+        from .fileio import atomic_write_json
+
+        atomic_write_json(args.json, rows)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -162,17 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--dataset", required=True, help="dataset folder (Set5, Set14, DIV2K, or HR images)"
     )
-    v.add_argument("--scale", type=scale_arg, required=True)
+    v.add_argument(
+        "--scale", type=scale_arg, help="2, 3 or 4 (default: the model's; checked against it)"
+    )
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
     v.add_argument("--limit", type=positive_int, help="first N images only")
-    v.add_argument("--threads", type=positive_int, help="ONNX Runtime / torch threads")
-    v.add_argument("--json", help="write the result as JSON here")
+    add_threads_option(v, "ONNX Runtime / PyTorch intra-op threads")
+    v.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
     v.add_argument("--summary", action="store_true", help="mean row only")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=_cmd_evaluate)
 
     i = sub.add_parser("info", help="the weights registry with parameters and cost")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     i.set_defaults(func=_cmd_info)
 
     add_quantize_parser(sub)

@@ -7,7 +7,14 @@ from collections.abc import Callable
 
 from .scales import SCALES
 
-__all__ = ["int_at_least", "positive_int", "scale_arg"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "add_threads_option",
+    "int_at_least",
+    "model_scale",
+    "positive_int",
+    "scale_arg",
+]
 
 
 def scale_arg(value: str) -> int:
@@ -40,3 +47,49 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 positive_int = int_at_least(1)
 """An argparse type accepting integers >= 1."""
+
+
+DEFAULT_THREADS = 2
+"""ONNX Runtime / PyTorch intra-op threads of every command unless ``--threads`` says otherwise."""
+
+
+def add_threads_option(parser: argparse.ArgumentParser, what: str = "intra-op threads") -> None:
+    """The one ``--threads N`` option of every command (same meaning, same default)."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        help=f"{what} (default {DEFAULT_THREADS})",
+    )
+
+
+def model_scale(model: str, given: int | None) -> int:
+    """The scale of ``model`` (``.onnx`` metadata, or the checkpoint's head), checked against
+    ``given`` (``--scale``, optional when the model says it).
+
+    Raises:
+        ConfigError: the scales differ, or neither the model nor ``--scale`` gives one.
+    """
+    from pathlib import Path
+
+    from .errors import ConfigError
+
+    path = Path(model)
+    found: int | None = None
+    if path.suffix.lower() == ".onnx":
+        from .runtime import read_metadata
+
+        value = read_metadata(path).get("scale")
+        found = int(value) if value and value.isdigit() else None
+    elif path.suffix.lower() in (".pth", ".pt") and path.is_file():
+        from .weights import checkpoint_scale, read_state_dict
+
+        found = checkpoint_scale(read_state_dict(path))
+    if found is not None and given is not None and found != given:
+        msg = f"{path}: this is a x{found} model, --scale {given} asked for x{given}"
+        raise ConfigError(msg)
+    scale = found if found is not None else given
+    if scale is None:
+        msg = f"{path}: the model does not say its scale (blind checkpoint?): give --scale"
+        raise ConfigError(msg)
+    return scale

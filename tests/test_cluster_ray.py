@@ -141,7 +141,7 @@ def test_ray_serve_deploys_the_same_app(ray_local: Any, random_fp32: Path) -> No
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, ort_threads=1)
+    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, threads=1)
     image = encode_image(np.random.default_rng(0).integers(0, 255, (20, 28, 3), np.uint8), "png")
     pool = ModelPool(cfg)
     pool.load()

@@ -229,7 +229,7 @@ def test_corrupt_and_unsupported(pool: ModelPool) -> None:
 
 
 def test_queue_full_is_503_with_retry_after(pool: ModelPool) -> None:
-    app = _app(pool, threads=1, max_queue=1)
+    app = _app(pool, workers=1, max_queue=1)
     engine = app.state.service.engine
     gate = threading.Event()
     with TestClient(app) as client:
@@ -249,7 +249,7 @@ def test_queue_full_is_503_with_retry_after(pool: ModelPool) -> None:
 
 
 def test_client_disconnect_frees_its_slot(pool: ModelPool) -> None:
-    app = _app(pool, threads=1, max_queue=1)
+    app = _app(pool, workers=1, max_queue=1)
     engine = app.state.service.engine
     gate = threading.Event()
     blocker = engine.submit(gate.wait)  # the only worker is busy

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..cli_types import positive_int, scale_arg
+from ..cli_types import add_threads_option, positive_int, scale_arg
 
 __all__ = ["add_bench_parser"]
 
@@ -72,6 +72,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     )
     from .gate_measure import measure_gate
 
+    if args.budget_db is not None and not args.update_baseline:
+        msg = "--budget-db only applies with --update-baseline (it is recorded in the baseline)"
+        raise ConfigError(msg)
     scales = sorted(set(args.scales))
     datasets = (
         [Path(d) for d in args.dataset]
@@ -138,7 +141,7 @@ def add_bench_parser(subparsers: Any) -> None:
         help="benchmark set folder for the paper tables (repeatable; default ../shared/datasets/*)",
     )
     b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
-    b.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
+    add_threads_option(b, "intra-op threads of every runner")
     b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 10)")
     b.add_argument(
         "--models",
@@ -173,7 +176,7 @@ def add_bench_parser(subparsers: Any) -> None:
     )
     g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
     g.add_argument("--baseline", help="default benchmarks/baseline.json")
-    g.add_argument("--threads", type=positive_int, default=2)
+    add_threads_option(g, "ONNX Runtime intra-op threads")
     g.add_argument(
         "--preset",
         choices=("ptq", "per_channel", "per_tensor"),

@@ -111,7 +111,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
-    cmd += ["--threads", str(cfg.threads), "--ort-threads", "1"]
+    cmd += ["--workers", str(cfg.threads), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"rss": 0}

@@ -1,7 +1,7 @@
 """``lesrcnn-deploy serve --ray``: the same ASGI application as a Ray Serve deployment.
 
 Each replica builds the app with :func:`~lesrcnn_deploy.serve.app.create_app` (its own models,
-worker pool and queue, so ``--threads``/``--max-queue`` are per replica); Ray Serve's proxy on
+worker pool and queue, so ``--workers``/``--max-queue`` are per replica); Ray Serve's proxy on
 every node spreads requests over the replicas. Models must be readable at the same path on every
 node that runs a replica.
 """
@@ -54,7 +54,7 @@ def deploy_on_ray(
         cls,
         name="lesrcnn",
         num_replicas=replicas,
-        ray_actor_options={"num_cpus": config.threads * (config.ort_threads or 1)},
+        ray_actor_options={"num_cpus": config.workers * (config.threads or 1)},
     )
     serve.start(http_options={"host": config.host, "port": config.port})
     return serve.run(deployment.bind(), name="lesrcnn", route_prefix="/", blocking=blocking)

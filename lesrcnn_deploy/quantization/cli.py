@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..cli_types import int_at_least, positive_int, scale_arg
+from ..cli_types import add_threads_option, int_at_least, positive_int, scale_arg
 
 __all__ = ["add_quantize_parser"]
 
@@ -105,7 +105,7 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.add_argument("--calib-table", help="calibration table JSON to replay (no calibration)")
     q.add_argument("--save-calib-table", help="write the calibration table used to this JSON")
     q.add_argument("--keep-float", help="comma-separated layers kept in fp32 (overrides preset)")
-    q.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
+    add_threads_option(q, "intra-op threads of calibration and training")
     q.add_argument(
         "--report",
         action="store_true",

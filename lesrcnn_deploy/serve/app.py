@@ -56,7 +56,7 @@ class Service:
     def __init__(self, config: ServeConfig, pool: ModelPool | None = None) -> None:
         self.config = config
         self.pool = pool if pool is not None else ModelPool(config)
-        self.engine = InferenceEngine(config.threads, config.max_queue)
+        self.engine = InferenceEngine(config.workers, config.max_queue)
         self.metrics = ServeMetrics(lambda: self.engine.running, lambda: self.engine.queued)
         self.token = config.read_token()
 

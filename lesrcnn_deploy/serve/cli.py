@@ -8,7 +8,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from ..cli_types import int_at_least
+from ..cli_types import add_threads_option, int_at_least
 
 __all__ = ["add_serve_parser", "run_uvicorn"]
 
@@ -34,8 +34,8 @@ def _config(args: argparse.Namespace) -> Any:
         models=models,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         threads=args.threads,
-        ort_threads=args.ort_threads,
         max_queue=args.max_queue,
         max_pixels=args.max_pixels,
         max_body_bytes=args.max_body_bytes,
@@ -114,9 +114,9 @@ def add_serve_parser(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
     p.add_argument(
-        "--threads", type=int_at_least(1), default=1, help="inference workers (default 1)"
+        "--workers", type=int_at_least(1), default=1, help="inference workers (default 1)"
     )
-    p.add_argument("--ort-threads", type=int_at_least(1), help="ONNX Runtime threads per inference")
+    add_threads_option(p, "ONNX Runtime intra-op threads per inference")
     p.add_argument(
         "--max-queue",
         type=int_at_least(0),

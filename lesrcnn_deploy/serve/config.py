@@ -54,8 +54,8 @@ class ServeConfig:
             model paths (:func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         host: listen address (loopback unless told otherwise).
         port: TCP port (0 = any free port).
-        threads: inference workers (requests computed at the same time).
-        ort_threads: ONNX Runtime intra-op threads per inference (``None`` = ORT default).
+        workers: inference workers (requests computed at the same time).
+        threads: ONNX Runtime intra-op threads per inference (``None`` = ORT default).
         max_queue: requests allowed to wait for a worker; beyond it: 503 + ``Retry-After``.
         max_pixels: largest accepted input ``width * height``; beyond it: 413.
         max_body_bytes: largest accepted request body; beyond it: 413, without reading it whole.
@@ -69,8 +69,8 @@ class ServeConfig:
     models: Mapping[ModelKey, Path] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8000
-    threads: int = 1
-    ort_threads: int | None = None
+    workers: int = 1
+    threads: int | None = None
     max_queue: int = 8
     max_pixels: int = 4_000_000
     max_body_bytes: int = 32 * 1024 * 1024
@@ -91,9 +91,9 @@ class ServeConfig:
             object.__setattr__(self, "precisions", precisions)
         if self.token_file is not None:
             object.__setattr__(self, "token_file", Path(self.token_file))
-        _positive("threads", self.threads)
-        if self.ort_threads is not None:
-            _positive("ort_threads", self.ort_threads)
+        _positive("workers", self.workers)
+        if self.threads is not None:
+            _positive("threads", self.threads)
         _positive("max_queue", self.max_queue, 0)
         _positive("max_pixels", self.max_pixels)
         _positive("max_body_bytes", self.max_body_bytes)

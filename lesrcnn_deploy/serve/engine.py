@@ -92,7 +92,7 @@ class ModelPool:
                 precision,
                 model=self.config.models.get(key),
                 tile=self.config.tile,
-                threads=self.config.ort_threads,
+                threads=self.config.threads,
             )
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
             self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))

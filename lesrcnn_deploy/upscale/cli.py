@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli_types import int_at_least, scale_arg
+from ..cli_types import add_threads_option, int_at_least, model_scale, scale_arg
+from ..errors import ConfigError
 
 __all__ = ["add_upscale_parser"]
 
@@ -16,6 +17,12 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .api import Upscaler
     from .batch import plan_jobs, run_batch
 
+    _refuse_useless_options(args)
+    if args.model is not None:
+        args.scale = model_scale(args.model, args.scale)
+    elif args.scale is None:
+        msg = "--scale is required (2, 3 or 4) unless --model gives it"
+        raise ConfigError(msg)
     precision = args.precision
     if precision is None:
         precision = read_metadata(args.model).get("precision", "fp32") if args.model else "int8"
@@ -28,7 +35,6 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     )
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
-        from ..errors import ConfigError
 
         videos = [j.source for j in jobs if j.kind == "video"]
         if videos:
@@ -42,7 +48,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             model=args.model,
             tile=0 if args.no_tile else args.tile,
             tile_overlap=args.tile_overlap,
-            threads=args.threads or 1,
+            threads=args.threads,
             overwrite=args.overwrite,
             skip_existing=args.skip_existing,
             address=args.ray or None,
@@ -80,6 +86,20 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _refuse_useless_options(args: argparse.Namespace) -> None:
+    """An option that would have no effect in this combination is an error, not ignored."""
+    pairs = [
+        (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
+        (
+            args.tile_overlap is not None and args.no_tile,
+            "--tile-overlap has no effect with --no-tile",
+        ),
+    ]
+    for bad, msg in pairs:
+        if bad:
+            raise ConfigError(msg)
+
+
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
     from ..video.cli import add_video_options
@@ -97,7 +117,11 @@ def add_upscale_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos and/or folders")
-    p.add_argument("--scale", type=scale_arg, required=True, help="2, 3 or 4")
+    p.add_argument(
+        "--scale",
+        type=scale_arg,
+        help="2, 3 or 4 (required without --model; with it, read from the model and checked)",
+    )
     p.add_argument(
         "--precision",
         choices=["int8", "fp32"],
@@ -129,7 +153,7 @@ def add_upscale_parser(subparsers: Any) -> None:
         type=int_at_least(0),
         help="context pixels around each tile (default: the receptive field, exact)",
     )
-    p.add_argument("--threads", type=int_at_least(1), help="ONNX Runtime threads")
+    add_threads_option(p, "ONNX Runtime threads (with --ray: per actor)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g.add_argument(
