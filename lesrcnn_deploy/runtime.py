@@ -8,16 +8,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Protocol as TypingProtocol
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
 
 from .errors import ConfigError, ModelError, WeightsError
 from .fileio import sha256_file
-from .model import LESRCNN, check_scale
+from .scales import check_scale
+from .threads import torch_threads
+
+if TYPE_CHECKING:  # PyTorch is imported only when a PyTorch runner is used
+    from .model import LESRCNN
 
 __all__ = [
     "META_PREFIX",
@@ -174,9 +178,9 @@ class TorchRunner:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        with torch.inference_mode():
+        import torch
+
+        with torch_threads(self.threads), torch.inference_mode():
             y = self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), self.scale)
         return y.numpy()
 

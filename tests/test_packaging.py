@@ -117,3 +117,18 @@ def test_installed_wheel_upscales_from_an_empty_folder(
     # replayed from the recipe shipped in the wheel: no calibration, no training
     assert manifest["recipe_source"] == "lesrcnn_deploy.recipes/lesrcnn_x2_int8.recipe.json"
     assert not (home / ".cache" / "lesrcnn-deploy" / "recipes").exists()
+
+
+def test_help_and_data_readers_do_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "import lesrcnn_deploy.data\n"
+        "from lesrcnn_deploy.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "heavy = sorted(m for m in ('torch', 'av', 'ray', 'starlette') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""

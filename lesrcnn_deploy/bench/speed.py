@@ -113,12 +113,9 @@ def open_spec(spec: RunnerSpec) -> Callable[[np.ndarray], np.ndarray]:
 
         return OnnxRunner(Path(spec.path), threads=spec.threads, scale=spec.scale)
     if spec.kind == "torch":
-        import torch
-
         from ..runtime import TorchRunner
         from ..weights import load_model
 
-        torch.set_num_threads(spec.threads)
         model, _, _ = load_model(spec.scale, spec.path or None, fuse_upsample=True)
         return TorchRunner(model, spec.scale, spec.threads)
     msg = f"unknown runner kind {spec.kind!r}: choose from onnx, torch"
