@@ -13,7 +13,13 @@ from typing import Any
 
 from .errors import LesrcnnError, StorageError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "read_json",
+    "sha256_file",
+]
 
 
 def _umask() -> int:
@@ -68,6 +74,20 @@ def _storage_error(exc: OSError, target: Path) -> StorageError:
     err = StorageError(f"{target}: cannot write ({reason})")
     err.errno, err.filename = exc.errno, str(target)
     return err
+
+
+def read_json(path: str | os.PathLike[str], what: str, error: type[Exception]) -> Any:
+    """Parse the JSON file ``path``; a missing, unreadable or invalid file raises ``error`` with
+    one line naming the file and ``what`` it should be."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{p}: {what} not found"
+        raise error(msg) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{p}: unreadable {what} ({type(exc).__name__})"
+        raise error(msg) from None
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -15,9 +15,11 @@ file; no OpenCV or Pillow exception escapes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -27,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
+from ..errors import ImageError, ImageTooLargeError, LesrcnnError, UnsupportedFormatError
 from ..fileio import atomic_write_bytes
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.
@@ -126,9 +128,11 @@ def _check_extension(path: Path) -> str:
     return ext
 
 
-def _read_bytes(path: Path) -> bytes:
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn the OS errors of reading ``path`` into one-line :class:`ImageError` s."""
     try:
-        data = path.read_bytes()
+        yield
     except FileNotFoundError:
         msg = f"{path}: no such file"
         raise ImageError(msg) from None
@@ -136,8 +140,15 @@ def _read_bytes(path: Path) -> bytes:
         msg = f"{path}: is a directory, not an image file"
         raise ImageError(msg) from None
     except OSError as err:
+        if isinstance(err, LesrcnnError):
+            raise
         msg = f"{path}: cannot read ({err.strerror or err})"
         raise ImageError(msg) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    with _reading(path):
+        data = path.read_bytes()
     if not data:
         msg = f"{path}: empty file (0 bytes)"
         raise ImageError(msg)
@@ -186,21 +197,11 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     p = Path(path)
     _check_extension(p)
-    try:
-        with p.open("rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                msg = f"{p}: empty file (0 bytes)"
-                raise ImageError(msg)
-            w, h = _open_header(p, f).size
-    except FileNotFoundError:
-        msg = f"{p}: no such file"
-        raise ImageError(msg) from None
-    except IsADirectoryError:
-        msg = f"{p}: is a directory, not an image file"
-        raise ImageError(msg) from None
-    except OSError as err:
-        msg = f"{p}: cannot read ({err.strerror or err})"
-        raise ImageError(msg) from None
+    with _reading(p), p.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            msg = f"{p}: empty file (0 bytes)"
+            raise ImageError(msg)
+        w, h = _open_header(p, f).size
     return h, w
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CalibrationError, ConfigError, DatasetError, ImageError
-from ..fileio import atomic_write_json, sha256_file
+from ..fileio import atomic_write_json, read_json, sha256_file
 from .config import CalibrationConfig, CalibrationMethod
 
 __all__ = [
@@ -264,14 +263,7 @@ def load_table(path: str | os.PathLike[str]) -> CalibrationTable:
         CalibrationError: the file is missing, not JSON or not a calibration table.
     """
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{p}: calibration table not found"
-        raise CalibrationError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{p}: unreadable calibration table ({type(exc).__name__})"
-        raise CalibrationError(msg) from None
+    data = read_json(p, "calibration table", CalibrationError)
     if not isinstance(data, dict):
         msg = f"{p}: not a calibration table (expected a JSON object)"
         raise CalibrationError(msg)

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CalibrationError, ChecksumError, ConfigError, QuantizationError
-from ..fileio import atomic_write_bytes, sha256_file
+from ..fileio import atomic_write_bytes, read_json, sha256_file
 from .calibration import CalibrationTable
 from .config import QuantizationConfig
 
@@ -221,14 +221,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         ChecksumError: the tensors or the JSON do not match the recorded checksums.
     """
     json_path, npz_path = recipe_paths(path)
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{json_path}: recipe not found"
-        raise QuantizationError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{json_path}: unreadable recipe ({type(exc).__name__})"
-        raise QuantizationError(msg) from None
+    data = read_json(json_path, "recipe", QuantizationError)
     where = str(json_path)
     try:
         if not isinstance(data, dict) or data.get("version") != RECIPE_VERSION:
