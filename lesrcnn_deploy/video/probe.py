@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import MissingExtraError, VideoError
+from ..extras import require
 
 __all__ = [
     "OUTPUT_CONTAINERS",
@@ -59,12 +60,7 @@ OUTPUT_CONTAINERS: dict[str, str] = {
 
 def import_av() -> ModuleType:
     """Import PyAV, or raise :class:`MissingExtraError` naming the extra to install."""
-    try:
-        import av
-    except ImportError:
-        msg = "video needs PyAV: pip install 'lesrcnn-deploy[video]' (or: pip install av)"
-        raise MissingExtraError(msg) from None
-    return av
+    return require("av", "video", "video upscaling")
 
 
 @dataclass(frozen=True)
