@@ -37,7 +37,10 @@ class ConfigError(LesrcnnError, ValueError):
 
 class StorageError(LesrcnnError, OSError):
     """A file could not be read or written (disk full, permissions, missing folder); the message
-    names the file and the operating system's reason."""
+    names the file and the operating system's reason (``errno``/``strerror`` are kept)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
 
 
 class ChecksumError(LesrcnnError):

@@ -72,7 +72,7 @@ def _storage_error(exc: OSError, target: Path) -> StorageError:
     """``exc`` as the toolkit's one-line :class:`StorageError`, naming the target file."""
     reason = exc.strerror or str(exc) or type(exc).__name__
     err = StorageError(f"{target}: cannot write ({reason})")
-    err.errno, err.filename = exc.errno, str(target)
+    err.errno, err.strerror, err.filename = exc.errno, reason, str(target)
     return err
 
 
