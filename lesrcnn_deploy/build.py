@@ -2,7 +2,8 @@
 
 * fp32: ``models_dir()/lesrcnn_x{S}.onnx``, exported from the official checkpoint (found in
   ``$LESRCNN_WEIGHTS_DIR``, the models folder or ``shared/weights``, else downloaded and
-  checksum-verified), with the fused upsampler and the parity check against PyTorch.
+  checksum-verified), with the fused upsampler and the parity check against PyTorch; exported
+  again when the file there is not this toolkit version's export of the official checkpoint.
 * int8: ``models_dir()/lesrcnn_x{S}_int8.onnx``, built in seconds by replaying the x{S} recipe
   (:mod:`~lesrcnn_deploy.quantization.recipe`): a retrained one in :func:`~.paths.recipes_dir`
   when present, else the one shipped inside the package. An int8 model is reused only while its
@@ -31,6 +32,7 @@ __all__ = [
     "default_model",
     "default_model_path",
     "default_recipe_path",
+    "fp32_is_current",
     "int8_is_current",
     "shipped_recipe_path",
 ]
@@ -89,6 +91,26 @@ def build_fp32_model(scale: int, output: Path | None = None) -> Path:
     return result.path
 
 
+def fp32_is_current(fp32: Path, scale: int) -> bool:
+    """True when ``fp32`` exists and is an export of the official x``scale`` checkpoint by this
+    toolkit version (its metadata names the checkpoint's SHA256 and the version)."""
+    from . import __version__
+    from .runtime import read_metadata
+    from .weights.registry import get_weights
+
+    if not fp32.is_file():
+        return False
+    try:
+        meta = read_metadata(fp32)
+    except ModelError:
+        return False
+    return (
+        meta.get("checkpoint_sha256") == get_weights(scale).sha256
+        and meta.get("toolkit_version") == __version__
+        and meta.get("precision", "fp32") == "fp32"
+    )
+
+
 def int8_is_current(int8: Path, fp32: Path, recipe_sha256: str) -> bool:
     """True when ``int8`` exists and was built from ``fp32`` (SHA256) with that recipe."""
     from .runtime import read_metadata
@@ -124,9 +146,9 @@ def default_model(scale: int, precision: str, *, build: bool = True) -> Path:
     """
     s = check_scale(scale)
     fp32 = default_model_path(s, "fp32")
-    if not fp32.is_file():
+    if not fp32_is_current(fp32, s):
         if not build:
-            msg = f"{fp32}: model not found (run `make export`)"
+            msg = f"{fp32}: model not found or not the official export (run `make export`)"
             raise ModelError(msg)
         build_fp32_model(s, fp32)
     if check_precision(precision) == "fp32":

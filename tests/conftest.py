@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import onnx
 import pytest
 
 from lesrcnn_deploy.paths import shared_dir
@@ -85,3 +86,22 @@ def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = build_model(2, fuse_upsample=True)
     out = tmp_path_factory.mktemp("rand") / "lesrcnn_x2.onnx"
     return export_onnx(model, out).path
+
+
+def stand_in_for_official(model: Path, target: Path) -> Path:
+    """Copy ``model`` to ``target`` with the metadata of an official x2 export (the default-model
+    builder re-exports an fp32 file that is not one)."""
+    from lesrcnn_deploy import __version__
+    from lesrcnn_deploy.weights.registry import get_weights
+
+    proto = onnx.load(str(model))
+    values = {
+        "lesrcnn.checkpoint_sha256": get_weights(2).sha256,
+        "lesrcnn.toolkit_version": __version__,
+    }
+    for prop in proto.metadata_props:
+        if prop.key in values:
+            prop.value = str(values[prop.key])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(target))
+    return target

@@ -13,10 +13,16 @@ from pathlib import Path
 
 import onnx
 import pytest
+from conftest import stand_in_for_official
 
 import lesrcnn_deploy.quantization.calibration as calibration
 import lesrcnn_deploy.quantization.finetune as finetune
-from lesrcnn_deploy.build import default_model, default_recipe_path, shipped_recipe_path
+from lesrcnn_deploy.build import (
+    default_model,
+    default_recipe_path,
+    fp32_is_current,
+    shipped_recipe_path,
+)
 from lesrcnn_deploy.errors import ModelError
 from lesrcnn_deploy.paths import cache_dir, models_dir, recipes_dir
 from lesrcnn_deploy.quantization import QuantizationConfig, RecipeMismatch, train_recipe
@@ -30,10 +36,9 @@ from lesrcnn_deploy.upscale import Upscaler
 def cache(random_fp32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cache dir holding the random x2 model as the default fp32 model and a recipe for it."""
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
-    models_dir().mkdir(parents=True)
-    shutil.copy(random_fp32, models_dir() / "lesrcnn_x2.onnx")
+    fp32 = stand_in_for_official(random_fp32, models_dir() / "lesrcnn_x2.onnx")
     recipe = train_recipe(
-        random_fp32,
+        fp32,
         config=QuantizationConfig.ptq(),
         calibration=CalibrationConfig(count=4, crop=32),
         progress=False,
@@ -80,7 +85,7 @@ def test_int8_rebuilt_when_recipe_or_fp32_changes(
     monkeypatch.undo()  # training allowed again to make the other recipe
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(cache))
     other = train_recipe(
-        random_fp32,
+        models_dir() / "lesrcnn_x2.onnx",
         config=QuantizationConfig.ptq(),
         calibration=CalibrationConfig(count=4, crop=32, seed=7),
         progress=False,
@@ -95,8 +100,18 @@ def test_int8_rebuilt_when_recipe_or_fp32_changes(
     model = onnx.load(str(fp32))
     model.doc_string = "another export"
     onnx.save(model, str(fp32))
+    assert fp32_is_current(fp32, 2)  # still an official export by its metadata: not re-exported
     with pytest.raises(RecipeMismatch, match=r"--retrain"):
         default_model(2, "int8")
+
+
+def test_stale_fp32_export_is_detected(cache: Path, random_fp32: Path) -> None:
+    fp32 = models_dir() / "lesrcnn_x2.onnx"
+    assert fp32_is_current(fp32, 2)
+    shutil.copy(random_fp32, fp32)  # not an export of the official checkpoint
+    assert not fp32_is_current(fp32, 2)
+    with pytest.raises(ModelError, match="not the official export"):
+        default_model(2, "fp32", build=False)
 
 
 def test_missing_model_without_build_is_an_error(cache: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -129,8 +128,9 @@ def test_default_model_paths(
     models = tmp_path / "models"
     assert default_model_path(3, "fp32") == models / "lesrcnn_x3.onnx"
     assert default_model_path(3, "int8") == models / "lesrcnn_x3_int8.onnx"
-    models.mkdir()
-    shutil.copy(x2_model, models / "lesrcnn_x2.onnx")
+    from conftest import stand_in_for_official
+
+    stand_in_for_official(x2_model, models / "lesrcnn_x2.onnx")
     assert resolve_model(2, "fp32") == models / "lesrcnn_x2.onnx"
     with pytest.raises(ModelError, match="model not found"):
         resolve_model(4, "fp32", build=False)
