@@ -65,7 +65,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         threads=args.threads,
         progress=not args.quiet,
+        runtime=args.runtime,
+        precision=args.precision,
     )
+    if args.runtime != "ort":
+        print(result.config["runtime_note"], file=sys.stderr)
     print(format_evaluation(result, per_image=not args.summary))
     if args.json:
         result.save_json(args.json)
@@ -154,7 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--scale", type=scale_arg, required=True)
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
     v.add_argument("--limit", type=positive_int, help="first N images only")
-    v.add_argument("--threads", type=positive_int, help="ONNX Runtime / torch threads")
+    v.add_argument("--threads", type=positive_int, help="inference threads")
+    v.add_argument(
+        "--runtime",
+        choices=["ort", "openvino", "auto"],
+        default="ort",
+        help="runtime of an .onnx: ort (default), openvino, auto (the faster, measured once)",
+    )
+    v.add_argument(
+        "--precision",
+        choices=["bf16"],
+        help="bf16: OpenVINO bf16 inference of an fp32 .onnx (default: the model's own)",
+    )
     v.add_argument("--json", help="write the result as JSON here")
     v.add_argument("--summary", action="store_true", help="mean row only")
     v.add_argument("--quiet", action="store_true", help="no progress bar")

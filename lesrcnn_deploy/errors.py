@@ -17,6 +17,7 @@ __all__ = [
     "LesrcnnError",
     "ModelError",
     "QuantizationError",
+    "RuntimeUnavailableError",
     "WeightsError",
 ]
 
@@ -63,3 +64,7 @@ class QuantizationError(LesrcnnError):
 
 class CalibrationError(LesrcnnError):
     """Calibration data is missing, unreadable or too small."""
+
+
+class RuntimeUnavailableError(LesrcnnError):
+    """An optional inference runtime (e.g. OpenVINO) is not installed."""

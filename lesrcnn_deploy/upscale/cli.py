@@ -32,7 +32,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         tile=0 if args.no_tile else args.tile,
         tile_overlap=args.tile_overlap,
         threads=args.threads,
+        runtime=args.runtime,
     )
+    if args.runtime == "auto" and not args.quiet:
+        print(upscaler.runtime_choice.note, file=sys.stderr)
     result = run_batch(
         upscaler,
         jobs,
@@ -66,8 +69,15 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--scale", type=scale_arg, required=True, help="2, 3 or 4")
     p.add_argument(
         "--precision",
-        choices=["int8", "fp32"],
-        help="model precision (default int8, or the --model file's own)",
+        choices=["int8", "fp32", "bf16"],
+        help="model precision (default int8, or the --model file's own; bf16: OpenVINO bf16 "
+        "on the fp32 model)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=["ort", "openvino", "auto"],
+        default="ort",
+        help="ort (ONNX Runtime, default), openvino, or auto (the faster one, measured once)",
     )
     p.add_argument("--model", help="explicit .onnx model (default models/lesrcnn_x{S}[_int8].onnx)")
     p.add_argument(
@@ -95,7 +105,7 @@ def add_upscale_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         type=int_at_least(0),
         help="context pixels around each tile (default: the receptive field, exact)",
     )
-    p.add_argument("--threads", type=int_at_least(1), help="ONNX Runtime threads")
+    p.add_argument("--threads", type=int_at_least(1), help="inference threads")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g.add_argument(
