@@ -14,6 +14,7 @@ from typing import Any
 
 from ..fileio import atomic_write_bytes, atomic_write_json
 from .accuracy import Comparison
+from .runtimes import RuntimeAccuracy, render_runtime_section
 from .speed import MemoryResult, SpeedResult
 from .visual import VisualResult
 
@@ -83,6 +84,7 @@ class BenchResults:
         visuals: comparison sheets.
         plots: plot files.
         quantization: the int8 models' manifests (config, calibration), by scale.
+        runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
         started: ISO-8601 start time.
     """
@@ -100,6 +102,7 @@ class BenchResults:
     visuals: list[VisualResult] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     quantization: dict[int, dict[str, Any]] = field(default_factory=dict)
+    runtimes: list[RuntimeAccuracy] = field(default_factory=list)
     wall_s: float = 0.0
     started: str = ""
 
@@ -218,7 +221,7 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         *_paper_rows(res),
         "",
-        "## Speed (ONNX Runtime CPU; PyTorch eager fp32 as reference)",
+        "## Speed (ONNX Runtime CPU, OpenVINO CPU when installed; PyTorch eager fp32 as reference)",
         "",
         f"{threads} intra-op thread(s), idle threads do not spin (several sessions share the "
         f"process); ISA: {sysi.get('isa_summary', '-')}. "
@@ -229,6 +232,7 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         *_speed_rows(res),
         "",
+        *render_runtime_section(res.speed, res.runtimes),
     ]
     if res.plots or res.visuals:
         out += ["## Pictures", ""]
@@ -326,6 +330,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "visuals": [{**vars(v), "path": str(v.path)} for v in res.visuals],
         "plots": [str(p) for p in res.plots],
         "quantization": {str(k): v for k, v in res.quantization.items()},
+        "runtimes": [a.to_dict() for a in res.runtimes],
     }
 
 
