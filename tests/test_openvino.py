@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lesrcnn_deploy import runtime_select
+from lesrcnn_deploy.bench.speed import SpeedResult
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.errors import ConfigError, QuantizationError, RuntimeUnavailableError
 from lesrcnn_deploy.runtime import OnnxRunner, open_runner
@@ -197,3 +198,58 @@ def test_int8_drop_on_openvino_within_budget(
     assert b.config["runtime"] == "openvino" and b.config["runner"] == "openvino-int8"
     assert a.psnr - b.psnr <= 0.05, (a.psnr, b.psnr)
     assert a.ssim - b.ssim <= 0.001, (a.ssim, b.ssim)
+
+
+def _speed(label: str, scale: int, workload: str, ms: float) -> SpeedResult:
+    return SpeedResult(label, scale, workload, (8, 8), (8 * scale, 8 * scale), 2, (ms, ms))
+
+
+def test_which_runtime_paragraph_is_written_from_the_numbers() -> None:
+    from lesrcnn_deploy.bench import runtimes as rt
+
+    speed = []
+    for s in (2, 3):
+        for w in ("128x128", "720p"):
+            speed += [
+                _speed(rt.ORT_FP32, s, w, 100.0),
+                _speed(rt.ORT_INT8, s, w, 30.0),
+                _speed(rt.OV_INT8, s, w, 25.0),
+                _speed(rt.NNCF_INT8, s, w, 26.0),
+                _speed(rt.OV_BF16, s, w, 50.0),
+                _speed(rt.OV_FP32, s, w, 95.0),
+            ]
+    speed[1] = _speed(rt.ORT_INT8, 2, "128x128", 20.0)  # ORT wins one case
+    acc = [
+        rt.RuntimeAccuracy(rt.OV_INT8, 2, "Set5", "paper", 37.6, 0.958, 0.031, 0.0005),
+        rt.RuntimeAccuracy(rt.NNCF_INT8, 2, "Set5", "paper", 33.4, 0.93, 4.25, 0.03),
+        rt.RuntimeAccuracy(rt.OV_BF16, 2, "Set5", "paper", 37.66, 0.9586, -0.01, 0.0),
+    ]
+    text = rt.which_runtime(speed, acc)
+    assert "OpenVINO in 3 of 4 cases, ONNX Runtime in the others" in text
+    assert "4.00-5.00x the speed of ONNX Runtime fp32" in text
+    assert "1.04-1.30x NNCF's speed" in text and "loses up to 4.250 dB" in text
+    assert "OpenVINO bf16 is 2.00x ONNX Runtime fp32" in text and "OpenVINO f32 1.05x" in text
+    md = "\n".join(rt.render_runtime_section(speed, acc))
+    assert "| x2 | Set5 | paper | OV + NNCF default int8 | 33.40 / 0.9300 | +4.250 |" in md
+    assert "### Which runtime when" in md
+    assert rt.render_runtime_section(speed, []) == []
+
+
+def test_nncf_default_int8_runs_on_openvino_and_is_reused(
+    random_fp32: Path, tmp_path: Path
+) -> None:
+    from lesrcnn_deploy.bench import runtimes as rt
+    from lesrcnn_deploy.bench.speed import open_spec
+    from lesrcnn_deploy.runtime import read_metadata
+
+    out = rt.nncf_default_int8(random_fp32, tmp_path / "nncf" / "x2_nncf.onnx", count=4)
+    meta = read_metadata(out)
+    assert meta["precision"] == "int8" and meta["scale"] == "2" and "nncf" in meta["quantizer"]
+    mtime = out.stat().st_mtime_ns
+    assert rt.nncf_default_int8(random_fp32, out) == out and out.stat().st_mtime_ns == mtime
+    specs = rt.openvino_specs(2, random_fp32, random_fp32, out, 2)
+    assert [s.label for s in specs] == [rt.OV_FP32, rt.OV_BF16, rt.OV_INT8, rt.NNCF_INT8]
+    runner = open_spec(specs[3])
+    assert isinstance(runner, OpenVinoRunner) and runner.conv_precisions().get("u8", 0) >= 20
+    assert runner(_x(16, 16)).shape == (1, 3, 32, 32)
+    assert open_spec(specs[1]).kind == "openvino-bf16"  # type: ignore[attr-defined]

@@ -63,13 +63,14 @@ def _constants_to_initializers(model: Any) -> None:
 
 
 def nncf_default_int8(
-    fp32: str | os.PathLike[str], output: str | os.PathLike[str], *, progress: bool = False
+    fp32: str | os.PathLike[str], output: str | os.PathLike[str], *, count: int | None = None
 ) -> Path:
     """NNCF's default post-training int8 of ``fp32``, calibrated on our built-in photo patches.
 
     ``nncf.quantize(model, dataset)`` with every option at its default (preset performance,
     fast bias correction), on the same 32 seeded 96x96 patches our quantizer calibrates on.
-    Rebuilt only when ``output`` is missing or was made from another fp32 file.
+    Rebuilt only when ``output`` is missing or was made from another fp32 file. ``count``
+    overrides the number of patches (tests use a few).
 
     Raises:
         RuntimeUnavailableError: NNCF or OpenVINO is not installed.
@@ -92,7 +93,7 @@ def nncf_default_int8(
     except ImportError:
         msg = "NNCF is not installed: pip install 'lesrcnn-deploy[openvino]'"
         raise RuntimeUnavailableError(msg) from None
-    cfg = CalibrationConfig()
+    cfg = CalibrationConfig() if count is None else CalibrationConfig(count=count)
     patches = collect_patches(
         load_calibration_images(cfg), count=cfg.count, crop=cfg.crop, seed=cfg.seed
     )
