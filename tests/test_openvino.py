@@ -228,7 +228,7 @@ def test_which_runtime_paragraph_is_written_from_the_numbers() -> None:
     assert "OpenVINO in 3 of 4 cases, ONNX Runtime in the others" in text
     assert "4.00-5.00x the speed of ONNX Runtime fp32" in text
     assert "1.04-1.30x NNCF's speed" in text and "loses up to 4.250 dB" in text
-    assert "OpenVINO bf16 is 2.00x ONNX Runtime fp32" in text and "OpenVINO f32 1.05x" in text
+    assert "OpenVINO bf16 runs at 2.00x the speed" in text and "OpenVINO f32 at 1.05x" in text
     md = "\n".join(rt.render_runtime_section(speed, acc))
     assert "| x2 | Set5 | paper | OV + NNCF default int8 | 33.40 / 0.9300 | +4.250 |" in md
     assert "### Which runtime when" in md

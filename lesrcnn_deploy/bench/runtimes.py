@@ -246,8 +246,8 @@ def which_runtime(speed: list[SpeedResult], accuracy: list[RuntimeAccuracy]) -> 
     f32 = _ratio(speed, OV_FP32, ORT_FP32)
     if bf16:
         text.append(
-            f"Without int8, OpenVINO bf16 is {_span(bf16)} ONNX Runtime fp32 (drop up to "
-            f"{worst(OV_BF16)}) and OpenVINO f32 {_span(f32)}."
+            f"Without int8, OpenVINO bf16 runs at {_span(bf16)} the speed of ONNX Runtime fp32 "
+            f"(worst paper-protocol drop {worst(OV_BF16)}) and OpenVINO f32 at {_span(f32)}."
         )
     text.append(
         "So: for speed take the int8 model with `--runtime auto` (it measures both runtimes "

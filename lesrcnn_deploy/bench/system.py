@@ -25,7 +25,16 @@ ISA_FLAGS: tuple[str, ...] = (
 )
 """The /proc/cpuinfo flags that decide int8 speed: VNNI (int8 dot products) and AMX (tiles)."""
 
-_LIBRARIES = ("onnxruntime", "onnx", "torch", "numpy", "opencv-python-headless", "matplotlib")
+_LIBRARIES = (
+    "onnxruntime",
+    "onnx",
+    "torch",
+    "numpy",
+    "opencv-python-headless",
+    "matplotlib",
+    "openvino",
+    "nncf",
+)
 
 
 @dataclass(frozen=True)
