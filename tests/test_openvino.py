@@ -31,9 +31,13 @@ pytest.importorskip("openvino")
 def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The random-weight x2 model quantized with the fast ``ptq`` preset (same graph as ours)."""
     from lesrcnn_deploy.quantization import quantize_model
+    from lesrcnn_deploy.quantization.config import CalibrationConfig
 
     out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
-    return quantize_model(random_fp32, out, preset="ptq", measure=False, progress=False).path
+    calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
+    return quantize_model(
+        random_fp32, out, preset="ptq", calibration=calib, measure=False, progress=False
+    ).path
 
 
 def _x(h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
@@ -253,3 +257,28 @@ def test_nncf_default_int8_runs_on_openvino_and_is_reused(
     assert isinstance(runner, OpenVinoRunner) and runner.conv_precisions().get("u8", 0) >= 20
     assert runner(_x(16, 16)).shape == (1, 3, 32, 32)
     assert open_spec(specs[1]).kind == "openvino-bf16"  # type: ignore[attr-defined]
+
+
+def test_int8_tail_weights_make_conv18_u8_on_openvino(random_int8: Path, tmp_path: Path) -> None:
+    from lesrcnn_deploy.bench.runtimes import int8_tail_model
+    from lesrcnn_deploy.quantization.tail_weights import int8_tail_weights
+    from lesrcnn_deploy.runtime import read_metadata
+
+    res = int8_tail_weights(random_int8, tmp_path / "tail.onnx", patch_count=4, patch_size=24)
+    assert res.nodes == ("/model/conv18/conv18.0/Conv",)
+    assert res.error_gptq < 0.2 * res.error_nearest  # GPTQ rounding beats nearest by far
+    ov = OpenVinoRunner(res.path, threads=2)
+    base = OpenVinoRunner(random_int8, threads=2).conv_precisions()
+    assert ov.conv_precisions() == {"u8": base["u8"] + 1, "f32": base["f32"] - 1}
+    check_depth_to_space_int8_openvino(ov)
+    x = _x(seed=4)
+    ref = _u8(OnnxRunner(random_int8, threads=2)(x))
+    for runner in (ov, OnnxRunner(res.path, threads=2)):
+        diff = np.abs(_u8(runner(x)) - ref)
+        assert float((diff <= 2).mean()) >= 0.99
+    with pytest.raises(QuantizationError, match="int8 tail already applied"):
+        int8_tail_weights(res.path, tmp_path / "again.onnx")
+    cached = int8_tail_model(random_int8, tmp_path / "bench" / "tail.onnx")
+    assert read_metadata(cached)["int8_tail"].startswith("gptq")
+    mtime = cached.stat().st_mtime_ns
+    assert int8_tail_model(random_int8, cached) == cached and cached.stat().st_mtime_ns == mtime

@@ -185,7 +185,10 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             nncf_path = rt.nncf_default_int8(
                 fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx"
             )
-            ov_specs = rt.openvino_specs(scale, fp32_path, int8_path, nncf_path, cfg.threads)
+            tail_path = rt.int8_tail_model(int8_path, out / "tail" / f"lesrcnn_x{scale}_tail.onnx")
+            ov_specs = rt.openvino_specs(
+                scale, fp32_path, int8_path, nncf_path, cfg.threads, tail_path
+            )
         ov_acc: dict[str, Any] = {
             sp.label: open_spec(sp) for sp in ov_specs if sp.label != rt.OV_FP32
         }

@@ -134,6 +134,7 @@ def int8_tail_weights(
     calibration: CalibrationConfig | None = None,
     patch_count: int = 32,
     patch_size: int = 48,
+    source_sha256: str | None = None,
 ) -> TailWeightsResult:
     """Give the float convs of an int8 QDQ model that read 8-bit data int8 weights (GPTQ).
 
@@ -143,6 +144,7 @@ def int8_tail_weights(
         calibration: source of the patches (default: the built-in photos); the patch count and
             size below replace the config's.
         patch_count, patch_size: LR patches whose activations define the Hessian.
+        source_sha256: recorded as ``lesrcnn.int8_tail_source_sha256`` (cache key of callers).
 
     Raises:
         QuantizationError: no such conv (already done, or not one of our int8 models).
@@ -197,6 +199,9 @@ def int8_tail_weights(
             model.graph.initializer.remove(inits[old])
     prop = model.metadata_props.add()
     prop.key, prop.value = "lesrcnn.int8_tail", "gptq: " + ", ".join(n.name for n in nodes)
+    if source_sha256 is not None:
+        prop = model.metadata_props.add()
+        prop.key, prop.value = "lesrcnn.int8_tail_source_sha256", source_sha256
     out = Path(output)
     with atomic_path(out) as tmp:
         onnx.save(model, os.fspath(tmp))
