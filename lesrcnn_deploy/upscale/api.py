@@ -100,8 +100,11 @@ class Upscaler:
         self.tile_overlap = overlap
         model_precision = "fp32" if self.precision == "bf16" else self.precision
         self.model_path: Path = resolve_model(self.scale, model_precision, model)
-        self.runtime_choice = resolve_runtime(
-            self.model_path, runtime, precision=self.precision, threads=threads
+        self.runtime_choice = resolve_runtime(  # model precision is resolve_model's check
+            self.model_path,
+            runtime,
+            precision="bf16" if self.precision == "bf16" else None,
+            threads=threads,
         )
         self.runner: Runner = open_onnx_runner(
             self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
