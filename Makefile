@@ -18,7 +18,7 @@ all: bench
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,video,serve,ray]'
+	$(PY) -m pip install -q -e '.[dev,video,serve,ray,openvino]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from . import __version__
 from .bench.cli import add_bench_parser
-from .cli_types import add_threads_option, model_scale, positive_int, scale_arg
+from .cli_types import add_runtime_option, add_threads_option, model_scale, positive_int, scale_arg
 from .errors import LesrcnnError
 from .paths import CACHE_ENV
 from .quantization.cli import add_quantize_parser
@@ -70,7 +70,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         threads=args.threads,
         progress=not args.quiet,
+        runtime=args.runtime,
+        precision=args.precision,
     )
+    if args.runtime != "ort":
+        print(result.config["runtime_note"], file=sys.stderr)
     print(format_evaluation(result, per_image=not args.summary))
     if args.json:
         result.save_json(args.json)
@@ -168,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
     v.add_argument("--limit", type=positive_int, help="first N images only")
-    add_threads_option(v, "ONNX Runtime / PyTorch intra-op threads")
+    add_threads_option(v, "ONNX Runtime / PyTorch / OpenVINO intra-op threads")
+    add_runtime_option(v)
+    v.add_argument(
+        "--precision",
+        choices=["bf16"],
+        help="bf16: OpenVINO bf16 inference of an fp32 .onnx (default: the model's own)",
+    )
     v.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
     v.add_argument("--summary", action="store_true", help="mean row only")
     v.add_argument("--quiet", action="store_true", help="no progress bar")

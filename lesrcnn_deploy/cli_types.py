@@ -9,6 +9,8 @@ from .scales import SCALES
 
 __all__ = [
     "DEFAULT_THREADS",
+    "RUNTIMES",
+    "add_runtime_option",
     "add_threads_option",
     "int_at_least",
     "model_scale",
@@ -60,6 +62,21 @@ def add_threads_option(parser: argparse.ArgumentParser, what: str = "intra-op th
         type=positive_int,
         default=DEFAULT_THREADS,
         help=f"{what} (default {DEFAULT_THREADS})",
+    )
+
+
+RUNTIMES = ("ort", "openvino", "auto")
+"""Inference runtimes a command can run an ``.onnx`` model on."""
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--runtime ort|openvino|auto`` option of every command that runs a model."""
+    parser.add_argument(
+        "--runtime",
+        choices=list(RUNTIMES),
+        default="ort",
+        help="ort (ONNX Runtime, default), openvino, or auto (the faster one here, measured "
+        "once and cached)",
     )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "MissingExtraError",
     "ModelError",
     "QuantizationError",
+    "RuntimeUnavailableError",
     "ServerBusyError",
     "StorageError",
     "UnsupportedFormatError",
@@ -97,3 +98,7 @@ class CalibrationError(LesrcnnError):
 
 class VideoError(LesrcnnError):
     """A video has no video stream, is truncated, or has a codec or layout we cannot handle."""
+
+
+class RuntimeUnavailableError(MissingExtraError):
+    """An optional inference runtime (e.g. OpenVINO) is not installed."""

@@ -159,11 +159,29 @@ def evaluate_model(
     limit: int | None = None,
     threads: int | None = None,
     progress: bool = True,
+    runtime: str = "ort",
+    precision: str | None = None,
 ) -> EvaluationResult:
-    """One call: open the ``.onnx``/``.pth`` ``model`` and the ``dataset`` folder, then evaluate."""
+    """One call: open the ``.onnx``/``.pth`` ``model`` and the ``dataset`` folder, then evaluate.
+
+    ``runtime`` (``"ort"``, ``"openvino"``, ``"auto"``) and ``precision`` (``None`` = the model's
+    own, ``"bf16"``) choose how an ``.onnx`` runs (:mod:`lesrcnn_deploy.runtime_select`); the
+    runtime that ran is recorded in ``config["runtime"]``.
+    """
     from .fileio import sha256_file
 
-    runner = open_runner(model, scale=scale, threads=threads)
+    choice = None
+    if Path(model).suffix.lower() == ".onnx":
+        from .runtime_select import open_onnx_runner, resolve_runtime
+
+        choice = resolve_runtime(model, runtime, precision=precision, threads=threads)
+        runner: Runner = open_onnx_runner(
+            model, precision=precision, threads=threads, scale=scale, choice=choice
+        )
+    else:
+        runner = open_runner(
+            model, scale=scale, threads=threads, runtime=runtime, precision=precision
+        )
     ds = open_dataset(dataset, scale, limit=limit)
     result = evaluate(runner, ds, protocol=protocol, progress=progress, model_name=str(model))
     result.config.update(
@@ -172,6 +190,8 @@ def evaluate_model(
             "model_sha256": sha256_file(model),
             "limit": limit,
             "threads": threads,
+            "runtime": choice.runtime if choice is not None else "torch",
+            "runtime_note": choice.note if choice is not None else "runtime: PyTorch",
         }
     )
     return result

@@ -191,11 +191,15 @@ def open_runner(
     scale: int | None = None,
     threads: int | None = None,
     allow_custom_weights: bool = False,
-) -> OnnxRunner | TorchRunner:
+    runtime: str = "ort",
+    precision: str | None = None,
+) -> Runner:
     """Open an ``.onnx`` model or a ``.pth`` checkpoint as a runner.
 
     For a ``.pth`` the scale is required (or read from the checkpoint); a blind checkpoint needs
-    ``scale`` to pick its head.
+    ``scale`` to pick its head. An ``.onnx`` runs on ``runtime`` (``"ort"``, ``"openvino"`` or
+    ``"auto"``) at ``precision`` (``None`` = the model's own, or ``"bf16"`` on OpenVINO), see
+    :func:`lesrcnn_deploy.runtime_select.open_onnx_runner`; a ``.pth`` runs in PyTorch fp32.
 
     Raises:
         ConfigError: unknown extension or scale.
@@ -208,8 +212,15 @@ def open_runner(
         check_scale(scale)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
-        return OnnxRunner(p, threads=threads, scale=scale or 0)
+        from .runtime_select import open_onnx_runner
+
+        return open_onnx_runner(
+            p, runtime=runtime, precision=precision, threads=threads, scale=scale or 0
+        )
     if suffix in (".pth", ".pt"):
+        if runtime not in ("ort", "auto") or precision not in (None, "fp32"):
+            msg = f"{p}: a .pth checkpoint runs in PyTorch fp32 only (no runtime/precision choice)"
+            raise ConfigError(msg)
         if not p.is_file():
             msg = f"{p}: checkpoint file not found"
             raise WeightsError(msg)

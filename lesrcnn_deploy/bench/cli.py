@@ -40,6 +40,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         torch_repeats_720p=1 if args.quick else 3,
         memory=not (args.quick or args.no_memory),
         progress=not args.quiet,
+        runtime=args.runtime,
     )
     res = run_bench(cfg)
     print((output / "results.md").read_text(encoding="utf-8"))
@@ -152,6 +153,13 @@ def add_bench_parser(subparsers: Any) -> None:
     b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument(
+        "--runtime",
+        choices=["ort", "openvino", "auto"],
+        default="auto",
+        help="auto (default): add the OpenVINO and NNCF rows when OpenVINO is installed; "
+        "openvino: require them; ort: ONNX Runtime rows only",
+    )
     b.add_argument(
         "--readme",
         nargs="?",

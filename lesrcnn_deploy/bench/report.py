@@ -14,6 +14,7 @@ from typing import Any
 
 from ..fileio import atomic_write_bytes, atomic_write_json
 from .accuracy import Comparison
+from .runtimes import RuntimeAccuracy, render_runtime_section
 from .speed import MemoryResult, SpeedResult
 from .visual import VisualResult
 
@@ -85,6 +86,7 @@ class BenchResults:
         quantization: the int8 models' manifests (config, calibration), by scale.
         video: :func:`~lesrcnn_deploy.bench.video.bench_video`'s result (empty: not run).
         serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
+        runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
         started: ISO-8601 start time.
     """
@@ -103,6 +105,7 @@ class BenchResults:
     plots: list[Path] = field(default_factory=list)
     quantization: dict[int, dict[str, Any]] = field(default_factory=dict)
     video: dict[str, Any] = field(default_factory=dict)
+    runtimes: list[RuntimeAccuracy] = field(default_factory=list)
     wall_s: float = 0.0
     started: str = ""
     serving: dict[str, Any] | None = None
@@ -222,7 +225,7 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         *_paper_rows(res),
         "",
-        "## Speed (ONNX Runtime CPU; PyTorch eager fp32 as reference)",
+        "## Speed (ONNX Runtime CPU, OpenVINO CPU when installed; PyTorch eager fp32 as reference)",
         "",
         f"{threads} intra-op thread(s), idle threads do not spin (several sessions share the "
         f"process); ISA: {sysi.get('isa_summary', '-')}. "
@@ -233,6 +236,7 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         *_speed_rows(res),
         "",
+        *render_runtime_section(res.speed, res.runtimes),
     ]
     if res.video:
         out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
@@ -338,6 +342,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "quantization": {str(k): v for k, v in res.quantization.items()},
         "video": res.video,
         "serving": res.serving,
+        "runtimes": [a.to_dict() for a in res.runtimes],
     }
 
 

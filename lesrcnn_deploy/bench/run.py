@@ -19,6 +19,7 @@ from ..paths import reports_dir, shared_dir
 from ..profile import measure_cost
 from ..protocols import Protocol
 from ..runtime import OnnxRunner
+from . import runtimes as rt
 from .accuracy import compare
 from .plots import plot_psnr_drop, plot_speed
 from .report import BenchResults, ModelEntry, write_reports
@@ -51,6 +52,8 @@ class BenchConfig:
         seed: seed of the synthetic speed inputs.
         serving: with x2 in ``scales`` and the ``serve`` extra installed, add the "Serving"
             section (:mod:`.serving`, about 1-2 minutes).
+        runtime: ``"auto"`` adds the OpenVINO rows when OpenVINO is installed, ``"openvino"``
+            requires them, ``"ort"`` leaves them out (see :mod:`.runtimes`).
     """
 
     scales: tuple[int, ...] = (2, 3, 4)
@@ -66,6 +69,7 @@ class BenchConfig:
     progress: bool = True
     seed: int = 0
     serving: bool = True
+    runtime: str = "auto"
 
     @property
     def repeats_720p(self) -> int:
@@ -120,6 +124,18 @@ def _model_paths(cfg: BenchConfig, scale: int) -> tuple[Path, Path]:
     return fp32, int8
 
 
+def _with_openvino(runtime: str) -> bool:
+    """Whether the OpenVINO rows run: ``auto`` = if installed, ``openvino`` = required."""
+    from ..runtime_openvino import import_openvino, openvino_available
+    from ..runtime_select import check_runtime
+
+    check_runtime(runtime)
+    if runtime == "openvino":
+        import_openvino()
+        return True
+    return runtime == "auto" and openvino_available()
+
+
 def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
     return ModelEntry(scale, precision, str(path), sha256_file(path), path.stat().st_size)
 
@@ -165,6 +181,8 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
     )
     out = cfg.output
     out.mkdir(parents=True, exist_ok=True)
+    with_ov = _with_openvino(cfg.runtime)
+    res.config["openvino"] = with_ov
     for scale in cfg.scales:
         fp32_path, int8_path = _model_paths(cfg, scale)
         res.models += [_entry(scale, "fp32", fp32_path), _entry(scale, "int8", int8_path)]
@@ -184,21 +202,31 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         card_ds, card_label = _card_set(cfg, sets, scale)
         res.card_dataset = card_label.replace(f" ({len(card_ds)} images)", "")
         res.card_is_standin = cfg.div2k is None
-        res.card.append(
-            compare(
-                r32,
-                r8,
-                card_ds,
-                scale=scale,
-                protocol=Protocol.SEED128,
-                label=res.card_dataset,
-                progress=cfg.progress,
+        ov_specs = []
+        if with_ov:
+            nncf_path = rt.nncf_default_int8(
+                fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx"
             )
-        )
-        for ds in sets:
-            res.paper.append(
-                compare(r32, r8, ds, scale=scale, protocol=Protocol.PAPER, progress=cfg.progress)
+            tail_path = rt.int8_tail_model(int8_path, out / "tail" / f"lesrcnn_x{scale}_tail.onnx")
+            ov_specs = rt.openvino_specs(
+                scale, fp32_path, int8_path, nncf_path, cfg.threads, tail_path
             )
+        ov_acc: dict[str, Any] = {
+            sp.label: open_spec(sp) for sp in ov_specs if sp.label != rt.OV_FP32
+        }
+        for ds, proto, label in [
+            (card_ds, Protocol.SEED128, res.card_dataset),
+            *((d, Protocol.PAPER, None) for d in sets),
+        ]:
+            c = compare(
+                r32, r8, ds, scale=scale, protocol=proto, label=label, progress=cfg.progress
+            )
+            (res.card if proto is Protocol.SEED128 else res.paper).append(c)
+            if ov_acc:
+                res.runtimes += rt.runtime_accuracy(
+                    {rt.ORT_INT8: r8, **ov_acc}, ds, fp32=c.fp32, protocol=proto, label=c.label
+                )
+        del ov_acc
         if sets:
             res.visuals.append(comparison_sheet(r32, r8, sets[0], out / f"visual_x{scale}.png"))
         specs = [
@@ -206,7 +234,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             RunnerSpec("ORT int8", "onnx", str(int8_path), scale, cfg.threads),
             RunnerSpec("PyTorch eager fp32", "torch", "", scale, cfg.threads),
         ]
-        runners = {s.label: open_spec(s) for s in specs}
+        runners = {s.label: open_spec(s) for s in [*specs, *ov_specs]}
         for wl in workloads(scale):
             n = cfg.repeats if wl.name == "128x128" else cfg.repeats_720p
             caps = {} if wl.name == "128x128" else {"PyTorch eager fp32": cfg.torch_repeats_720p}

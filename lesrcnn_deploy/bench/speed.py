@@ -89,7 +89,8 @@ class RunnerSpec:
     Attributes:
         label: row name, e.g. ``"ORT int8"``.
         kind: ``"onnx"`` (``path`` is an .onnx) or ``"torch"`` (``path`` is a .pth checkpoint or
-            empty for the registry's official one; eager fp32, fused upsample like the ONNX).
+            empty for the registry's official one; eager fp32, fused upsample like the ONNX);
+            ``"openvino"`` / ``"openvino-bf16"``: the .onnx on OpenVINO, float layers f32 / bf16.
         path: model file.
         scale: 2, 3 or 4.
         threads: intra-op threads.
@@ -112,13 +113,20 @@ def open_spec(spec: RunnerSpec) -> Callable[[np.ndarray], np.ndarray]:
         from ..runtime import OnnxRunner
 
         return OnnxRunner(Path(spec.path), threads=spec.threads, scale=spec.scale)
+    if spec.kind in ("openvino", "openvino-bf16"):
+        from ..runtime_openvino import OpenVinoRunner
+
+        fp = "bf16" if spec.kind == "openvino-bf16" else "f32"
+        return OpenVinoRunner(
+            Path(spec.path), threads=spec.threads, scale=spec.scale, float_precision=fp
+        )
     if spec.kind == "torch":
         from ..runtime import TorchRunner
         from ..weights import load_model
 
         model, _, _ = load_model(spec.scale, spec.path or None, fuse_upsample=True)
         return TorchRunner(model, spec.scale, spec.threads)
-    msg = f"unknown runner kind {spec.kind!r}: choose from onnx, torch"
+    msg = f"unknown runner kind {spec.kind!r}: choose from onnx, openvino, openvino-bf16, torch"
     raise ConfigError(msg)
 
 

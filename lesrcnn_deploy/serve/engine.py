@@ -160,7 +160,7 @@ def upscale_bytes(
         raise UnsupportedFormatError(msg)
     image = decode_image(data, name="request body", max_pixels=max_pixels)
     view = copy.copy(model.upscaler)
-    view.runner = _CancellableRunner(model.upscaler.runner, cancel or threading.Event())  # type: ignore[assignment]
+    view.runner = _CancellableRunner(model.upscaler.runner, cancel or threading.Event())
     start = time.perf_counter()
     out = view.upscale(image.pixels)
     seconds = time.perf_counter() - start

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError, ImageError
-from ..runtime import OnnxRunner
+from ..runtime import Runner
 from ..scales import check_scale
 from .models import check_precision, resolve_model
 from .tiling import receptive_field, tiled_forward
@@ -61,7 +61,12 @@ class Upscaler:
         tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
-        threads: ONNX Runtime intra-op threads (``None`` = ORT default).
+        threads: intra-op threads (``None`` = the runtime's default).
+        runtime: ``"ort"`` (ONNX Runtime), ``"openvino"`` or ``"auto"`` (the faster installed
+            runtime for this model and machine, measured once and cached; see
+            :mod:`~lesrcnn_deploy.runtime_select`). ``runtime_choice.note`` says which ran.
+
+    ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
     Raises:
         ConfigError: bad scale, precision, tile, overlap or threads.
@@ -77,9 +82,13 @@ class Upscaler:
         tile: int = DEFAULT_TILE,
         tile_overlap: int | None = None,
         threads: int | None = None,
+        runtime: str = "ort",
     ) -> None:
+        from ..runtime_select import check_runtime, open_onnx_runner, resolve_runtime
+
         self.scale = check_scale(scale)
-        self.precision = check_precision(precision)
+        check_runtime(runtime)
+        self.precision = precision if precision == "bf16" else check_precision(precision)
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
             msg = f"tile must be an integer >= 0 (0 = no tiling), got {tile!r}"
             raise ConfigError(msg)
@@ -89,13 +98,23 @@ class Upscaler:
             raise ConfigError(msg)
         self.tile = tile
         self.tile_overlap = overlap
-        self.model_path: Path = resolve_model(self.scale, self.precision, model)
-        self.runner = OnnxRunner(self.model_path, threads=threads, scale=self.scale)
+        model_precision = "fp32" if self.precision == "bf16" else self.precision
+        self.model_path: Path = resolve_model(self.scale, model_precision, model)
+        self.runtime_choice = resolve_runtime(  # model precision is resolve_model's check
+            self.model_path,
+            runtime,
+            precision="bf16" if self.precision == "bf16" else None,
+            threads=threads,
+        )
+        self.runner: Runner = open_onnx_runner(
+            self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
+        )
 
     def __repr__(self) -> str:
         return (
             f"Upscaler(scale={self.scale}, precision={self.precision!r}, "
-            f"model={str(self.model_path)!r}, tile={self.tile}, tile_overlap={self.tile_overlap})"
+            f"model={str(self.model_path)!r}, tile={self.tile}, tile_overlap={self.tile_overlap}, "
+            f"runtime={self.runtime_choice.runtime!r})"
         )
 
     def upscale(self, img: ImageArray) -> ImageArray:

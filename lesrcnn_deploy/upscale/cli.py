@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli_types import add_threads_option, int_at_least, model_scale, scale_arg
+from ..cli_types import add_runtime_option, add_threads_option, int_at_least, model_scale, scale_arg
 from ..errors import ConfigError
 
 __all__ = ["add_upscale_parser"]
@@ -64,7 +64,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         tile=0 if args.no_tile else args.tile,
         tile_overlap=args.tile_overlap,
         threads=args.threads,
+        runtime=args.runtime,
     )
+    if args.runtime == "auto" and not args.quiet:
+        print(upscaler.runtime_choice.note, file=sys.stderr)
     if len(jobs) == 1 and jobs[0].kind == "video":
         from ..video.cli import run_single_video
 
@@ -90,6 +93,10 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
     """An option that would have no effect in this combination is an error, not ignored."""
     pairs = [
         (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
+        (
+            args.ray is not None and (args.runtime != "ort" or args.precision == "bf16"),
+            "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
+        ),
         (
             args.tile_overlap is not None and args.no_tile,
             "--tile-overlap has no effect with --no-tile",
@@ -124,9 +131,11 @@ def add_upscale_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=["int8", "fp32"],
-        help="model precision (default int8, or the --model file's own)",
+        choices=["int8", "fp32", "bf16"],
+        help="model precision (default int8, or the --model file's own; bf16: OpenVINO bf16 "
+        "on the fp32 model)",
     )
+    add_runtime_option(p)
     p.add_argument("--model", help="explicit .onnx model (default models/lesrcnn_x{S}[_int8].onnx)")
     p.add_argument(
         "--output",

@@ -1,0 +1,284 @@
+"""OpenVINO as a second runtime: parity with ONNX Runtime, 8-bit PixelShuffle, tiling, ``auto``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesrcnn_deploy import runtime_select
+from lesrcnn_deploy.bench.speed import SpeedResult
+from lesrcnn_deploy.cli import main
+from lesrcnn_deploy.errors import ConfigError, QuantizationError, RuntimeUnavailableError
+from lesrcnn_deploy.runtime import OnnxRunner, open_runner
+from lesrcnn_deploy.runtime_openvino import (
+    INSTALL_HINT,
+    OpenVinoRunner,
+    check_depth_to_space_int8_openvino,
+)
+from lesrcnn_deploy.runtime_select import resolve_runtime
+from lesrcnn_deploy.upscale.api import Upscaler
+from lesrcnn_deploy.upscale.tiling import receptive_field, tiled_forward
+
+pytest.importorskip("openvino")
+
+
+@pytest.fixture(scope="module")
+def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random-weight x2 model quantized with the fast ``ptq`` preset (same graph as ours)."""
+    from lesrcnn_deploy.quantization import quantize_model
+    from lesrcnn_deploy.quantization.config import CalibrationConfig
+
+    out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
+    calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
+    return quantize_model(
+        random_fp32, out, preset="ptq", calibration=calib, measure=False, progress=False
+    ).path
+
+
+def _x(h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((1, 3, h, w), dtype=np.float32)
+
+
+def _u8(y: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(y, 0.0, 1.0) * 255).astype(np.int16)
+
+
+def test_fp32_with_f32_pinned_matches_ort(random_fp32: Path) -> None:
+    ov = OpenVinoRunner(random_fp32, threads=2)
+    x = _x()
+    ref = OnnxRunner(random_fp32, threads=2)(x)
+    y = ov(x)
+    assert y.shape == ref.shape == (1, 3, 80, 104)
+    assert float(np.abs(y - ref).max()) <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+    assert ov.kind == "openvino-fp32" and ov.precision == "fp32"
+    assert ov.config["INFERENCE_PRECISION_HINT"] == "f32"
+    assert set(ov.conv_precisions()) == {"f32"}  # nothing lowered to bf16 behind our back
+
+
+def test_int8_matches_ort_int8(random_int8: Path) -> None:
+    x = _x(seed=1)
+    ref = _u8(OnnxRunner(random_int8, threads=2)(x))
+    ov = OpenVinoRunner(random_int8, threads=2)
+    got = _u8(ov(x))
+    diff = np.abs(got - ref)
+    assert 0.1 < float(ref.mean()) / 255 < 0.9  # the comparison is not decided by clipping
+    assert float((diff <= 2).mean()) >= 0.99
+    assert int(diff.max()) <= 8
+    assert ov.kind == "openvino-int8"
+
+
+def test_int8_precision_report_and_depth_to_space_8bit(
+    random_int8: Path, random_fp32: Path
+) -> None:
+    ov = OpenVinoRunner(random_int8, threads=2)
+    counts = ov.conv_precisions()
+    # our fp32 head/tail (sub_mean, conv1, conv18 with add_mean folded) stay f32; the rest u8
+    assert counts.get("f32") == 3 and counts.get("u8", 0) >= 20, counts
+    assert "u8" in ov.describe_precision()
+    infos = check_depth_to_space_int8_openvino(ov)
+    assert len(infos) == 1 and infos[0].is_int8 and infos[0].runtime_precision == "u8"
+    with pytest.raises(QuantizationError, match=r"DepthToSpace .* runs in f32"):
+        check_depth_to_space_int8_openvino(OpenVinoRunner(random_fp32, threads=2))
+
+
+def test_bf16_is_its_own_precision(random_fp32: Path, tmp_path: Path) -> None:
+    r = runtime_select.open_onnx_runner(
+        random_fp32, runtime="openvino", precision="bf16", threads=2
+    )
+    assert isinstance(r, OpenVinoRunner) and r.kind == "openvino-bf16"
+    assert r.config["INFERENCE_PRECISION_HINT"] == "bf16"
+    with pytest.raises(ConfigError, match="bf16 runs on OpenVINO only"):
+        resolve_runtime(random_fp32, "ort", precision="bf16")
+    choice = resolve_runtime(random_fp32, "auto", precision="bf16", cache_dir=tmp_path)
+    assert choice.runtime == "openvino" and choice.float_precision == "bf16"
+
+
+@pytest.mark.parametrize("which", ["fp32", "int8"])
+def test_tiled_equals_whole_image_on_openvino(
+    random_fp32: Path, random_int8: Path, which: str
+) -> None:
+    runner = OpenVinoRunner(random_fp32 if which == "fp32" else random_int8, threads=2)
+    x = _x(45, 58, seed=2)
+    whole = runner(x)
+    tiled = tiled_forward(runner, x, tile=16, overlap=receptive_field(2))
+    assert tiled.shape == whole.shape == (1, 3, 90, 116)
+    tol = 1e-4 if which == "fp32" else 1 / 255  # int8: same codes, float rounding of the tail
+    assert float(np.abs(tiled - whole).max()) <= tol
+    assert len(runner._compiled) <= 4  # one compiled model per tile shape, bounded
+
+
+def test_upscaler_and_open_runner_take_runtime(random_int8: Path) -> None:
+    up = Upscaler(2, "int8", model=random_int8, runtime="openvino", tile=24, threads=2)
+    assert isinstance(up.runner, OpenVinoRunner) and up.runtime_choice.runtime == "openvino"
+    img = (np.random.default_rng(3).random((30, 37, 3)) * 255).astype(np.uint8)
+    out = up.upscale(img)
+    ref = Upscaler(2, "int8", model=random_int8, runtime="ort", tile=24, threads=2).upscale(img)
+    assert out.shape == ref.shape == (60, 74, 3)
+    assert float((np.abs(out.astype(int) - ref) <= 2).mean()) >= 0.99
+    assert open_runner(random_int8, runtime="openvino").kind == "openvino-int8"
+
+
+def test_auto_measures_once_then_reads_the_cache(
+    random_fp32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake(runners: dict[str, object], **_: object) -> dict[str, float]:
+        calls.append(sorted(runners))
+        return {"ort": 20.0, "openvino": 10.0}
+
+    monkeypatch.setattr(runtime_select, "measure_runtimes", fake)
+    first = resolve_runtime(random_fp32, "auto", threads=2, cache_dir=tmp_path)
+    assert first.runtime == "openvino" and not first.cached and calls == [["openvino", "ort"]]
+    assert "measured now" in first.note and "openvino 10.0 ms" in first.note
+    second = resolve_runtime(random_fp32, "auto", threads=2, cache_dir=tmp_path)
+    assert second.cached and second.runtime == "openvino" and len(calls) == 1
+    assert "cached" in second.note
+    cache = json.loads((tmp_path / runtime_select.CACHE_FILE).read_text())
+    assert list(cache) == [first.key] and first.key.startswith(first.key.split("|")[0])
+    assert "openvino=" in first.key and "onnxruntime=" in first.key
+    # another model (one metadata byte differs) -> another key -> measured again
+    other = tmp_path / "other.onnx"
+    shutil.copy(random_fp32, other)
+    import onnx
+
+    m = onnx.load(str(other))
+    m.doc_string = "changed"
+    onnx.save(m, str(other))
+    third = resolve_runtime(other, "auto", threads=2, cache_dir=tmp_path)
+    assert third.key != first.key and len(calls) == 2 and not third.cached
+    # another thread count is another machine configuration
+    resolve_runtime(random_fp32, "auto", threads=1, cache_dir=tmp_path)
+    assert len(calls) == 3
+
+
+def test_without_openvino_auto_is_ort_and_openvino_is_one_line(
+    random_fp32: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
+    choice = resolve_runtime(random_fp32, "auto", cache_dir=tmp_path)
+    assert choice.runtime == "ort" and "only runtime installed" in choice.note
+    with pytest.raises(RuntimeUnavailableError, match="pip install 'lesrcnn-deploy\\[openvino\\]'"):
+        resolve_runtime(random_fp32, "openvino")
+    with pytest.raises(RuntimeUnavailableError):
+        OpenVinoRunner(random_fp32)
+    code = main(
+        ["evaluate", "--model", str(random_fp32), "--dataset", str(tmp_path), "--scale", "2",
+         "--runtime", "openvino", "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and INSTALL_HINT in err
+
+
+def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'"):
+        resolve_runtime(random_fp32, "tensorrt")
+    with pytest.raises(ConfigError, match="unknown float precision"):
+        OpenVinoRunner(random_fp32, float_precision="f16")
+    from lesrcnn_deploy.errors import ModelError
+
+    with pytest.raises(ModelError, match="int8 model, asked for bf16"):
+        resolve_runtime(random_int8, "openvino", precision="bf16")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_int8_drop_on_openvino_within_budget(
+    fp32_models: dict[int, Path], int8_models: dict[int, object], set5: Path, scale: int
+) -> None:
+    from lesrcnn_deploy.evaluate import evaluate_model
+
+    path = int8_models[scale].path  # type: ignore[attr-defined]
+    a = evaluate_model(fp32_models[scale], set5, scale=scale, threads=2, progress=False)
+    b = evaluate_model(path, set5, scale=scale, threads=2, progress=False, runtime="openvino")
+    assert b.config["runtime"] == "openvino" and b.config["runner"] == "openvino-int8"
+    assert a.psnr - b.psnr <= 0.05, (a.psnr, b.psnr)
+    assert a.ssim - b.ssim <= 0.001, (a.ssim, b.ssim)
+
+
+def _speed(label: str, scale: int, workload: str, ms: float) -> SpeedResult:
+    return SpeedResult(label, scale, workload, (8, 8), (8 * scale, 8 * scale), 2, (ms, ms))
+
+
+def test_which_runtime_paragraph_is_written_from_the_numbers() -> None:
+    from lesrcnn_deploy.bench import runtimes as rt
+
+    speed = []
+    for s in (2, 3):
+        for w in ("128x128", "720p"):
+            speed += [
+                _speed(rt.ORT_FP32, s, w, 100.0),
+                _speed(rt.ORT_INT8, s, w, 30.0),
+                _speed(rt.OV_INT8, s, w, 25.0),
+                _speed(rt.NNCF_INT8, s, w, 26.0),
+                _speed(rt.OV_BF16, s, w, 50.0),
+                _speed(rt.OV_FP32, s, w, 95.0),
+            ]
+    speed[1] = _speed(rt.ORT_INT8, 2, "128x128", 20.0)  # ORT wins one case
+    acc = [
+        rt.RuntimeAccuracy(rt.OV_INT8, 2, "Set5", "paper", 37.6, 0.958, 0.031, 0.0005),
+        rt.RuntimeAccuracy(rt.NNCF_INT8, 2, "Set5", "paper", 33.4, 0.93, 4.25, 0.03),
+        rt.RuntimeAccuracy(rt.OV_BF16, 2, "Set5", "paper", 37.66, 0.9586, -0.01, 0.0),
+    ]
+    text = rt.which_runtime(speed, acc)
+    assert "OpenVINO in 3 of 4 cases, ONNX Runtime in the others" in text
+    assert "4.00-5.00x the speed of ONNX Runtime fp32" in text
+    assert "1.04-1.30x NNCF's speed" in text and "loses up to 4.250 dB" in text
+    assert "OpenVINO bf16 runs at 2.00x the speed" in text and "OpenVINO f32 at 1.05x" in text
+    md = "\n".join(rt.render_runtime_section(speed, acc))
+    assert "| x2 | Set5 | paper | OV + NNCF default int8 | 33.40 / 0.9300 | +4.250 |" in md
+    assert "### Which runtime when" in md
+    assert rt.render_runtime_section(speed, []) == []
+
+
+def test_nncf_default_int8_runs_on_openvino_and_is_reused(
+    random_fp32: Path, tmp_path: Path
+) -> None:
+    from lesrcnn_deploy.bench import runtimes as rt
+    from lesrcnn_deploy.bench.speed import open_spec
+    from lesrcnn_deploy.runtime import read_metadata
+
+    out = rt.nncf_default_int8(random_fp32, tmp_path / "nncf" / "x2_nncf.onnx", count=4)
+    meta = read_metadata(out)
+    assert meta["precision"] == "int8" and meta["scale"] == "2" and "nncf" in meta["quantizer"]
+    mtime = out.stat().st_mtime_ns
+    assert rt.nncf_default_int8(random_fp32, out) == out and out.stat().st_mtime_ns == mtime
+    specs = rt.openvino_specs(2, random_fp32, random_fp32, out, 2)
+    assert [s.label for s in specs] == [rt.OV_FP32, rt.OV_BF16, rt.OV_INT8, rt.NNCF_INT8]
+    runner = open_spec(specs[3])
+    assert isinstance(runner, OpenVinoRunner) and runner.conv_precisions().get("u8", 0) >= 20
+    assert runner(_x(16, 16)).shape == (1, 3, 32, 32)
+    assert open_spec(specs[1]).kind == "openvino-bf16"  # type: ignore[attr-defined]
+
+
+def test_int8_tail_weights_make_conv18_u8_on_openvino(random_int8: Path, tmp_path: Path) -> None:
+    from lesrcnn_deploy.bench.runtimes import int8_tail_model
+    from lesrcnn_deploy.quantization.tail_weights import int8_tail_weights
+    from lesrcnn_deploy.runtime import read_metadata
+
+    res = int8_tail_weights(random_int8, tmp_path / "tail.onnx", patch_count=4, patch_size=24)
+    assert res.nodes == ("/model/conv18/conv18.0/Conv",)
+    assert res.error_gptq < 0.2 * res.error_nearest  # GPTQ rounding beats nearest by far
+    ov = OpenVinoRunner(res.path, threads=2)
+    base = OpenVinoRunner(random_int8, threads=2).conv_precisions()
+    assert ov.conv_precisions() == {"u8": base["u8"] + 1, "f32": base["f32"] - 1}
+    check_depth_to_space_int8_openvino(ov)
+    x = _x(seed=4)
+    ref = _u8(OnnxRunner(random_int8, threads=2)(x))
+    for runner in (ov, OnnxRunner(res.path, threads=2)):
+        diff = np.abs(_u8(runner(x)) - ref)
+        assert float((diff <= 2).mean()) >= 0.99
+    with pytest.raises(QuantizationError, match="int8 tail already applied"):
+        int8_tail_weights(res.path, tmp_path / "again.onnx")
+    cached = int8_tail_model(random_int8, tmp_path / "bench" / "tail.onnx")
+    assert read_metadata(cached)["int8_tail"].startswith("gptq")
+    mtime = cached.stat().st_mtime_ns
+    assert int8_tail_model(random_int8, cached) == cached and cached.stat().st_mtime_ns == mtime
