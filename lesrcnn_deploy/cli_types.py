@@ -103,7 +103,7 @@ def model_scale(model: str, given: int | None) -> int:
 
         found = checkpoint_scale(read_state_dict(path))
     if found is not None and given is not None and found != given:
-        msg = f"{path}: this is a x{found} model, --scale {given} asked for x{given}"
+        msg = f"{path}: this is a x{found} model, asked for x{given} (--scale)"
         raise ConfigError(msg)
     scale = found if found is not None else given
     if scale is None:
