@@ -28,6 +28,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "TorchRunner",
+    "model_metadata",
     "open_runner",
     "read_metadata",
     "session_options",
@@ -103,6 +104,24 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     }
 
 
+def model_metadata(path: Path, scale: int = 0) -> tuple[dict[str, str], int]:
+    """``(lesrcnn.* metadata, scale)`` of a toolkit model; ``scale`` (0 = any) must match.
+
+    Raises:
+        ModelError: unreadable, not a lesrcnn-deploy model, or of another scale.
+    """
+    metadata = read_metadata(path)
+    meta_scale = metadata.get("scale")
+    if meta_scale is None:
+        msg = f"{path}: not a lesrcnn-deploy model (no lesrcnn.scale metadata)"
+        raise ModelError(msg)
+    found = int(meta_scale)
+    if scale and scale != found:
+        msg = f"{path}: this is a x{found} model, asked for x{scale}"
+        raise ModelError(msg)
+    return metadata, found
+
+
 @dataclass
 class OnnxRunner:
     """ONNX Runtime CPU session for a LESRCNN ONNX model (fp32 or int8).
@@ -121,16 +140,7 @@ class OnnxRunner:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.metadata = read_metadata(self.path)
-        meta_scale = self.metadata.get("scale")
-        if meta_scale is None:
-            msg = f"{self.path}: not a lesrcnn-deploy model (no lesrcnn.scale metadata)"
-            raise ModelError(msg)
-        found = int(meta_scale)
-        if self.scale and self.scale != found:
-            msg = f"{self.path}: this is a x{found} model, asked for x{self.scale}"
-            raise ModelError(msg)
-        self.scale = found
+        self.metadata, self.scale = model_metadata(self.path, self.scale)
         self.kind = "onnx-" + self.metadata.get("precision", "fp32")
         try:
             self._session = ort.InferenceSession(

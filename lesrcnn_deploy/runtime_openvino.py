@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ConfigError, ModelError, QuantizationError, RuntimeUnavailableError
 from .fileio import sha256_file
-from .runtime import read_metadata
+from .runtime import model_metadata
 
 __all__ = [
     "FLOAT_PRECISIONS",
@@ -123,16 +123,7 @@ class OpenVinoRunner:
         if self.threads is not None and self.threads < 1:
             msg = f"threads must be >= 1, got {self.threads}"
             raise ConfigError(msg)
-        self.metadata = read_metadata(self.path)
-        meta_scale = self.metadata.get("scale")
-        if meta_scale is None:
-            msg = f"{self.path}: not a lesrcnn-deploy model (no lesrcnn.scale metadata)"
-            raise ModelError(msg)
-        found = int(meta_scale)
-        if self.scale and self.scale != found:
-            msg = f"{self.path}: this is a x{found} model, asked for x{self.scale}"
-            raise ModelError(msg)
-        self.scale = found
+        self.metadata, self.scale = model_metadata(self.path, self.scale)
         model_precision = self.metadata.get("precision", "fp32")
         if model_precision == "int8":
             self.precision = "int8" if self.float_precision == "f32" else "int8-bf16"
