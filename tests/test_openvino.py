@@ -35,9 +35,7 @@ def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
     out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
     calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
-    return quantize_model(
-        random_fp32, out, preset="ptq", calibration=calib, measure=False, progress=False
-    ).path
+    return quantize_model(random_fp32, out, preset="ptq", calibration=calib, progress=False).path
 
 
 def _x(h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
@@ -192,11 +190,11 @@ def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_int8_drop_on_openvino_within_budget(
-    fp32_models: dict[int, Path], int8_models: dict[int, object], set5: Path, scale: int
+    fp32_models: dict[int, Path], int8_models: dict[int, Path], set5: Path, scale: int
 ) -> None:
     from lesrcnn_deploy.evaluate import evaluate_model
 
-    path = int8_models[scale].path  # type: ignore[attr-defined]
+    path = int8_models[scale]
     a = evaluate_model(fp32_models[scale], set5, scale=scale, threads=2, progress=False)
     b = evaluate_model(path, set5, scale=scale, threads=2, progress=False, runtime="openvino")
     assert b.config["runtime"] == "openvino" and b.config["runner"] == "openvino-int8"
