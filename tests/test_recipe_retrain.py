@@ -9,6 +9,7 @@ in its bits and the int8 model must still lose within 0.005 dB of the recorded d
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,11 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
         assert result.path.read_bytes() == int8_models[2].read_bytes()
         return
     # other bits (another CPU's float kernels): the int8 model must lose the same within 0.005 dB
+    warnings.warn(
+        f"retrained x2 recipe {again.sha256[:12]} differs bitwise from {shipped.sha256[:12]}; "
+        "checking the drops instead",
+        stacklevel=1,
+    )
     recorded = load_baseline().drops
     m = measure_gate({2: fp32_models[2]}, {2: result.path}, [set5, set14], progress=False)
     where = (
