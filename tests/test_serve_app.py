@@ -325,7 +325,7 @@ def test_format_serving_section() -> None:
     from lesrcnn_deploy.bench.serving import format_serving
 
     res = {
-        "config": {"size": 256, "requests": 16, "threads": 2, "max_queue": 8},
+        "config": {"size": 256, "requests": 16, "workers": 2, "max_queue": 8},
         "levels": [
             {
                 "precision": "int8",

@@ -4,8 +4,8 @@ Everything is bounded: one server subprocess (started and stopped here, SIGTERM)
 of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
 
 * Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests at concurrency 1, 2,
-  4, 8, int8 and fp32 (one server holding both, ``threads`` workers, queue ``max_queue``);
-  concurrency stays within ``threads + max_queue``, so any error there is a failure.
+  4, 8, int8 and fp32 (one server holding both, ``workers`` workers, queue ``max_queue``);
+  concurrency stays within ``workers + max_queue``, so any error there is a failure.
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
 * Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
@@ -45,7 +45,7 @@ class ServingBenchConfig:
         size: input side in pixels (square RGB).
         concurrencies: client concurrency levels.
         requests: requests per (precision, concurrency) level.
-        threads: server inference workers; each runs ONNX Runtime with 1 thread.
+        workers: server inference workers; each runs ONNX Runtime with 1 thread.
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
         ray_images: images in the folder of the Ray comparison.
@@ -56,7 +56,7 @@ class ServingBenchConfig:
     size: int = 256
     concurrencies: tuple[int, ...] = (1, 2, 4, 8)
     requests: int = 16
-    threads: int = 2
+    workers: int = 2
     max_queue: int = 8
     ray: bool = True
     ray_images: int = 16
@@ -111,7 +111,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
-    cmd += ["--workers", str(cfg.threads), "--threads", "1"]
+    cmd += ["--workers", str(cfg.workers), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"rss": 0}
@@ -163,7 +163,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
         overload = {
             "concurrent": burst,
             "queue_limit": cfg.max_queue,
-            "capacity": cfg.threads + cfg.max_queue,
+            "capacity": cfg.workers + cfg.max_queue,
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
             "share_503": statuses.get(503, 0) / burst,
             "alive": alive,
@@ -245,7 +245,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         "config": {
             "size": cfg.size,
             "requests": cfg.requests,
-            "threads": cfg.threads,
+            "workers": cfg.workers,
             "max_queue": cfg.max_queue,
             "int8": str(cfg.int8),
             "fp32": str(cfg.fp32),
@@ -269,7 +269,7 @@ def format_serving(res: dict[str, Any]) -> str:
         "## Serving (`lesrcnn-deploy serve`, loopback)",
         "",
         f"{c['size']}x{c['size']} RGB PNG -> x2 PNG, {c['requests']} requests per level, server "
-        f"with {c['threads']} workers x 1 ORT thread, queue {c['max_queue']}; latency is the "
+        f"with {c['workers']} workers x 1 ORT thread, queue {c['max_queue']}; latency is the "
         "client's (request sent to response read).",
         "",
         "| Precision | Concurrency | Errors | Images/s | p50 (ms) | p99 (ms) |",
