@@ -55,11 +55,11 @@ class ServingBenchConfig:
     fp32: Path
     size: int = 256
     concurrencies: tuple[int, ...] = (1, 2, 4, 8)
-    requests: int = 16
+    requests: int = 8
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
-    ray_images: int = 16
+    ray_images: int = 8
 
 
 def _free_port() -> int:
