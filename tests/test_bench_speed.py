@@ -83,3 +83,19 @@ def test_visual_sheet_and_accuracy_int8_vs_fp32(
     assert 0 < v.max_abs_diff <= 32 and v.image in {"img_001", "img_002", "img_003"}
     img = load_image(v.path).pixels
     assert img.shape[1] == 5 * 120 + 4 * 6
+
+
+def test_peak_memory_probes_run_side_by_side(random_fp32: Path, tmp_path: Path) -> None:
+    from lesrcnn_deploy.bench.speed import RunnerSpec, Workload, measure_peak_memory
+
+    wl = Workload("probe", (64, 64), 2)
+    small = RunnerSpec("small", "onnx", str(random_fp32), 2, 1)
+    res = measure_peak_memory([small, RunnerSpec("again", "onnx", str(random_fp32), 2, 1)], wl)
+    assert [r.label for r in res] == ["small", "again"]
+    for r in res:
+        # the runner's own memory: model, arena and a 128x128x3 float output at least
+        assert r.peak_mb > r.idle_mb > 50
+        assert r.delta_mb > 128 * 128 * 3 * 4 / 1e6
+    bad = RunnerSpec("broken", "onnx", str(tmp_path / "missing.onnx"), 2, 1)
+    with pytest.raises(ModelError, match="memory probe of broken x2 failed"):
+        measure_peak_memory([small, bad], wl)

@@ -36,8 +36,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         output=output,
         threads=args.threads,
         repeats=_QUICK_REPEATS if args.quick and args.repeats is None else args.repeats or 10,
-        warmup=1 if args.quick else 2,
-        torch_repeats_720p=1,
         memory=not (args.quick or args.no_memory),
         progress=not args.quiet,
         runtime=args.runtime,

@@ -44,9 +44,11 @@ class BenchConfig:
             when missing or out of date (:func:`~lesrcnn_deploy.build.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
-        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
+        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 3)``.
         warmup: untimed calls per runner and workload.
-        torch_repeats_720p: rounds PyTorch eager takes part in at 720p (it is slow).
+        torch_repeats_128: rounds PyTorch eager takes part in at 128x128 (it is the slowest
+            runner and only a reference).
+        torch_repeats_720p: rounds PyTorch eager takes part in at 720p.
         memory: measure peak memory in fresh processes.
         progress: tqdm bars.
         seed: seed of the synthetic speed inputs.
@@ -63,7 +65,8 @@ class BenchConfig:
     output: Path = field(default_factory=lambda: reports_dir() / "bench")
     threads: int = 2
     repeats: int = 10
-    warmup: int = 2
+    warmup: int = 1
+    torch_repeats_128: int = 3
     torch_repeats_720p: int = 1
     memory: bool = True
     progress: bool = True
@@ -85,6 +88,8 @@ def default_datasets() -> list[Path]:
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+
+TORCH = "PyTorch eager fp32"
 
 _PAPER_ORDER = ("Set5", "Set14", "B100", "Urban100")
 
@@ -172,6 +177,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             "threads": cfg.threads,
             "repeats_128": cfg.repeats,
             "repeats_720p": cfg.repeats_720p,
+            "torch_repeats_128": cfg.torch_repeats_128,
             "torch_repeats_720p": cfg.torch_repeats_720p,
             "warmup": cfg.warmup,
             "seed": cfg.seed,
@@ -223,22 +229,25 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                 r32, r8, ds, scale=scale, protocol=proto, label=label, progress=cfg.progress
             )
             (res.card if proto is Protocol.SEED128 else res.paper).append(c)
-            if ov_acc:
-                res.runtimes += rt.runtime_accuracy(
-                    {rt.ORT_INT8: r8, **ov_acc}, ds, fp32=c.fp32, protocol=proto, label=c.label
-                )
+            if ov_acc and c.int8 is not None:  # ORT int8 was just evaluated by compare()
+                f32, lab = c.fp32, c.label
+                res.runtimes += [
+                    rt.accuracy_row(rt.ORT_INT8, c.int8, fp32=f32, protocol=proto, label=lab),
+                    *rt.runtime_accuracy(ov_acc, ds, fp32=f32, protocol=proto, label=lab),
+                ]
         del ov_acc
         if sets:
             res.visuals.append(comparison_sheet(r32, r8, sets[0], out / f"visual_x{scale}.png"))
         specs = [
             RunnerSpec("ORT fp32", "onnx", str(fp32_path), scale, cfg.threads),
             RunnerSpec("ORT int8", "onnx", str(int8_path), scale, cfg.threads),
-            RunnerSpec("PyTorch eager fp32", "torch", "", scale, cfg.threads),
+            RunnerSpec(TORCH, "torch", "", scale, cfg.threads),
         ]
         runners = {s.label: open_spec(s) for s in [*specs, *ov_specs]}
         for wl in workloads(scale):
-            n = cfg.repeats if wl.name == "128x128" else cfg.repeats_720p
-            caps = {} if wl.name == "128x128" else {"PyTorch eager fp32": cfg.torch_repeats_720p}
+            small = wl.name == "128x128"
+            n = cfg.repeats if small else cfg.repeats_720p
+            caps = {TORCH: cfg.torch_repeats_128 if small else cfg.torch_repeats_720p}
             with tqdm(
                 total=n, desc=f"speed x{scale} {wl.name}", unit="round", disable=not cfg.progress
             ) as bar:
@@ -254,10 +263,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         del runners
         if cfg.memory:
             wl = workloads(scale)[1]
-            for spec in tqdm(
-                specs, desc=f"peak memory x{scale}", unit="runner", disable=not cfg.progress
-            ):
-                res.memory += measure_peak_memory([spec], wl)
+            res.memory += measure_peak_memory(specs, wl)
     if 2 in cfg.scales:
         res.video = _video(cfg)
     res.plots = [

@@ -31,6 +31,7 @@ __all__ = [
     "OV_INT8",
     "OV_INT8_TAIL",
     "RuntimeAccuracy",
+    "accuracy_row",
     "int8_tail_model",
     "nncf_default_int8",
     "openvino_specs",
@@ -188,6 +189,22 @@ class RuntimeAccuracy:
         return asdict(self)
 
 
+def accuracy_row(
+    name: str, result: EvaluationResult, *, fp32: EvaluationResult, protocol: Protocol, label: str
+) -> RuntimeAccuracy:
+    """One row of the runtime accuracy table: ``result`` against the fp32 result ``fp32``."""
+    return RuntimeAccuracy(
+        name,
+        fp32.scale,
+        label,
+        protocol.value,
+        result.psnr,
+        result.ssim,
+        fp32.psnr - result.psnr,
+        fp32.ssim - result.ssim,
+    )
+
+
 def runtime_accuracy(
     runners: dict[str, Any],
     dataset: Any,
@@ -198,22 +215,16 @@ def runtime_accuracy(
     progress: bool = False,
 ) -> list[RuntimeAccuracy]:
     """Evaluate ``runners`` on ``dataset`` and compare with the fp32 result ``fp32``."""
-    out = []
-    for name, runner in runners.items():
-        r = evaluate(runner, dataset, protocol=protocol, progress=progress, model_name=name)
-        out.append(
-            RuntimeAccuracy(
-                name,
-                fp32.scale,
-                label,
-                protocol.value,
-                r.psnr,
-                r.ssim,
-                fp32.psnr - r.psnr,
-                fp32.ssim - r.ssim,
-            )
+    return [
+        accuracy_row(
+            name,
+            evaluate(runner, dataset, protocol=protocol, progress=progress, model_name=name),
+            fp32=fp32,
+            protocol=protocol,
+            label=label,
         )
-    return out
+        for name, runner in runners.items()
+    ]
 
 
 def _ratio(speed: list[SpeedResult], num: str, den: str) -> list[float]:

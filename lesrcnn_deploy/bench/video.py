@@ -28,8 +28,8 @@ def make_test_clip(
     path: str | os.PathLike[str],
     *,
     size: tuple[int, int] = (640, 360),
-    seconds: float = 2.0,
-    fps: int = 12,
+    seconds: float = 1.0,
+    fps: int = 10,
     seed: int = 0,
 ) -> Path:
     """Write an H.264 (CRF 18) + mono AAC clip of ``size`` (W, H): smooth moving colour blocks."""
@@ -72,8 +72,8 @@ def bench_video(
     *,
     scale: int = 2,
     size: tuple[int, int] = (640, 360),
-    seconds: float = 2.0,
-    fps: int = 12,
+    seconds: float = 1.0,
+    fps: int = 10,
     threads: int = 2,
     repeats: int = 1,
     codec: str | None = None,
