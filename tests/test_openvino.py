@@ -257,14 +257,34 @@ def test_nncf_default_int8_runs_on_openvino_and_is_reused(
     assert open_spec(specs[1]).kind == "openvino-bf16"  # type: ignore[attr-defined]
 
 
-def test_int8_tail_weights_make_conv18_u8_on_openvino(random_int8: Path, tmp_path: Path) -> None:
-    from lesrcnn_deploy.bench.runtimes import int8_tail_model
-    from lesrcnn_deploy.quantization.tail_weights import int8_tail_weights
-    from lesrcnn_deploy.runtime import read_metadata
+def test_int8_tail_weights_make_conv18_u8_on_openvino(
+    random_fp32: Path, random_int8: Path, tmp_path: Path
+) -> None:
+    import dataclasses
 
-    res = int8_tail_weights(random_int8, tmp_path / "tail.onnx", patch_count=4, patch_size=24)
-    assert res.nodes == ("/model/conv18/conv18.0/Conv",)
-    assert res.error_gptq < 0.2 * res.error_nearest  # GPTQ rounding beats nearest by far
+    import onnx
+
+    from lesrcnn_deploy.quantization import (
+        QuantizationConfig,
+        TailWeightsConfig,
+        apply_recipe,
+        load_recipe,
+        save_recipe,
+        train_recipe,
+    )
+    from lesrcnn_deploy.quantization.config import CalibrationConfig
+    from lesrcnn_deploy.quantization.tail_weights import attach_tail_weights
+
+    cfg = dataclasses.replace(QuantizationConfig.ptq(), tail_weights=TailWeightsConfig(4, 24))
+    calib = CalibrationConfig(count=8, crop=48)  # as random_int8
+    recipe = train_recipe(random_fp32, config=cfg, calibration=calib, progress=False)
+    w8 = recipe.tensors["/model/conv18/conv18.0/Conv_folded_weight_w8"]
+    assert w8.dtype == np.int8 and w8.shape == (3, 64, 3, 3)
+    assert recipe.tensors["/model/conv18/conv18.0/Conv_folded_weight_w8_scale"].dtype == np.float32
+    fit = recipe.training["tail_weights"]
+    assert fit["nodes"] == ["/model/conv18/conv18.0/Conv"]
+    assert fit["error_gptq"] < 0.2 * fit["error_nearest"]  # GPTQ rounding beats nearest by far
+    res = apply_recipe(random_fp32, recipe, tmp_path / "tail.onnx")
     ov = OpenVinoRunner(res.path, threads=2)
     base = OpenVinoRunner(random_int8, threads=2).conv_precisions()
     assert ov.conv_precisions() == {"u8": base["u8"] + 1, "f32": base["f32"] - 1}
@@ -274,9 +294,9 @@ def test_int8_tail_weights_make_conv18_u8_on_openvino(random_int8: Path, tmp_pat
     for runner in (ov, OnnxRunner(res.path, threads=2)):
         diff = np.abs(_u8(runner(x)) - ref)
         assert float((diff <= 2).mean()) >= 0.99
-    with pytest.raises(QuantizationError, match="int8 tail already applied"):
-        int8_tail_weights(res.path, tmp_path / "again.onnx")
-    cached = int8_tail_model(random_int8, tmp_path / "bench" / "tail.onnx")
-    assert read_metadata(cached)["int8_tail"].startswith("gptq")
-    mtime = cached.stat().st_mtime_ns
-    assert int8_tail_model(random_int8, cached) == cached and cached.stat().st_mtime_ns == mtime
+    # replayed from the saved recipe, the int8 weights are attached as stored: same bytes
+    saved = load_recipe(save_recipe(recipe, tmp_path / "r"))
+    again = apply_recipe(random_fp32, saved, tmp_path / "b.onnx")
+    assert again.path.read_bytes() == res.path.read_bytes()
+    with pytest.raises(QuantizationError, match="do not fit this graph"):
+        attach_tail_weights(onnx.load(res.path), dict(recipe.tensors), "x.recipe.json")

@@ -43,7 +43,10 @@ def test_recipe_round_trips_and_replays_byte_identically(
     path = save_recipe(tuned, tmp_path / "x2.recipe.json")
     again = load_recipe(path)
     assert again.sha256 == tuned.sha256 and again.config == tuned.config
-    assert set(again.tensors) == set(tuned.tensors) and len(again.tensors) == 48
+    # 48 fine-tuned float32 tensors + conv18's GPTQ int8 weights and their float32 scales
+    assert set(again.tensors) == set(tuned.tensors) and len(again.tensors) == 50
+    int8 = sorted(k for k, v in again.tensors.items() if v.dtype == np.int8)
+    assert int8 == ["/model/conv18/conv18.0/Conv_folded_weight_w8"]
     assert all(np.array_equal(again.tensors[k], tuned.tensors[k]) for k in tuned.tensors)
     assert again.ranges == tuned.ranges and again.fp32_sha256 == tuned.fp32_sha256
     a = apply_recipe(random_fp32, tuned, tmp_path / "a.onnx")
@@ -65,11 +68,12 @@ def test_saved_files_are_deterministic_and_small(tuned: Recipe, tmp_path: Path) 
     n_params = sum(a.size for a in tuned.tensors.values())
     assert npz.stat().st_size < 4 * n_params + 64 * 1024  # float32 tensors, little overhead
     body = json.loads(p1.read_text())
-    assert body["sha256"] == tuned.sha256 and body["tensors"]["count"] == 48
+    assert body["sha256"] == tuned.sha256 and body["tensors"]["count"] == 50
     assert (
         "cpu" in body["provenance"]
         and "seconds" in body["provenance"]
         and body["training"]["finetune"]["steps"] == SHORT.steps
+        and body["training"]["tail_weights"]["nodes"] == ["/model/conv18/conv18.0/Conv"]
     )
 
 

@@ -44,11 +44,12 @@ class BenchConfig:
             when missing or out of date (:func:`~lesrcnn_deploy.build.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
-        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 3)``.
+        repeats: timed rounds at 128x128; the 720p workload gets ``max(2, repeats // 3)``.
         warmup: untimed calls per runner and workload.
         torch_repeats_128: rounds PyTorch eager takes part in at 128x128 (it is the slowest
             runner and only a reference).
-        torch_repeats_720p: rounds PyTorch eager takes part in at 720p.
+        torch_repeats_720p: rounds PyTorch eager takes part in at 720p (0, the default: it is
+            timed at 128x128 only; at 720p one call takes ~10 s).
         memory: measure peak memory in fresh processes.
         progress: tqdm bars.
         seed: seed of the synthetic speed inputs.
@@ -64,10 +65,10 @@ class BenchConfig:
     models: Path | None = None
     output: Path = field(default_factory=lambda: reports_dir() / "bench")
     threads: int = 2
-    repeats: int = 10
+    repeats: int = 6
     warmup: int = 1
     torch_repeats_128: int = 3
-    torch_repeats_720p: int = 1
+    torch_repeats_720p: int = 0
     memory: bool = True
     progress: bool = True
     seed: int = 0
@@ -76,9 +77,9 @@ class BenchConfig:
 
     @property
     def repeats_720p(self) -> int:
-        """Timed rounds at the 720p workload (each round runs every runner once, ~15 s with the
+        """Timed rounds at the 720p workload (each round runs every runner once, ~10 s with the
         OpenVINO rows; the spread between rounds there is under 2 %)."""
-        return max(3, self.repeats // 3)
+        return max(2, self.repeats // 3)
 
 
 def default_datasets() -> list[Path]:
@@ -214,10 +215,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             nncf_path = rt.nncf_default_int8(
                 fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx"
             )
-            tail_path = rt.int8_tail_model(int8_path, out / "tail" / f"lesrcnn_x{scale}_tail.onnx")
-            ov_specs = rt.openvino_specs(
-                scale, fp32_path, int8_path, nncf_path, cfg.threads, tail_path
-            )
+            ov_specs = rt.openvino_specs(scale, fp32_path, int8_path, nncf_path, cfg.threads)
         ov_acc: dict[str, Any] = {
             sp.label: open_spec(sp) for sp in ov_specs if sp.label != rt.OV_FP32
         }
@@ -248,11 +246,12 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             small = wl.name == "128x128"
             n = cfg.repeats if small else cfg.repeats_720p
             caps = {TORCH: cfg.torch_repeats_128 if small else cfg.torch_repeats_720p}
+            timed = {k: r for k, r in runners.items() if caps.get(k, n) > 0}
             with tqdm(
                 total=n, desc=f"speed x{scale} {wl.name}", unit="round", disable=not cfg.progress
             ) as bar:
                 res.speed += time_runners(
-                    runners,
+                    timed,
                     wl,
                     threads=cfg.threads,
                     warmup=cfg.warmup,
@@ -263,7 +262,8 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         del runners
         if cfg.memory:
             wl = workloads(scale)[1]
-            res.memory += measure_peak_memory(specs, wl)
+            big = [sp for sp in specs if sp.label != TORCH or cfg.torch_repeats_720p > 0]
+            res.memory += measure_peak_memory(big, wl)
     if 2 in cfg.scales:
         res.video = _video(cfg)
     res.plots = [

@@ -29,10 +29,8 @@ __all__ = [
     "OV_BF16",
     "OV_FP32",
     "OV_INT8",
-    "OV_INT8_TAIL",
     "RuntimeAccuracy",
     "accuracy_row",
-    "int8_tail_model",
     "nncf_default_int8",
     "openvino_specs",
     "render_runtime_section",
@@ -45,7 +43,6 @@ ORT_INT8 = "ORT int8"
 OV_FP32 = "OV fp32 (f32)"
 OV_BF16 = "OV bf16"
 OV_INT8 = "OV int8 (ours)"
-OV_INT8_TAIL = "OV int8 (ours, int8 tail)"
 NNCF_INT8 = "OV + NNCF default int8"
 
 
@@ -126,42 +123,20 @@ def nncf_default_int8(
     return out
 
 
-def int8_tail_model(int8: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
-    """Our int8 model with GPTQ int8 weights on ``conv18`` (:mod:`~..quantization.tail_weights`).
-
-    Rebuilt only when ``output`` is missing or was made from another int8 file.
-    """
-    from ..fileio import sha256_file
-    from ..quantization.tail_weights import int8_tail_weights
-    from ..runtime import read_metadata
-
-    out = Path(output)
-    digest = sha256_file(int8)
-    if out.is_file() and read_metadata(out).get("int8_tail_source_sha256") == digest:
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    int8_tail_weights(int8, out, source_sha256=digest)
-    return out
-
-
 def openvino_specs(
     scale: int,
     fp32: Path,
     int8: Path,
     nncf_int8: Path,
     threads: int,
-    int8_tail: Path | None = None,
 ) -> list[RunnerSpec]:
-    """The OpenVINO rows of the speed table (the int8-tail row when ``int8_tail`` is given)."""
-    specs = [
+    """The OpenVINO rows of the speed table."""
+    return [
         RunnerSpec(OV_FP32, "openvino", str(fp32), scale, threads),
         RunnerSpec(OV_BF16, "openvino-bf16", str(fp32), scale, threads),
         RunnerSpec(OV_INT8, "openvino", str(int8), scale, threads),
         RunnerSpec(NNCF_INT8, "openvino", str(nncf_int8), scale, threads),
     ]
-    if int8_tail is not None:
-        specs.append(RunnerSpec(OV_INT8_TAIL, "openvino", str(int8_tail), scale, threads))
-    return specs
 
 
 @dataclass(frozen=True)
@@ -251,9 +226,7 @@ def which_runtime(speed: list[SpeedResult], accuracy: list[RuntimeAccuracy]) -> 
     for s, w in cases:
         if (s, w, ORT_INT8) not in by or (s, w, ORT_FP32) not in by:
             continue
-        best = min(
-            (by[(s, w, lab)], lab) for lab in (ORT_INT8, OV_INT8, OV_INT8_TAIL) if (s, w, lab) in by
-        )
+        best = min((by[(s, w, lab)], lab) for lab in (ORT_INT8, OV_INT8) if (s, w, lab) in by)
         ov_wins += best[1] != ORT_INT8
         labels.add(best[1])
         nncf = by.get((s, w, NNCF_INT8))
@@ -275,12 +248,10 @@ def which_runtime(speed: list[SpeedResult], accuracy: list[RuntimeAccuracy]) -> 
         if ov_wins == 0
         else f"OpenVINO in {ov_wins} of {n} cases, ONNX Runtime in the others"
     )
-    has_tail = any(a.label == OV_INT8_TAIL for a in accuracy)
-    tail = f", {worst(OV_INT8_TAIL)} with the int8 tail" if has_tail else ""
     text = [
         f"Our int8 model is fastest on {where} ({', '.join(sorted(labels))}): {vs_fp32} the "
         f"speed of ONNX Runtime fp32 (worst paper-protocol drop {worst(ORT_INT8)} on ONNX "
-        f"Runtime, {worst(OV_INT8)} on OpenVINO{tail})."
+        f"Runtime, {worst(OV_INT8)} on OpenVINO)."
     ]
     if vs_nncf:
         text.append(

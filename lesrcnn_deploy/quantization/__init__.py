@@ -5,8 +5,9 @@ fine-tuning: the slow, seeded part, saved as a :class:`Recipe`) and :func:`apply
 exact, fast part). Pieces: :mod:`.config` (frozen configs and presets), :mod:`.calibration`
 (patches, ORT calibrators, replayable tables), :mod:`.recipe` (saved recipes), :mod:`.graph`
 (exact rewrites), :mod:`.ort_backend` (ORT's quantizer), :mod:`.finetune` (quantization-aware
-fine-tuning), :mod:`.weight_rounding` (AdaRound-style rounding), :mod:`.check` (DepthToSpace stays
-8-bit), :mod:`.sensitivity` (per-tensor SQNR report), :mod:`.manifest`.
+fine-tuning), :mod:`.weight_rounding` (AdaRound-style rounding), :mod:`.tail_weights` (GPTQ
+int8 weights for the float output conv), :mod:`.check` (DepthToSpace stays 8-bit),
+:mod:`.sensitivity` (per-tensor SQNR report), :mod:`.manifest`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .config import CalibrationMethod as CalibrationMethod
 from .config import FinetuneConfig as FinetuneConfig
 from .config import QuantizationConfig as QuantizationConfig
 from .config import QuantType as QuantType
+from .config import TailWeightsConfig as TailWeightsConfig
 from .config import WeightRounding as WeightRounding
 from .config import WeightRoundingConfig as WeightRoundingConfig
 from .pipeline import QuantizationResult as QuantizationResult
@@ -47,6 +49,7 @@ __all__ = [
     "QuantizationResult",
     "Recipe",
     "RecipeMismatch",
+    "TailWeightsConfig",
     "WeightRounding",
     "WeightRoundingConfig",
     "apply_recipe",

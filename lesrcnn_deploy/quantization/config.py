@@ -26,6 +26,7 @@ __all__ = [
     "QuantFormat",
     "QuantType",
     "QuantizationConfig",
+    "TailWeightsConfig",
     "WeightRounding",
     "WeightRoundingConfig",
 ]
@@ -323,6 +324,35 @@ class FinetuneConfig(_JsonMixin):
         return max(16, self.hr_crop // scale)
 
 
+@dataclass(frozen=True)
+class TailWeightsConfig(_JsonMixin):
+    """int8 weights for the float convs that read 8-bit data (``conv18``), GPTQ-rounded.
+
+    The conv keeps a float output; only its weights become int8 (per output channel,
+    symmetric), so OpenVINO runs it as a u8 x s8 convolution instead of dequantizing the
+    64-channel HR activation to f32 first (see :mod:`.tail_weights`). Fitted once, after the
+    fine-tuning, on the trained int8 model's own activations; the int8 values go into the recipe.
+
+    Attributes:
+        count: LR calibration patches whose activations define the Hessians.
+        crop: patch side, LR pixels.
+        damp: diagonal damping of the Hessian, as a fraction of its mean diagonal.
+    """
+
+    count: int = 32
+    crop: int = 48
+    damp: float = 0.01
+
+    def __post_init__(self) -> None:
+        _int_at_least(self.count, 1, "tail_weights count")
+        _int_at_least(self.crop, 16, "tail_weights crop")
+        d = self.damp
+        if isinstance(d, bool) or not isinstance(d, int | float) or not math.isfinite(d) or d <= 0:
+            msg = f"tail_weights damp must be a finite number > 0, got {d!r}"
+            raise ConfigError(msg)
+        _set(self, "damp", float(d))
+
+
 _LAYER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -349,6 +379,8 @@ class QuantizationConfig(_JsonMixin):
             instead of transposing around every add (faster, same output).
         weight_rounding: see :class:`WeightRoundingConfig`; ``None`` = ORT's nearest rounding.
         finetune: see :class:`FinetuneConfig`; ``None`` = the calibrated weights as they are.
+        tail_weights: see :class:`TailWeightsConfig`; ``None`` = float weights on the float
+            convs (``conv18``).
         name: preset name, recorded in manifests.
     """
 
@@ -363,6 +395,7 @@ class QuantizationConfig(_JsonMixin):
     layout_anchors: bool = True
     weight_rounding: WeightRoundingConfig | None = None
     finetune: FinetuneConfig | None = None
+    tail_weights: TailWeightsConfig | None = None
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -399,6 +432,13 @@ class QuantizationConfig(_JsonMixin):
             msg = f"finetune must be a FinetuneConfig or None, got {ft!r}"
             raise ConfigError(msg)
         _set(self, "finetune", ft)
+        tw = self.tail_weights
+        if isinstance(tw, Mapping):
+            tw = TailWeightsConfig.from_dict(tw)
+        if tw is not None and not isinstance(tw, TailWeightsConfig):
+            msg = f"tail_weights must be a TailWeightsConfig or None, got {tw!r}"
+            raise ConfigError(msg)
+        _set(self, "tail_weights", tw)
         if ft is not None and wr is not None:
             msg = "finetune and weight_rounding exclude each other: fine-tuning trains the weights"
             raise ConfigError(msg)
@@ -415,14 +455,23 @@ class QuantizationConfig(_JsonMixin):
             raise ConfigError(msg)
         _set(self, "name", str(self.name))
 
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`_JsonMixin.to_dict`, without ``tail_weights`` when it is None (configurations
+        and recipes written before that stage existed keep their digests)."""
+        data = super().to_dict()
+        if data.get("tail_weights") is None:
+            data.pop("tail_weights", None)
+        return data
+
     def __str__(self) -> str:
         act = "u8" if self.activation_type is QuantType.QUINT8 else "s8"
         wr = self.weight_rounding.method.value if self.weight_rounding else "nearest"
         ft = f"{self.finetune.steps} steps" if self.finetune else "none"
+        tail = ", int8 weights on the fp32 convs (GPTQ)" if self.tail_weights else ""
         return (
             f"{self.format.value.upper()} ({self.name}; schema {act}/s8, "
-            f"channel-wise: {self.per_channel}, fp32 layers: {', '.join(self.keep_float) or '-'}, "
-            f"weight rounding: {wr}, fine-tuning: {ft})"
+            f"channel-wise: {self.per_channel}, fp32 layers: {', '.join(self.keep_float) or '-'}"
+            f"{tail}, weight rounding: {wr}, fine-tuning: {ft})"
         )
 
     @property
@@ -438,13 +487,15 @@ class QuantizationConfig(_JsonMixin):
     def default(cls) -> Self:
         """The shipped configuration: per-channel int8, ``sub_mean``/``conv1``/``conv18`` in fp32,
         ReLU before DepthToSpace, ``add_mean`` folded, then quantization-aware fine-tuning of
-        weights and activation scales (see README.md of this package for the ablation)."""
-        return cls(finetune=FinetuneConfig(), name="default")
+        weights and activation scales, then GPTQ int8 weights for ``conv18`` (its output stays
+        float; see README.md of this package for the ablation)."""
+        return cls(finetune=FinetuneConfig(), tail_weights=TailWeightsConfig(), name="default")
 
     @classmethod
     def ptq(cls) -> Self:
-        """The default without fine-tuning: post-training quantization only (seconds to build,
-        no PyTorch training; about twice the PSNR drop of the default at x2)."""
+        """The default without fine-tuning and without int8 ``conv18`` weights: post-training
+        quantization only (seconds to build, no PyTorch training; about twice the PSNR drop of
+        the default at x2)."""
         return cls(name="ptq")
 
     @classmethod

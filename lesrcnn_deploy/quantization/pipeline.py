@@ -3,11 +3,13 @@
 :func:`train_recipe` is the slow, seeded part: exact fp32 graph rewrites (:mod:`.graph`),
 calibration (:mod:`.calibration`, or a given :class:`~.calibration.CalibrationTable`), then
 quantization-aware fine-tuning (:mod:`.finetune`) or weight rounding (:mod:`.weight_rounding`) on
-a first QDQ graph. Its result is a :class:`~.recipe.Recipe`.
+a first QDQ graph, then (``tail_weights``) GPTQ int8 weights for the float output conv fitted on
+the trained int8 graph (:mod:`.tail_weights`). Its result is a :class:`~.recipe.Recipe`.
 
 :func:`apply_recipe` is the fast, exact part (seconds): the same rewrites, the recipe's trained
 tensors, identity layout anchors (:func:`~.graph.insert_layout_anchors`), ONNX Runtime's static
-QDQ quantizer (:mod:`.ort_backend`) with the recipe's ranges, the PixelShuffle check
+QDQ quantizer (:mod:`.ort_backend`) with the recipe's ranges, the recipe's int8 output-conv
+weights attached as they are (:func:`~.tail_weights.attach_tail_weights`), the PixelShuffle check
 (:mod:`.check`: every DepthToSpace of the ORT-optimized graph reads and writes 8 bits, or nothing
 is written), then an atomic write of the model and its manifest (:mod:`.manifest`).
 
@@ -48,6 +50,7 @@ from .graph import check_lesrcnn_graph, insert_layout_anchors, prepare_graph, re
 from .manifest import write_manifest
 from .ort_backend import run_ort_quantizer, verify_weight_grid
 from .recipe import Recipe, RecipeMismatch, config_digest
+from .tail_weights import attach_tail_weights, fit_tail_weights, is_tail_tensor
 
 __all__ = [
     "QuantizationResult",
@@ -281,7 +284,7 @@ def train_recipe(
                 training = {"weight_rounding": [f.__dict__ for f in fits], "threads": threads}
                 seconds = time.perf_counter() - t0
     scale = int(meta["scale"]) if meta.get("scale", "").isdigit() else 0
-    return Recipe(
+    recipe = Recipe(
         fp32_sha256=sha256_file(src),
         config=cfg,
         calibration=table,
@@ -290,6 +293,43 @@ def train_recipe(
         training=training,
         provenance={"versions": library_versions(), "cpu": _cpu(), "seconds": seconds},
         scale=scale,
+    )
+    if cfg.tail_weights is None:
+        return recipe
+    return add_tail_weights(recipe, model, where=str(src), threads=threads)
+
+
+def add_tail_weights(
+    recipe: Recipe, model: onnx.ModelProto, *, where: str, threads: int = 2
+) -> Recipe:
+    """The last stage of :func:`train_recipe`: fit GPTQ int8 weights for the float output conv on
+    the int8 graph that ``recipe`` (trained, without them yet) builds from the fp32 ``model``,
+    and return the recipe with them (:mod:`.tail_weights`; seconds).
+
+    Raises:
+        ConfigError: the recipe's configuration has no ``tail_weights``.
+        QuantizationError: the graph has no float conv reading 8-bit data, or already int8 ones.
+    """
+    tw = recipe.config.tail_weights
+    if tw is None or any(is_tail_tensor(k) for k in recipe.tensors):
+        msg = f"{where}: the configuration has no tail_weights, or the recipe already has them"
+        raise ConfigError(msg)
+    t0 = time.perf_counter()
+    cal = recipe.calibration.calibration
+    patches = collect_patches(
+        load_calibration_images(dataclasses.replace(cal, crop=tw.crop)),
+        count=tw.count,
+        crop=tw.crop,
+        seed=cal.seed,
+    )
+    qdq, _ = _build_qdq(model, recipe, where, with_tail=False)
+    fit = fit_tail_weights(qdq, patches, damp=tw.damp, threads=threads)
+    seconds = float(recipe.provenance.get("seconds", 0.0)) + time.perf_counter() - t0
+    return dataclasses.replace(
+        recipe,
+        tensors={**recipe.tensors, **fit.tensors},
+        training={**recipe.training, "tail_weights": fit.summary()},
+        provenance={**recipe.provenance, "seconds": seconds},
     )
 
 
@@ -302,7 +342,7 @@ def _cpu() -> str:
 
 
 def _with_tensors(
-    prepared: onnx.ModelProto, tensors: Mapping[str, npt.NDArray[np.float32]], where: str
+    prepared: onnx.ModelProto, tensors: Mapping[str, npt.NDArray[np.generic]], where: str
 ) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(prepared)
@@ -327,6 +367,41 @@ def _set_metadata(model: onnx.ModelProto, values: Mapping[str, str]) -> None:
     for k in sorted(props):
         entry = model.metadata_props.add()
         entry.key, entry.value = k, props[k]
+
+
+def _build_qdq(
+    model: onnx.ModelProto, recipe: Recipe, where: str, *, with_tail: bool
+) -> tuple[onnx.ModelProto, list[str]]:
+    """The int8 QDQ graph of ``recipe`` on the fp32 ``model`` (before the metadata and the
+    DepthToSpace check), and the layers left in float. ``with_tail`` attaches the recipe's int8
+    output-conv weights."""
+    cfg = recipe.config
+    prepared = _prepare(model, cfg)
+    exclude = resolve_layers(prepared, cfg.keep_float)
+    _check_ranges(recipe.ranges, prepared, where)
+    float_tensors = {k: v for k, v in recipe.tensors.items() if not is_tail_tensor(k)}
+    trained = _with_tensors(prepared, float_tensors, where)
+    final = onnx.ModelProto()
+    final.CopyFrom(trained)
+    ranges = dict(recipe.ranges)
+    if cfg.layout_anchors:
+        for anchor, anchored in insert_layout_anchors(final, exclude).items():
+            ranges[anchor] = ranges[anchored]  # same scale and zero point: exact identity
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-quant-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        final_path, qdq_path = tmp / "final.onnx", tmp / "qdq.onnx"
+        onnx.save(final, os.fspath(final_path))
+        run_ort_quantizer(final_path, qdq_path, ranges, cfg, exclude)
+        qdq = onnx.load(os.fspath(qdq_path))
+    if cfg.weight_rounding is not None:
+        verify_weight_grid(qdq, trained)
+    if with_tail and cfg.tail_weights is not None:
+        tail = {k: v for k, v in recipe.tensors.items() if is_tail_tensor(k)}
+        if not tail:
+            msg = f"{where}: the configuration asks for int8 tail weights, the recipe has none"
+            raise RecipeMismatch(msg)
+        attach_tail_weights(qdq, tail, where)
+    return qdq, exclude
 
 
 def apply_recipe(
@@ -361,24 +436,9 @@ def apply_recipe(
     where = recipe_source or "recipe"
     recipe.check_applies_to(fp32_sha, None, where)
     cfg = recipe.config
-    prepared = _prepare(model, cfg)
-    exclude = resolve_layers(prepared, cfg.keep_float)
-    _check_ranges(recipe.ranges, prepared, where)
-    trained = _with_tensors(prepared, recipe.tensors, where)
-    final = onnx.ModelProto()
-    final.CopyFrom(trained)
-    ranges = dict(recipe.ranges)
-    if cfg.layout_anchors:
-        for anchor, anchored in insert_layout_anchors(final, exclude).items():
-            ranges[anchor] = ranges[anchored]  # same scale and zero point: exact identity
+    qdq, exclude = _build_qdq(model, recipe, where, with_tail=True)
     with tempfile.TemporaryDirectory(prefix="lesrcnn-quant-") as tmp_dir:
         tmp = Path(tmp_dir)
-        final_path, qdq_path = tmp / "final.onnx", tmp / "qdq.onnx"
-        onnx.save(final, os.fspath(final_path))
-        run_ort_quantizer(final_path, qdq_path, ranges, cfg, exclude)
-        qdq = onnx.load(os.fspath(qdq_path))
-        if cfg.weight_rounding is not None:
-            verify_weight_grid(qdq, trained)
         _set_metadata(
             qdq,
             {

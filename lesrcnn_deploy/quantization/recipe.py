@@ -10,12 +10,14 @@ rewrites, ONNX Runtime's quantizer, the DepthToSpace check) can be replayed anyw
   provenance (library versions, CPU, training time: information, outside the checksum), and the
   recipe's own checksum (``sha256`` over everything else and the tensors' digest);
 * ``<name>.recipe.npz`` (only when training changed weights): the trained float32 initializers of
-  the prepared fp32 graph, written as an uncompressed zip with fixed timestamps so that the same
-  tensors always give the same bytes.
+  the prepared fp32 graph and, with ``tail_weights``, the int8 weights and float32 scales of the
+  float output conv (``<weight>_w8``, ``<weight>_w8_scale``), written as an uncompressed zip with
+  fixed timestamps so that the same tensors always give the same bytes.
 
 Replaying a recipe (:func:`~.pipeline.apply_recipe`) on the fp32 model it names gives a
 byte-identical int8 model: ONNX Runtime's quantizer rounds the stored float32 weights with plain
-IEEE arithmetic, which does not depend on the CPU's float kernels.
+IEEE arithmetic, which does not depend on the CPU's float kernels, and the stored int8 weights
+are attached as they are.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def config_digest(config: QuantizationConfig) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _tensors_digest(tensors: Mapping[str, npt.NDArray[np.float32]]) -> str:
+def _tensors_digest(tensors: Mapping[str, npt.NDArray[np.generic]]) -> str:
     """SHA256 over every tensor's name, dtype, shape and little-endian bytes, in name order."""
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -80,7 +82,8 @@ class Recipe:
         calibration: the calibration table (ranges of the prepared fp32 graph before training).
         ranges: ``{tensor: (min, max)}`` handed to ONNX Runtime's quantizer (after training).
         tensors: ``{initializer name: float32 array}`` of the prepared fp32 graph replaced by
-            training (empty for post-training quantization).
+            training (empty for post-training quantization), plus the int8 output-conv weights
+            and their scales when the configuration has ``tail_weights``.
         training: JSON-ready summary of the fine-tuning or weight rounding (empty for none).
         provenance: where and how long it was trained: ``{"versions": {library: version},
             "cpu": ..., "seconds": ...}`` (information: not part of the checksum, so a retrain
@@ -92,7 +95,7 @@ class Recipe:
     config: QuantizationConfig
     calibration: CalibrationTable
     ranges: Mapping[str, tuple[float, float]]
-    tensors: Mapping[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    tensors: Mapping[str, npt.NDArray[np.generic]] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     scale: int = 0
@@ -175,7 +178,7 @@ def recipe_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p.with_name(f"{name}.recipe.json"), p.with_name(f"{name}.recipe.npz")
 
 
-def _npz_bytes(tensors: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
+def _npz_bytes(tensors: Mapping[str, npt.NDArray[np.generic]]) -> bytes:
     """An ``.npz`` (stored, not deflated) with fixed timestamps: same tensors, same bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -201,7 +204,7 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
     return json_path
 
 
-def _read_tensors(path: Path) -> dict[str, npt.NDArray[np.float32]]:
+def _read_tensors(path: Path) -> dict[str, npt.NDArray[np.generic]]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: np.asarray(z[k]) for k in z.files}

@@ -32,6 +32,7 @@ from ..metrics import sqnr_db
 from ..threads import torch_threads
 from .graph import layer_of
 from .simulate import QdqSimulator
+from .tail_weights import TAIL_SUFFIX
 
 __all__ = ["SensitivityReport", "TensorSensitivity", "sensitivity_report"]
 
@@ -146,7 +147,7 @@ def sensitivity_report(
         for dq in sim.nodes:
             if dq.op_type != "DequantizeLinear" or dq.input[0] not in sim.inits:
                 continue
-            name = dq.input[0].removesuffix("_quantized")
+            name = dq.input[0].removesuffix("_quantized").removesuffix(TAIL_SUFFIX)
             if name in fp32:
                 arr = onnx.numpy_helper.to_array(fp32[name])
                 floats[dq.output[0]] = torch.from_numpy(np.array(arr, dtype=np.float32))

@@ -15,13 +15,17 @@ inverse Hessian ``H = X X^T`` of the layer's input patches ``X``, taken from the
 calibration data about 50x smaller than nearest rounding, and the Set5 drop within ~0.01 dB of
 the float-``conv18`` model. ONNX Runtime runs the result as before (float conv with dequantized
 weights), at the same speed.
+
+The pipeline fits the weights once, when a recipe is trained (:func:`fit_tail_weights`, float
+math that may differ in the last bits between CPUs), and stores the int8 values and scales in the
+recipe; replaying it only attaches them (:func:`attach_tail_weights`, no arithmetic), so the
+replayed model is byte-identical everywhere.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -29,28 +33,45 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import QuantizationError
-from .config import CalibrationConfig
 
-__all__ = ["TailWeightsResult", "gptq_round", "int8_tail_weights"]
+__all__ = [
+    "TAIL_SUFFIX",
+    "TailWeightsFit",
+    "attach_tail_weights",
+    "fit_tail_weights",
+    "gptq_round",
+    "is_tail_tensor",
+]
 
-_SUFFIX = "_w8"
+TAIL_SUFFIX = "_w8"
+"""Recipe tensors ``<weight>_w8`` (int8) and ``<weight>_w8_scale`` (float32) hold the int8 weights
+of the float conv whose weight initializer is ``<weight>``."""
 
 
 @dataclass(frozen=True)
-class TailWeightsResult:
-    """What :func:`int8_tail_weights` changed.
+class TailWeightsFit:
+    """What :func:`fit_tail_weights` found.
 
     Attributes:
-        path: the written model.
-        nodes: the convolutions that got int8 weights.
+        tensors: ``{<weight>_w8: int8 (out, in, kh, kw), <weight>_w8_scale: float32 (out,)}``.
+        nodes: the convolutions that get int8 weights.
         error_nearest: output error energy of nearest rounding on the calibration patches.
-        error_gptq: the same for the GPTQ rounding written (smaller is better).
+        error_gptq: the same for the GPTQ rounding (smaller is better).
     """
 
-    path: Path
+    tensors: dict[str, npt.NDArray[np.generic]]
     nodes: tuple[str, ...]
     error_nearest: float
     error_gptq: float
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready summary for the recipe's training record (errors to 4 significant digits:
+        the last bits of float sums are not part of what a retrain reproduces)."""
+        return {
+            "nodes": list(self.nodes),
+            "error_nearest": float(f"{self.error_nearest:.4g}"),
+            "error_gptq": float(f"{self.error_gptq:.4g}"),
+        }
 
 
 def gptq_round(
@@ -95,7 +116,10 @@ def _targets(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 def _hessians(
-    model: onnx.ModelProto, nodes: list[onnx.NodeProto], patches: npt.NDArray[np.float32]
+    model: onnx.ModelProto,
+    nodes: list[onnx.NodeProto],
+    patches: npt.NDArray[np.float32],
+    threads: int,
 ) -> list[npt.NDArray[np.float64]]:
     """``X X^T`` of each node's im2col input over ``patches``, run by ONNX Runtime."""
     import onnxruntime as ort
@@ -110,7 +134,7 @@ def _hessians(
             helper.make_tensor_value_info(n.input[0], onnx.TensorProto.FLOAT, None)
         )
     sess = ort.InferenceSession(
-        probe.SerializeToString(), session_options(2), providers=["CPUExecutionProvider"]
+        probe.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
     )
     inits = {i.name: i for i in model.graph.initializer}
     shapes = [tuple(inits[n.input[1]].dims) for n in nodes]
@@ -127,82 +151,105 @@ def _hessians(
     return hs
 
 
-def int8_tail_weights(
-    int8: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+def fit_tail_weights(
+    qdq: onnx.ModelProto,
+    patches: npt.NDArray[np.float32],
     *,
-    calibration: CalibrationConfig | None = None,
-    patch_count: int = 32,
-    patch_size: int = 48,
-    source_sha256: str | None = None,
-) -> TailWeightsResult:
-    """Give the float convs of an int8 QDQ model that read 8-bit data int8 weights (GPTQ).
+    damp: float = 0.01,
+    threads: int = 2,
+) -> TailWeightsFit:
+    """GPTQ int8 weights for the float convs of ``qdq`` that read 8-bit activations.
 
     Args:
-        int8: our int8 QDQ model (``conv18`` in float).
-        output: where to write (atomically); may equal ``int8``.
-        calibration: source of the patches (default: the built-in photos); the patch count and
-            size below replace the config's.
-        patch_count, patch_size: LR patches whose activations define the Hessian.
-        source_sha256: recorded as ``lesrcnn.int8_tail_source_sha256`` (cache key of callers).
+        qdq: an int8 QDQ model (``conv18`` in float), as :func:`~.pipeline.apply_recipe` builds it.
+        patches: float32 ``(N, 3, h, w)`` RGB [0, 1] LR patches; their activations define the
+            Hessians.
+        damp: diagonal damping of the Hessian, as a fraction of its mean diagonal.
+        threads: ONNX Runtime intra-op threads.
 
     Raises:
-        QuantizationError: no such conv (already done, or not one of our int8 models).
+        QuantizationError: no such conv (already int8, or not one of our int8 models).
     """
-    from ..fileio import atomic_path
-    from .calibration import collect_patches, load_calibration_images
-
-    model = onnx.load(os.fspath(int8))
-    nodes = _targets(model)
+    nodes = _targets(qdq)
     if not nodes:
-        msg = f"{int8}: no float conv reading 8-bit activations (int8 tail already applied?)"
+        msg = "no float conv reading 8-bit activations (int8 tail weights already attached?)"
         raise QuantizationError(msg)
-    cfg = calibration or CalibrationConfig()
-    patches = collect_patches(
-        load_calibration_images(cfg), count=patch_count, crop=patch_size, seed=cfg.seed
-    )
-    inits = {i.name: i for i in model.graph.initializer}
+    inits = {i.name: i for i in qdq.graph.initializer}
+    tensors: dict[str, npt.NDArray[np.generic]] = {}
     err_near = err_gptq = 0.0
-    for node, hess in zip(nodes, _hessians(model, nodes, patches), strict=True):
+    for node, hess in zip(nodes, _hessians(qdq, nodes, patches, threads), strict=True):
         w4 = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
         w = w4.reshape(w4.shape[0], -1)
         amax = np.abs(w).max(axis=1)
-        scale = np.where(amax > 0, amax / 127.0, 1.0)
-        q = gptq_round(w, hess, scale)
+        scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32).astype(np.float64)
+        q = gptq_round(w, hess, scale, damp=damp)
         near = np.clip(np.rint(w / scale[:, None]), -127, 127)
-        for grid, acc in ((near, "near"), (q.astype(np.float64), "gptq")):
+        for grid, is_near in ((near, True), (q.astype(np.float64), False)):
             d = grid * scale[:, None] - w
             e = float(np.einsum("ij,jk,ik->", d, hess, d))
-            if acc == "near":
+            if is_near:
                 err_near += e
             else:
                 err_gptq += e
-        base = node.input[1] + _SUFFIX
+        tensors[node.input[1] + TAIL_SUFFIX] = q.reshape(w4.shape)
+        tensors[node.input[1] + TAIL_SUFFIX + "_scale"] = scale.astype(np.float32)
+    return TailWeightsFit(tensors, tuple(n.name for n in nodes), err_near, err_gptq)
+
+
+def is_tail_tensor(name: str) -> bool:
+    """Whether a recipe tensor name is one of :func:`fit_tail_weights`' outputs."""
+    return name.endswith((TAIL_SUFFIX, TAIL_SUFFIX + "_scale"))
+
+
+def attach_tail_weights(
+    model: onnx.ModelProto, tensors: Mapping[str, npt.NDArray[np.generic]], where: str
+) -> tuple[str, ...]:
+    """Give the float convs of ``model`` the int8 weights in ``tensors`` (in place, exact).
+
+    Each conv's weight becomes ``DequantizeLinear(int8, scale, 0)`` (per output channel); its
+    float initializer is dropped when nothing else reads it. Returns the conv names.
+
+    Raises:
+        QuantizationError: the tensors do not fit ``model``'s float convs (named after ``where``).
+    """
+    nodes = {n.input[1]: n for n in _targets(model)}
+    inits = {i.name: i for i in model.graph.initializer}
+    weights = sorted(k[: -len(TAIL_SUFFIX)] for k in tensors if k.endswith(TAIL_SUFFIX))
+    done = []
+    for name in weights:
+        node = nodes.get(name)
+        q = np.asarray(tensors[name + TAIL_SUFFIX])
+        scale = np.asarray(tensors.get(name + TAIL_SUFFIX + "_scale"))
+        if (
+            node is None
+            or q.dtype != np.int8
+            or tuple(q.shape) != tuple(inits[name].dims)
+            or scale.dtype != np.float32
+            or scale.shape != (q.shape[0],)
+        ):
+            msg = (
+                f"{where}: int8 weights for {name!r} do not fit this graph; the recipe was made "
+                "for another model or configuration"
+            )
+            raise QuantizationError(msg)
+        base = name + TAIL_SUFFIX
         model.graph.initializer.extend(
             [
-                numpy_helper.from_array(q.reshape(w4.shape), base),
-                numpy_helper.from_array(scale.astype(np.float32), base + "_scale"),
-                numpy_helper.from_array(np.zeros(w.shape[0], np.int8), base + "_zero_point"),
+                numpy_helper.from_array(q, base),
+                numpy_helper.from_array(scale, base + "_scale"),
+                numpy_helper.from_array(np.zeros(q.shape[0], np.int8), base + "_zero_point"),
             ]
         )
         dq = helper.make_node(
             "DequantizeLinear",
             [base, base + "_scale", base + "_zero_point"],
             [base + "_dq"],
-            name=node.name + _SUFFIX + "_DequantizeLinear",
+            name=node.name + TAIL_SUFFIX + "_DequantizeLinear",
             axis=0,
         )
         model.graph.node.insert(list(model.graph.node).index(node), dq)
-        old = node.input[1]
         node.input[1] = base + "_dq"
-        if not any(old in n.input for n in model.graph.node):
-            model.graph.initializer.remove(inits[old])
-    prop = model.metadata_props.add()
-    prop.key, prop.value = "lesrcnn.int8_tail", "gptq: " + ", ".join(n.name for n in nodes)
-    if source_sha256 is not None:
-        prop = model.metadata_props.add()
-        prop.key, prop.value = "lesrcnn.int8_tail_source_sha256", source_sha256
-    out = Path(output)
-    with atomic_path(out) as tmp:
-        onnx.save(model, os.fspath(tmp))
-    return TailWeightsResult(out, tuple(n.name for n in nodes), err_near, err_gptq)
+        if not any(name in n.input for n in model.graph.node):
+            model.graph.initializer.remove(inits[name])
+        done.append(node.name)
+    return tuple(done)
