@@ -35,7 +35,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         models=Path(args.models) if args.models else None,
         output=output,
         threads=args.threads,
-        repeats=_QUICK_REPEATS if args.quick and args.repeats is None else args.repeats or 10,
+        repeats=(
+            _QUICK_REPEATS
+            if args.quick and args.repeats is None
+            else args.repeats or BenchConfig.repeats
+        ),
         memory=not (args.quick or args.no_memory),
         progress=not args.quiet,
         runtime=args.runtime,
@@ -141,7 +145,7 @@ def add_bench_parser(subparsers: Any) -> None:
     )
     b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
     add_threads_option(b, "intra-op threads of every runner")
-    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 10)")
+    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 6)")
     b.add_argument(
         "--models",
         help="folder of lesrcnn_x{S}[_int8].onnx to bench as they are (default: the default "

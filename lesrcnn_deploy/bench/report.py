@@ -231,7 +231,14 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         f"process); ISA: {sysi.get('isa_summary', '-')}. "
         f"Warm-up {res.config.get('warmup')} call(s), then interleaved rounds "
         f"({res.config.get('repeats_128')} at 128x128, {res.config.get('repeats_720p')} at 720p); "
-        "medians. Peak RSS measured in a fresh process per runner at the 720p workload; in "
+        "medians. PyTorch eager, the slow reference, runs in "
+        f"{res.config.get('torch_repeats_128')} of the 128x128 rounds"
+        + (
+            " and not at 720p"
+            if not res.config.get("torch_repeats_720p")
+            else f" and {res.config.get('torch_repeats_720p')} at 720p"
+        )
+        + ". Peak RSS measured in a fresh process per runner at the 720p workload; in "
         "brackets: peak minus the idle interpreter (imports done), i.e. the runner's own memory.",
         "",
         *_speed_rows(res),

@@ -28,7 +28,7 @@ def make_test_clip(
     path: str | os.PathLike[str],
     *,
     size: tuple[int, int] = (640, 360),
-    seconds: float = 1.0,
+    seconds: float = 0.8,
     fps: int = 10,
     seed: int = 0,
 ) -> Path:
@@ -72,7 +72,7 @@ def bench_video(
     *,
     scale: int = 2,
     size: tuple[int, int] = (640, 360),
-    seconds: float = 1.0,
+    seconds: float = 0.8,
     fps: int = 10,
     threads: int = 2,
     repeats: int = 1,
