@@ -54,8 +54,21 @@ def test_gate_missing_measurement_and_float_depth_to_space() -> None:
     out = check_gate(_measured({(2, "Set5"): 0.0}, {2: False}), BASE)
     assert out == [
         "x2 Set14: in the baseline but not measured",
-        "x2: DepthToSpace no longer runs on int8 tensors in the optimized int8 graph",
+        "x2: DepthToSpace no longer runs on int8 tensors in the optimized int8 "
+        "graph (ONNX Runtime) or the compiled one (OpenVINO)",
     ]
+
+
+def test_gate_covers_each_installed_runtime() -> None:
+    base = Baseline(drops={**BASE.drops, (2, "Set5 on OpenVINO"): 0.02})
+    ort_only = _measured({(2, "Set5"): 0.02, (2, "Set14"): 0.01})
+    assert check_gate(ort_only, base) == []  # OpenVINO not installed here: not required
+    both = GateMeasurement(drops=ort_only.drops, runtimes=("ort", "openvino"))
+    assert check_gate(both, base) == ["x2 Set5 on OpenVINO: in the baseline but not measured"]
+    drops = {**both.drops, (2, "Set5 on OpenVINO"): SetDrop(30.0, 29.93)}
+    budget, growth = check_gate(GateMeasurement(drops=drops, runtimes=both.runtimes), base)
+    assert budget.startswith("x2 Set5 on OpenVINO: int8 drop 0.070 dB exceeds the 0.050 dB budget")
+    assert growth.startswith("x2 Set5 on OpenVINO: int8 drop 0.070 dB grew by 0.050 dB")
 
 
 def test_baseline_round_trip(tmp_path: Path) -> None:
@@ -95,9 +108,11 @@ def _require_baseline() -> Path:
 
 
 def test_committed_baseline_is_complete() -> None:
-    """The baseline covers x2/x3/x4 on Set5 and Set14, every drop within the budget."""
+    """The baseline covers x2/x3/x4 on Set5 and Set14 on both runtimes, every drop within the
+    budget."""
     b = load_baseline(_require_baseline())
-    assert set(b.drops) == {(s, n) for s in (2, 3, 4) for n in ("Set5", "Set14")}
+    sets = ("Set5", "Set14", "Set5 on OpenVINO", "Set14 on OpenVINO")
+    assert set(b.drops) == {(s, n) for s in (2, 3, 4) for n in sets}
     assert all(v <= b.budget_db for v in b.drops.values())
     raw = json.loads(baseline_path().read_text())
     assert all(raw["depth_to_space_int8"].values())

@@ -176,7 +176,9 @@ def add_bench_parser(subparsers: Any) -> None:
     b.set_defaults(func=_cmd_bench)
 
     g = subparsers.add_parser(
-        "gate", help="CI gate: the default int8 models' drop on Set5/Set14 vs the baseline"
+        "gate",
+        help="CI gate: the default int8 models' drop on Set5/Set14 vs the baseline, on ONNX "
+        "Runtime and (when installed) OpenVINO",
     )
     g.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
     g.add_argument(

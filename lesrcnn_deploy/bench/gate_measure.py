@@ -1,5 +1,6 @@
 """Measuring what the CI gate (:mod:`.gate`) judges: fp32 and int8 PSNR per scale and set (paper
-protocol, through :func:`~lesrcnn_deploy.bench.accuracy.compare`), and where DepthToSpace runs."""
+protocol, through :func:`~lesrcnn_deploy.bench.accuracy.compare`), the int8 model on every
+installed runtime, and where DepthToSpace runs."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from .gate import GateMeasurement, SetDrop
+from ..errors import ConfigError, QuantizationError
+from .gate import RUNTIME_SETS, GateMeasurement, SetDrop
 
-__all__ = ["depth_to_space_dtypes", "depth_to_space_on_int8", "measure_gate"]
+__all__ = [
+    "depth_to_space_dtypes",
+    "depth_to_space_on_int8",
+    "installed_runtimes",
+    "measure_gate",
+]
 
 
 def depth_to_space_dtypes(model_path: str | os.PathLike[str]) -> list[bool]:
@@ -31,6 +37,13 @@ def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
     return bool(flags) and all(flags)
 
 
+def installed_runtimes() -> tuple[str, ...]:
+    """The runtimes the gate covers here: ONNX Runtime, and OpenVINO when it is installed."""
+    from ..runtime_openvino import openvino_available
+
+    return ("ort", "openvino") if openvino_available() else ("ort",)
+
+
 def measure_gate(
     fp32_models: Mapping[int, str | os.PathLike[str]],
     int8_models: Mapping[int, str | os.PathLike[str]],
@@ -39,6 +52,7 @@ def measure_gate(
     threads: int | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
+    runtimes: Sequence[str] | None = None,
 ) -> GateMeasurement:
     """Evaluate fp32 and int8 models of each scale on ``datasets`` (paper protocol), and check
     where DepthToSpace runs in each int8 graph.
@@ -47,17 +61,28 @@ def measure_gate(
         fp32_models, int8_models: ``{scale: .onnx path}``; the scales of ``int8_models`` are
             measured (each needs its fp32 model).
         datasets: dataset folders (e.g. Set5, Set14).
-        threads: ONNX Runtime intra-op threads.
+        threads: intra-op threads.
         progress: tqdm bars.
         config: recorded in the measurement (how the int8 models were built).
+        runtimes: where the int8 model runs: ``"ort"`` (always) and ``"openvino"``; default
+            :func:`installed_runtimes`. Every runtime's int8 result is compared with the ONNX
+            Runtime fp32 result, under the set name ``"<set> on OpenVINO"`` for OpenVINO, and
+            its compiled graph's DepthToSpace must run on 8-bit data too.
 
     Raises:
-        ConfigError: an int8 scale has no fp32 model.
+        ConfigError: an int8 scale has no fp32 model, or an unknown runtime.
     """
+    from ..data import open_dataset
+    from ..evaluate import evaluate
     from ..protocols import Protocol
     from ..runtime import OnnxRunner
     from .accuracy import compare
 
+    rts = tuple(runtimes) if runtimes is not None else installed_runtimes()
+    unknown = sorted(set(rts) - set(RUNTIME_SETS))
+    if unknown or "ort" not in rts:
+        msg = f"gate runtimes must include 'ort' and be among {sorted(RUNTIME_SETS)}, got {rts}"
+        raise ConfigError(msg)
     drops: dict[tuple[int, str], SetDrop] = {}
     d2s: dict[int, bool] = {}
     for scale in sorted(int8_models):
@@ -67,8 +92,23 @@ def measure_gate(
         r32 = OnnxRunner(Path(fp32_models[scale]), threads=threads, scale=scale)
         r8 = OnnxRunner(Path(int8_models[scale]), threads=threads, scale=scale)
         d2s[scale] = depth_to_space_on_int8(int8_models[scale])
+        ov = None
+        if "openvino" in rts:
+            from ..runtime_openvino import OpenVinoRunner, check_depth_to_space_int8_openvino
+
+            ov = OpenVinoRunner(Path(int8_models[scale]), threads=threads, scale=scale)
+            try:
+                check_depth_to_space_int8_openvino(ov)
+            except QuantizationError:
+                d2s[scale] = False
         for root in datasets:
-            c = compare(r32, r8, root, scale=scale, protocol=Protocol.PAPER, progress=progress)
+            ds = open_dataset(root, scale)
+            c = compare(r32, r8, ds, scale=scale, protocol=Protocol.PAPER, progress=progress)
             assert c.int8 is not None
             drops[(scale, c.dataset)] = SetDrop(c.fp32.psnr, c.int8.psnr)
-    return GateMeasurement(drops=drops, depth_to_space_int8=d2s, config=dict(config or {}))
+            if ov is not None:
+                r = evaluate(ov, ds, protocol=Protocol.PAPER, progress=progress)
+                drops[(scale, c.dataset + RUNTIME_SETS["openvino"])] = SetDrop(c.fp32.psnr, r.psnr)
+    return GateMeasurement(
+        drops=drops, depth_to_space_int8=d2s, config=dict(config or {}), runtimes=rts
+    )

@@ -282,6 +282,10 @@ def render_runtime_section(speed: list[SpeedResult], accuracy: list[RuntimeAccur
     lines = [
         "## Runtimes: accuracy on OpenVINO and NNCF's int8 (drop vs ORT fp32, same set)",
         "",
+        "Our int8 model on every set; OpenVINO bf16 and NNCF's int8 on the card set and the first "
+        "paper set (every set of both runtimes with our int8 model is also in `lesrcnn-deploy "
+        "gate`).",
+        "",
         "| Scale | Set | Protocol | Runner | PSNR / SSIM | Drop (dB) | SSIM drop |",
         "|---|---|---|---|---:|---:|---:|",
     ]

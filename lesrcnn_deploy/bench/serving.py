@@ -56,9 +56,9 @@ class ServingBenchConfig:
     int8: Path
     fp32: Path
     size: int = 256
-    concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    concurrencies: tuple[int, ...] = (1, 2, 4)
     fp32_concurrencies: tuple[int, ...] = (1, 2)
-    requests: int = 8
+    requests: int = 6
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
