@@ -44,7 +44,7 @@ class BenchConfig:
             when missing or out of date (:func:`~lesrcnn_deploy.build.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
-        repeats: timed rounds at 128x128; the 720p workload gets ``max(2, repeats // 3)``.
+        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
         warmup: untimed calls per runner and workload.
         torch_repeats_128: rounds PyTorch eager takes part in at 128x128 (it is the slowest
             runner and only a reference).
@@ -78,8 +78,8 @@ class BenchConfig:
     @property
     def repeats_720p(self) -> int:
         """Timed rounds at the 720p workload (each round runs every runner once, ~10 s with the
-        OpenVINO rows; the spread between rounds there is under 2 %)."""
-        return max(2, self.repeats // 3)
+        OpenVINO rows; three, so that the median ignores one disturbed round)."""
+        return max(3, self.repeats // 2)
 
 
 def default_datasets() -> list[Path]:
