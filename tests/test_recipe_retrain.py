@@ -53,7 +53,9 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
         stacklevel=1,
     )
     recorded = load_baseline().drops
-    m = measure_gate({2: fp32_models[2]}, {2: result.path}, [set5, set14], progress=False)
+    m = measure_gate(
+        {2: fp32_models[2]}, {2: result.path}, [set5, set14], progress=False, runtimes=["ort"]
+    )
     where = (
         f"retrained on {again.provenance.get('cpu')}, recipe from {shipped.provenance.get('cpu')}"
     )
