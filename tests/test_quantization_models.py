@@ -159,16 +159,15 @@ def test_post_training_quantization_is_seeded(fp32_models: dict[int, Path], tmp_
     # the calibration step (shared by every preset) reproduces the committed recipe's table
     first = quantize_model(fp32_models[2], tmp_path / "first.onnx", preset="ptq", progress=False)
     assert first.calibration.ranges == load_recipe(shipped_recipe_path(2)).calibration.ranges
-    again = quantize_model(fp32_models[2], tmp_path / "again.onnx", preset="ptq", progress=False)
-    assert again.sha256 == first.sha256
-    other = quantize_model(
-        fp32_models[2],
-        tmp_path / "other.onnx",
-        preset="ptq",
-        calibration=CalibrationConfig(seed=1),
-        progress=False,
-    )
-    assert other.sha256 != first.sha256
+
+    def small(seed: int, name: str) -> str:  # 4 patches: the same property, a tenth of the time
+        cal = CalibrationConfig(count=4, seed=seed)
+        out = tmp_path / f"{name}.onnx"
+        return quantize_model(
+            fp32_models[2], out, preset="ptq", calibration=cal, progress=False
+        ).sha256
+
+    assert small(0, "a") == small(0, "b") != small(1, "c")
 
 
 def test_sensitivity_report_and_simulator_match_ort(
