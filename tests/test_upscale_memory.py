@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lesrcnn_deploy.model import build_model
+from lesrcnn_deploy.network.lesrcnn import build_model
 
 LIMIT_BYTES = 2 * 1024**3
 
@@ -41,7 +41,7 @@ print(json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "peak": pea
 @pytest.fixture(scope="module")
 def x4_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight fp32 x4 model: same graph and cost as the official one."""
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = build_model(4)
     g = torch.Generator().manual_seed(0)

@@ -9,7 +9,7 @@ EXIF orientation: ``cv2.IMREAD_UNCHANGED`` ignores it, so :func:`load_image` rea
 Pillow and applies the flip/rotation itself with numpy; the result is the image as a viewer shows it
 (what ``PIL.ImageOps.exif_transpose`` gives). TIFF decoders already apply the TIFF orientation tag.
 
-Every failure is raised as a one-line :class:`~lesrcnn_deploy.errors.ImageError` that names the
+Every failure is raised as a one-line :class:`~lesrcnn_deploy.core.errors.ImageError` that names the
 file; no OpenCV or Pillow exception escapes.
 """
 
@@ -29,8 +29,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, ImageTooLargeError, LesrcnnError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
+from ..core.errors import (
+    ImageError,
+    ImageTooLargeError,
+    LesrcnnError,
+    UnsupportedFormatError,
+    one_line,
+)
+from ..core.fileio import atomic_write_bytes
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -170,7 +176,7 @@ def _open_header(path: Path | str, fp: BinaryIO) -> Image.Image:
         msg = f"{path}: not an image (content is not PNG, JPEG, WebP, BMP or TIFF)"
         raise ImageError(msg) from None
     except Exception as err:  # Pillow raises SyntaxError, OSError, ValueError... on bad headers
-        msg = f"{path}: unreadable image header ({type(err).__name__}: {_one_line(err)})"
+        msg = f"{path}: unreadable image header ({type(err).__name__}: {one_line(err)})"
         raise ImageError(msg) from None
     if im.format not in _PIL_FORMATS:
         msg = f"{path}: unsupported image format {im.format} (need PNG, JPEG, WebP, BMP or TIFF)"
@@ -180,10 +186,6 @@ def _open_header(path: Path | str, fp: BinaryIO) -> Image.Image:
         msg = f"{path}: empty image ({w}x{h} pixels)"
         raise ImageError(msg)
     return im
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -257,7 +259,7 @@ def _decode_with_pil(path: Path | str, data: bytes) -> np.ndarray:
     except ImageError:
         raise
     except Exception as err:
-        msg = f"{path}: truncated or corrupt image (cannot decode: {_one_line(err)})"
+        msg = f"{path}: truncated or corrupt image (cannot decode: {one_line(err)})"
         raise ImageError(msg) from None
 
 
@@ -430,7 +432,7 @@ def _encode(path: Path | str, ext: str, pixels: np.ndarray) -> bytes:
     try:
         ok, buf = cv2.imencode(ext, bgr, params)
     except cv2.error as err:
-        msg = f"{path}: cannot encode {ext} ({_one_line(err)})"
+        msg = f"{path}: cannot encode {ext} ({one_line(err)})"
         raise ImageError(msg) from None
     if not ok:
         msg = f"{path}: cannot encode {ext} (OpenCV refused {pixels.shape} {pixels.dtype})"
@@ -500,6 +502,6 @@ def save_image(
     try:
         atomic_write_bytes(p, data)
     except OSError as err:
-        msg = f"{p}: cannot write image ({err.strerror or _one_line(err)})"
+        msg = f"{p}: cannot write image ({err.strerror or one_line(err)})"
         raise ImageError(msg) from None
     return p

@@ -34,9 +34,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..core.errors import ConfigError, ImageError, VideoError, one_line
+from ..core.vocab import check_scale
 from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
-from ..errors import ConfigError, ImageError, VideoError
-from ..scales import check_scale
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -300,7 +300,7 @@ def _run_one(
         try:
             video(job)
         except VideoError as exc:
-            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
+            return Outcome(job, "failed", one_line(exc).removeprefix(f"{job.source}: "))
         return Outcome(job, "done")
     return upscale_job(upscaler, job, max_pixels=max_pixels)
 
@@ -347,11 +347,6 @@ def upscale_job(
         result = upscaler.upscale(image.pixels)
         save_image(job.output, result, overwrite=True)
     except ImageError as exc:
-        reason = _one_line(exc)
+        reason = one_line(exc)
         return Outcome(job, "failed", reason.removeprefix(f"{job.source}: "))
     return Outcome(job, "done")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError
-from ..fileio import atomic_path
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_path
 from .pipeline import EncoderSettings, PipelineStats, container_format, run_pipeline
 
 __all__ = ["FrameUpscaler", "VideoResult", "upscale_frames", "upscale_video"]

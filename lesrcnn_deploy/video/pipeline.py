@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, VideoError
+from ..core.errors import ConfigError, VideoError
 from .probe import OUTPUT_CONTAINERS, display_matrix, import_av, open_input, pick_video_stream
 
 __all__ = [

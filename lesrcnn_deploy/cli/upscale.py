@@ -6,16 +6,23 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli_types import add_runtime_option, add_threads_option, int_at_least, model_scale, scale_arg
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from .options import (
+    add_runtime_option,
+    add_threads_option,
+    add_tile_options,
+    int_at_least,
+    model_scale,
+    scale_arg,
+)
 
 __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from ..runtime import read_metadata
-    from .api import Upscaler
-    from .batch import plan_jobs, run_batch
+    from ..core.onnx_io import read_metadata
+    from ..upscale.api import Upscaler
+    from ..upscale.batch import plan_jobs, run_batch
 
     _refuse_useless_options(args)
     if args.model is not None:
@@ -46,7 +53,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             scale=args.scale,
             precision=precision,
             model=args.model,
-            tile=0 if args.no_tile else args.tile,
+            tile=args.tile,
             tile_overlap=args.tile_overlap,
             threads=args.threads,
             overwrite=args.overwrite,
@@ -61,7 +68,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         args.scale,
         precision,
         model=args.model,
-        tile=0 if args.no_tile else args.tile,
+        tile=args.tile,
         tile_overlap=args.tile_overlap,
         threads=args.threads,
         runtime=args.runtime,
@@ -69,10 +76,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.runtime == "auto" and not args.quiet:
         print(upscaler.runtime_choice.note, file=sys.stderr)
     if len(jobs) == 1 and jobs[0].kind == "video":
-        from ..video.cli import run_single_video
+        from .video import run_single_video
 
         return run_single_video(upscaler, jobs[0], args)
-    from ..video.cli import video_runner
+    from .video import video_runner
 
     result = run_batch(
         upscaler,
@@ -98,7 +105,7 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
             "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
         ),
         (
-            args.tile_overlap is not None and args.no_tile,
+            args.tile_overlap is not None and args.tile == 0,
             "--tile-overlap has no effect with --no-tile",
         ),
     ]
@@ -109,9 +116,8 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
 
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
-    from ..video.cli import add_video_options
-    from .api import DEFAULT_TILE
-    from .batch import OUTPUT_FORMATS
+    from ..upscale.batch import OUTPUT_FORMATS
+    from .video import add_video_options
 
     p = subparsers.add_parser(
         "upscale",
@@ -147,16 +153,7 @@ def add_upscale_parser(subparsers: Any) -> None:
         help="format of generated output names (default png)",
     )
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
-    t = p.add_mutually_exclusive_group()
-    t.add_argument(
-        "--tile",
-        type=int_at_least(1),
-        default=DEFAULT_TILE,
-        help=f"tile size in input pixels (default {DEFAULT_TILE})",
-    )
-    t.add_argument(
-        "--no-tile", action="store_true", help="whole image in one call (memory grows with size)"
-    )
+    add_tile_options(p)
     p.add_argument(
         "--tile-overlap",
         type=int_at_least(0),
