@@ -20,7 +20,7 @@ all: bench
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev,video,serve,ray,openvino]'
+	$(PY) -m pip install -q --no-compile -e '.[dev,video,serve,ray,openvino,jxl]'
 	touch $(STAMP)
 
 venv: $(STAMP)
