@@ -62,6 +62,11 @@ class ServeConfig:
         token_file: file whose stripped content is the bearer token; ``None`` = no auth.
         tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image.
         retry_after: seconds sent in ``Retry-After`` with a 503.
+        max_jobs: jobs (``POST /v1/jobs``) allowed to wait in the queue; beyond it: 429.
+        max_job_bytes: bytes the files of all jobs may hold (uploads and results); beyond: 503.
+            Also the largest job upload (413).
+        job_ttl: seconds a finished job's result is kept; then it and its files are deleted.
+        jobs_dir: where the private job directory is created (``None`` = the system temp dir).
     """
 
     scales: tuple[int, ...] | None = None
@@ -77,6 +82,10 @@ class ServeConfig:
     token_file: Path | None = None
     tile: int = DEFAULT_TILE
     retry_after: int = 1
+    max_jobs: int = 16
+    max_job_bytes: int = 2 * 1024**3
+    job_ttl: float = 3600.0
+    jobs_dir: Path | None = None
 
     def __post_init__(self) -> None:
         models = {
@@ -100,6 +109,16 @@ class ServeConfig:
         _positive("tile", self.tile, 0)
         _positive("retry_after", self.retry_after, 0)
         _positive("port", self.port, 0)
+        _positive("max_jobs", self.max_jobs, 0)
+        _positive("max_job_bytes", self.max_job_bytes)
+        if isinstance(self.job_ttl, bool) or not isinstance(self.job_ttl, int | float):
+            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
+            raise ConfigError(msg)
+        if not self.job_ttl > 0:
+            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
+            raise ConfigError(msg)
+        if self.jobs_dir is not None:
+            object.__setattr__(self, "jobs_dir", Path(self.jobs_dir))
         if not self.model_keys():
             msg = "no model to serve: give --scales/--precision or --model"
             raise ConfigError(msg)
