@@ -10,7 +10,7 @@ INT8   := $(foreach s,$(SCALES),models/lesrcnn_x$(s)_int8.onnx)
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all venv export quantize artifacts finetune bench test test-all lint gate readme clean
+.PHONY: all venv export quantize artifacts image finetune bench test test-all lint gate readme clean
 .DELETE_ON_ERROR:
 
 all: bench
@@ -65,6 +65,14 @@ test-all: test
 # from their recipes) on Set5/Set14 against benchmarks/baseline.json.
 gate: quantize
 	$(CLI) gate
+
+# The service's container image (Containerfile): wheels fetched on the host into wheelhouse/, then
+# built with no network and tagged lesrcnn-deploy:<version> and :latest (podman, else docker).
+# IMAGE_ARGS=--offline-base where no container registry is reachable (a Debian base made with
+# mmdebstrap); BASE=<image> for another public base image.
+IMAGE_ARGS ?=
+image:
+	PYTHON=$(PYTHON) scripts/build_image.sh $(IMAGE_ARGS)
 
 # Refresh the README's results section and docs/bench_*.png from reports/bench/.
 readme: $(STAMP)

@@ -28,13 +28,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import (
+    ConfigError,
     ImageError,
     ImageTooLargeError,
     LesrcnnError,
     ServerBusyError,
     UnsupportedFormatError,
 )
-from .config import ServeConfig
+from .config import ServeConfig, output_options
 from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
 from .http import authorized, model_headers, read_body, unauthorized
 from .http import error as _error
@@ -141,6 +142,13 @@ async def _upscale(request: Request) -> Response:
     fmt = q.get("format", "png").lower()
     if fmt not in _FORMATS:
         return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))
+    try:
+        options = output_options(q)
+    except ConfigError as err:
+        return answer(_error(400, str(err)))
+    choices = None  # outscale/fit without a scale: the smallest loaded scale reaching the size
+    if options.resizes and scale_text is None:
+        choices = {s: m for s, p in keys if p == precision and (m := service.pool.get(s, p))}
     if service.engine.full:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
     body = await read_body(request, cfg.max_body_bytes)
@@ -153,7 +161,15 @@ async def _upscale(request: Request) -> Response:
     cancel = threading.Event()
     try:
         future = service.engine.submit(
-            lambda: upscale_bytes(model, body, fmt=fmt, max_pixels=cfg.max_pixels, cancel=cancel)
+            lambda: upscale_bytes(
+                model,
+                body,
+                fmt=fmt,
+                max_pixels=cfg.max_pixels,
+                cancel=cancel,
+                options=options,
+                choices=choices,
+            )
         )
     except ServerBusyError:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))

@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from ..errors import ConfigError
 from ..fileio import atomic_path
-from .pipeline import EncoderSettings, PipelineStats, container_format, run_pipeline
+from .encoder import EncoderSettings, container_format
+from .pipeline import PipelineStats, run_pipeline
 
 __all__ = ["FrameUpscaler", "VideoResult", "upscale_frames", "upscale_video"]
 
@@ -111,7 +112,7 @@ def upscale_video(
         upscaler: anything with ``scale`` and ``upscale((H, W, 3) RGB uint8|uint16) ->
             (H*s, W*s, 3)``, e.g. :class:`~lesrcnn_deploy.upscale.Upscaler`.
         codec: video encoder (default: libx264 where available, see
-            :data:`~lesrcnn_deploy.video.pipeline.DEFAULT_CODECS`).
+            :data:`~lesrcnn_deploy.video.encoder.DEFAULT_CODECS`).
         crf: constant quality (default 18 for libx264); exclusive with ``bitrate``.
         bitrate: target bits/s; exclusive with ``crf``.
         pix_fmt: encoder pixel format (default: the input's when the encoder takes it).
@@ -147,9 +148,9 @@ def upscale_video(
         stats: PipelineStats = run_pipeline(
             src_p,
             tmp,
-            upscaler.upscale,
-            scale,
-            settings,
+            frame_fn=upscaler.upscale,
+            scale=scale,
+            settings=settings,
             fmt=fmt,
             progress=progress,
             queue_size=queue_size,

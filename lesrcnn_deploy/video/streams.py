@@ -1,0 +1,159 @@
+"""Output streams: the encoded video stream and the copied ones, with what the input carries.
+
+The video stream gets the input's time base, frame rate, sample aspect ratio, colour tags,
+display matrix (rotation and flips) and tags; audio and subtitle streams are copied from their
+input templates (packets pass through untouched) with their tags and dispositions; the container
+gets the input's tags. Tags the muxer writes itself are not copied (they would be stale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from ..errors import VideoError
+from .encoder import EncoderSettings, encoder_options, pick_pix_fmt
+from .probe import display_matrix, import_av
+
+__all__ = ["Encoding", "add_copied_streams", "add_video_stream", "tags"]
+
+# Container/stream tags the muxer writes itself; copying the input's would be stale.
+_MUXER_TAGS = frozenset(
+    {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "creation_time"}
+)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Per-run constants of the encode stage.
+
+    Attributes:
+        time_base: the input (and output) video stream's time base.
+        rgb_format: ``"rgb24"``, or ``"rgb48le"`` for inputs deeper than 8 bits.
+        pix_fmt: the encoder's pixel format.
+        colorspace: FFmpeg ``AVColorSpace`` to convert to (``None``: unspecified).
+        color_range: FFmpeg ``AVColorRange`` to convert to (``None``: unspecified).
+        size: the input frame ``(width, height)``.
+        out_size: the encoded frame ``(width, height)``.
+    """
+
+    time_base: Fraction
+    rgb_format: str
+    pix_fmt: str
+    colorspace: int | None
+    color_range: int | None
+    size: tuple[int, int]
+    out_size: tuple[int, int]
+
+
+def tags(meta: Any) -> dict[str, str]:
+    """``meta``'s tags as strings, without those the muxer writes itself."""
+    return {str(k): str(v) for k, v in dict(meta).items() if str(k).lower() not in _MUXER_TAGS}
+
+
+def add_video_stream(
+    out: Any,
+    vin: Any,
+    *,
+    first: Any,
+    out_size: tuple[int, int],
+    codec: str,
+    settings: EncoderSettings,
+) -> tuple[Any, Encoding]:
+    """Add the encoded video stream to ``out``, set up like the input stream ``vin``.
+
+    Args:
+        out: the output container.
+        vin: the input video stream.
+        first: its first decoded frame (size, pixel format, colour tags, display matrix).
+        out_size: the encoded frame ``(width, height)``.
+        codec: the encoder (see :func:`~lesrcnn_deploy.video.encoder.choose_codec`).
+        settings: quality and pixel format settings.
+
+    Returns:
+        The output stream and the encode stage's constants.
+
+    Raises:
+        ConfigError: settings the encoder does not take.
+    """
+    av = import_av()
+    rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+    vout = out.add_stream(codec, rate=rate)
+    ctx = vout.codec_context
+    ctx.width, ctx.height = out_size
+    ctx.pix_fmt = pick_pix_fmt(codec, first.format.name, requested=settings.pix_fmt)
+    ctx.time_base = vin.time_base
+    vout.time_base = vin.time_base
+    if vin.sample_aspect_ratio:
+        ctx.sample_aspect_ratio = vin.sample_aspect_ratio
+    deep = max(c.bits for c in first.format.components) > 8
+    is_rgb = av.VideoFormat(ctx.pix_fmt).is_rgb
+    # FFmpeg's AVColorSpace / AVColorRange values; 0 and 2 mean "unspecified" (BT.601, limited).
+    colorspace = int(first.colorspace) if int(first.colorspace) not in (0, 2) else None
+    color_range = int(first.color_range) or None
+    if not is_rgb:
+        if color_range:
+            ctx.color_range = color_range
+        if colorspace:
+            ctx.colorspace = colorspace
+    if int(first.color_primaries) not in (0, 2):
+        ctx.color_primaries = int(first.color_primaries)
+    if int(first.color_trc) not in (0, 2):
+        ctx.color_trc = int(first.color_trc)
+    ctx.options = encoder_options(ctx, settings)
+    vout.metadata.update(tags(vin.metadata))
+    matrix = display_matrix(first)
+    if matrix is not None:
+        vout.set_display_matrix(list(matrix))
+    enc = Encoding(
+        time_base=vin.time_base,
+        rgb_format="rgb48le" if deep else "rgb24",
+        pix_fmt=ctx.pix_fmt,
+        colorspace=colorspace,
+        color_range=color_range,
+        size=(first.width, first.height),
+        out_size=out_size,
+    )
+    return vout, enc
+
+
+def add_copied_streams(
+    out: Any, inp: Any, *, skip: int, fmt: str
+) -> tuple[dict[int, Any], list[str]]:
+    """Add a copy of every audio and subtitle stream of ``inp`` to ``out``.
+
+    Args:
+        out: the output container.
+        inp: the input container.
+        skip: the index of the input video stream (encoded, not copied).
+        fmt: the output muxer name (for the message).
+
+    Returns:
+        Input stream index -> output stream, and ``"#index type codec"`` of the streams dropped
+        (data tracks, attachments, extra video tracks, cover pictures).
+
+    Raises:
+        VideoError: the container cannot hold a stream without re-encoding it.
+    """
+    copies: dict[int, Any] = {}
+    dropped: list[str] = []
+    for s in inp.streams:
+        if s.index == skip:
+            continue
+        codec = s.codec_context.name if s.codec_context is not None else "?"
+        if s.type not in ("audio", "subtitle"):
+            dropped.append(f"#{s.index} {s.type} {codec}")
+            continue
+        try:
+            ostream = out.add_stream_from_template(s)
+        except ValueError:
+            msg = (
+                f"the {fmt} container cannot hold the input's {s.type} stream #{s.index} "
+                f"({codec}) without re-encoding; write .mkv instead"
+            )
+            raise VideoError(msg) from None
+        ostream.metadata.update(tags(s.metadata))
+        ostream.disposition = s.disposition
+        copies[s.index] = ostream
+    return copies, dropped
