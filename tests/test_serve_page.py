@@ -276,7 +276,7 @@ def test_page_asks_for_the_token_and_shows_401_until_given(
         page.fill("#token", "wrong")
         _upload(page, image)
         page.wait_for_function(
-            "document.querySelectorAll('#history li').length === 2 && "
+            "() => document.querySelectorAll('#history li').length === 2 && "
             "document.querySelector('#history li .state').textContent.startsWith('failed')"
         )
         assert "Access denied (401)" in page.inner_text("#error")
