@@ -149,7 +149,7 @@ def test_page_upscales_a_set5_image_exactly_like_the_cli(
     browser: Any, server: Server, model: Path, set5: Path, tmp_path: Path
 ) -> None:
     image = set5 / "x2" / "img_003_SRF_2_LR.png"  # butterfly, 128 x 128
-    cli = _cli_output(model, image, tmp_path / "cli", "--tile", "64")
+    cli = _cli_output(model, image, tmp_path / "cli", "--tile", "64", "--strip-metadata")
     page = _open(browser, server.base, viewport={"width": 1280, "height": 900})
     assert page.locator("#token-box").is_hidden()  # no token file: no token field
     page.select_option("#scale", "2")
