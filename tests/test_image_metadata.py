@@ -236,3 +236,17 @@ def test_avif_and_jpeg_xl_outputs(tmp_path: Path) -> None:
         assert np.abs(np.asarray(im).astype(int) - px).mean() < 3
     with pytest.raises(UnsupportedFormatError, match="16-bit"):
         encode_image(np.zeros((4, 4, 3), np.uint16), "avif")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_rgb_tiff_keeps_icc_and_xmp(tmp_path: Path, channels: int) -> None:
+    rng = np.random.default_rng(2)
+    px = rng.integers(0, 65536, (9, 11, channels)).astype(np.uint16)
+    meta = ImageMeta(icc_profile=P3, exif=camera_exif(1).tobytes(), xmp=XMP)
+    out = save_image(tmp_path / "deep.tif", px, meta=meta)
+    back = load_image(out)
+    assert back.pixels.dtype == np.uint16 and np.array_equal(back.pixels, px)
+    assert back.meta.icc_profile == P3
+    assert back.meta.xmp is not None and b'tiff:Make="TestCam"' in back.meta.xmp
+    with Image.open(out) as im:  # libtiff reads the rewritten directory
+        assert im.size == (11, 9) and im.info["icc_profile"] == P3
