@@ -43,6 +43,7 @@ from .jobs import JOB_STATES, JobManager
 from .jobs_api import job_routes
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .openapi import openapi_spec
+from .page import page_routes
 
 __all__ = ["Service", "create_app"]
 
@@ -280,6 +281,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
             Route("/metrics", _metrics, methods=["GET"]),
             Route("/openapi.json", _openapi, methods=["GET"]),
             *job_routes(),
+            *page_routes(),
         ],
         lifespan=lifespan,
     )
