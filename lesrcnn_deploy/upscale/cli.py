@@ -101,11 +101,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             options=options,
         )
         return _report(jobs, result, args.quiet)
-    upscaler = scales.get(args.scale or max(SCALES))
+    # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
     if len(jobs) == 1 and jobs[0].kind == "video":
         from ..video.cli import run_single_video
 
-        return run_single_video(upscaler, jobs[0], args)
+        return run_single_video(scales, jobs[0], args)
     from ..video.cli import video_runner
 
     result = run_batch(
@@ -114,7 +114,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
-        video=video_runner(upscaler, args),
+        video=video_runner(scales, args),
         options=options,
     )
     return _report(jobs, result, args.quiet)
