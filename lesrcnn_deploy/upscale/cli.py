@@ -91,30 +91,23 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         scales = ScaleSet.fixed(open_upscaler(args.scale))
     else:  # --fit alone: each image runs at the smallest scale reaching its size
         scales = ScaleSet(open_upscaler)
-    if not any(j.kind == "video" for j in jobs):
-        result = run_batch(
-            scales,
-            jobs,
-            overwrite=args.overwrite,
-            skip_existing=args.skip_existing,
-            progress=not args.quiet,
-            options=options,
-        )
-        return _report(jobs, result, args.quiet)
-    upscaler = scales.get(args.scale or max(SCALES))
-    if len(jobs) == 1 and jobs[0].kind == "video":
-        from ..video.cli import run_single_video
+    video = None
+    if any(j.kind == "video" for j in jobs):
+        upscaler = scales.get(args.scale or max(SCALES))
+        if len(jobs) == 1:
+            from ..video.cli import run_single_video
 
-        return run_single_video(upscaler, jobs[0], args)
-    from ..video.cli import video_runner
+            return run_single_video(upscaler, jobs[0], args)
+        from ..video.cli import video_runner
 
+        video = video_runner(upscaler, args)
     result = run_batch(
         scales,
         jobs,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
-        video=video_runner(upscaler, args),
+        video=video,
         options=options,
     )
     return _report(jobs, result, args.quiet)
