@@ -116,3 +116,17 @@ def test_options_check_themselves() -> None:
     assert OutputOptions(outscale=3.5).suffix(4) == "x3.5"
     assert OutputOptions().suffix(2) == "x2"
     assert OutputOptions(fit="1920x1080").fit == (1920, 1080)  # type: ignore[arg-type]
+
+
+def test_missing_jpeg_xl_plugin_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pillow_jxl", None)  # as if the 'jxl' extra were missing
+    src = _phone_jpeg(tmp_path / "p.jpg")
+    code = main(["upscale", str(src), "--model", str(_model(2)), "--format", "jxl", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "pip install 'lesrcnn-deploy[jxl]'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg"]

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..data.animation import Animation, load_animation, save_animation
-from ..data.image_encode import check_encode_options
+from ..data.image_encode import check_encode_options, check_writable
 from ..data.image_meta import ImageMeta
 from ..data.outsize import OutputPlan, check_outscale, parse_fit, resize_to, target_size
 from ..errors import ConfigError
@@ -94,7 +94,10 @@ class OutputOptions:
         return meta.stripped() if self.strip_metadata else meta
 
     def check_format(self, fmt: str) -> None:
-        """Refuse ``quality``/``lossless`` that would have no effect on ``fmt`` (ConfigError)."""
+        """Refuse an unavailable ``fmt`` (AVIF, JPEG XL) and ``quality``/``lossless`` that would
+        have no effect on it (one-line errors, before any work)."""
+        if fmt.lower().lstrip(".") != "gif":  # GIF: animations only (save_animation)
+            check_writable(fmt, name="output")
         check_encode_options(fmt, quality=self.quality, lossless=self.lossless)
 
     def plan(self, size: tuple[int, int], scales: tuple[int, ...]) -> OutputPlan:
