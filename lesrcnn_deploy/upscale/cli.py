@@ -13,6 +13,7 @@ __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    from ..data.animation import is_animated
     from ..runtime import read_metadata
     from ..scales import SCALES
     from .api import Upscaler
@@ -48,6 +49,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
         if job.kind == "image":
             options.check_format(job.output.suffix)
+            if job.output.suffix.lower() == ".gif" and not is_animated(job.source):
+                msg = f"{job.source}: GIF output is for animated inputs (use png for a still)"
+                raise ConfigError(msg)
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
