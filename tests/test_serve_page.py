@@ -152,6 +152,11 @@ def test_page_upscales_a_set5_image_exactly_like_the_cli(
     cli = _cli_output(model, image, tmp_path / "cli", "--tile", "64", "--strip-metadata")
     page = _open(browser, server.base, viewport={"width": 1280, "height": 900})
     assert page.locator("#token-box").is_hidden()  # no token file: no token field
+    order = []
+    for _ in range(4):  # the keyboard reaches the file picker and every option
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert order == ["file", "scale", "precision", "format"]
     page.select_option("#scale", "2")
     page.select_option("#precision", "int8")
     _upload(page, image)

@@ -478,7 +478,10 @@ async function runVideo(file, item) {
   const started = performance.now();
   progress(`Uploading ${file.name}…`, null, formatBytes(file.size), null);
   setItem(item, "uploading…");
-  const query = new URLSearchParams({ scale, precision, format: "mp4" });
+  // Matroska in, Matroska out (its audio codecs may not fit MP4); QuickTime stays QuickTime.
+  const container = /\.(mkv|webm)$/i.test(file.name) ? "mkv" :
+    /\.mov$/i.test(file.name) ? "mov" : "mp4";
+  const query = new URLSearchParams({ scale, precision, format: container });
   let created;
   try {
     created = await fetch(`/v1/jobs?${query}`, {
@@ -525,7 +528,7 @@ async function runVideo(file, item) {
   const url = URL.createObjectURL(blob);
   const seconds = (performance.now() - started) / 1000;
   const frames = `${view.progress.done} frames`;
-  const link = downloadLink(url, outputName(file, "mp4"), "Download video");
+  const link = downloadLink(url, outputName(file, container), "Download video");
   link.dataset.job = job.id;
   setItem(item, `done: ${frames} in ${formatSeconds(seconds)}, ${formatBytes(blob.size)}` +
     ` · ${RUNTIME_NAMES[result.headers.get("X-Runtime")] || ""}` +
