@@ -130,3 +130,12 @@ def test_missing_jpeg_xl_plugin_is_one_line_before_any_work(
     assert code == 2 and len(err.splitlines()) == 1
     assert "pip install 'lesrcnn-deploy[jxl]'" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg"]
+
+
+def test_gif_output_is_for_animations_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _phone_jpeg(tmp_path / "p.jpg")
+    code = main(["upscale", str(src), "--model", str(_model(2)), "--format", "gif", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "GIF output is for animated inputs" in err and len(err.splitlines()) == 1

@@ -13,6 +13,7 @@ __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    from ..data.animation import is_animated
     from ..runtime import read_metadata
     from ..scales import SCALES
     from .api import Upscaler
@@ -48,6 +49,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
         if job.kind == "image":
             options.check_format(job.output.suffix)
+            if job.output.suffix.lower() == ".gif" and not is_animated(job.source):
+                msg = f"{job.source}: GIF output is for animated inputs (use png for a still)"
+                raise ConfigError(msg)
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
@@ -91,30 +95,23 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         scales = ScaleSet.fixed(open_upscaler(args.scale))
     else:  # --fit alone: each image runs at the smallest scale reaching its size
         scales = ScaleSet(open_upscaler)
-    if not any(j.kind == "video" for j in jobs):
-        result = run_batch(
-            scales,
-            jobs,
-            overwrite=args.overwrite,
-            skip_existing=args.skip_existing,
-            progress=not args.quiet,
-            options=options,
-        )
-        return _report(jobs, result, args.quiet)
-    upscaler = scales.get(args.scale or max(SCALES))
-    if len(jobs) == 1 and jobs[0].kind == "video":
-        from ..video.cli import run_single_video
+    video = None
+    if any(j.kind == "video" for j in jobs):
+        upscaler = scales.get(args.scale or max(SCALES))
+        if len(jobs) == 1:
+            from ..video.cli import run_single_video
 
-        return run_single_video(upscaler, jobs[0], args)
-    from ..video.cli import video_runner
+            return run_single_video(upscaler, jobs[0], args)
+        from ..video.cli import video_runner
 
+        video = video_runner(upscaler, args)
     result = run_batch(
         scales,
         jobs,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
-        video=video_runner(upscaler, args),
+        video=video,
         options=options,
     )
     return _report(jobs, result, args.quiet)
