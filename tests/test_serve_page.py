@@ -243,8 +243,18 @@ def test_page_at_phone_width_pans_at_1_to_1(
     page = _open(
         browser, server.base, viewport={"width": 390, "height": 844}, device_scale_factor=1
     )
-    _upload(page, image)
+    # dropped on the drop zone this time (a real DataTransfer with the file's bytes)
+    transfer = page.evaluate_handle(
+        """([name, bytes]) => {
+            const t = new DataTransfer();
+            t.items.add(new File([new Uint8Array(bytes)], name, {type: "image/png"}));
+            return t;
+        }""",
+        [image.name, list(image.read_bytes())],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
     page.wait_for_selector("#history li .button", timeout=120_000)
+    assert page.inner_text("#result-name") == image.name
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     wrap = page.locator("#wrap").bounding_box()
     assert wrap is not None and wrap["width"] <= 390

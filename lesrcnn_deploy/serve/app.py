@@ -37,7 +37,7 @@ from ..errors import (
 )
 from .config import ServeConfig, output_options
 from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
-from .http import authorized, model_headers, read_body, unauthorized
+from .http import authorized, find_model, model_headers, read_body, unauthorized
 from .http import error as _error
 from .jobs import JOB_STATES, JobManager
 from .jobs_api import job_routes
@@ -127,18 +127,12 @@ async def _upscale(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return answer(_busy(service, "not_ready", "models are still loading"))
     q = request.query_params
-    precision = q.get("precision", cfg.default_precision)
+    model, problem = find_model(service.pool, q, cfg.default_precision)
+    if model is None:
+        return answer(_error(400, problem))
+    precision = model.key[1]
     scale_text = q.get("scale")
     keys = service.pool.loaded()
-    try:
-        scale = int(scale_text) if scale_text is not None else keys[0][0]
-    except ValueError:
-        scale = -1
-    model = service.pool.get(scale, precision)
-    if model is None:
-        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
-        text = f"no model for scale={scale_text} precision={precision} (loaded: {offered})"
-        return answer(_error(400, text))
     fmt = q.get("format", "png").lower()
     if fmt not in _FORMATS:
         return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))

@@ -220,20 +220,27 @@ async function runImage(file, item) {
   setItem(item, "upscaling…");
   const timer = setInterval(tick, 200);
   let response;
-  try {
-    const query = new URLSearchParams({ scale, precision, format: fmt });
-    response = await fetch(`/v1/upscale?${query}`, {
-      method: "POST",
-      body: file,
-      headers: { "Content-Type": "application/octet-stream", ...authHeaders() },
-      signal: controller.signal,
-    });
-  } catch (err) {
-    clearInterval(timer);
-    if (err.name !== "AbortError" && state.info && file.size > state.info.max_body_bytes) {
-      throw new Error(explain(413, `request body larger than ${state.info.max_body_bytes} bytes`));
+  const query = new URLSearchParams({ scale, precision, format: fmt });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      response = await fetch(`/v1/upscale?${query}`, {
+        method: "POST",
+        body: file,
+        headers: { "Content-Type": "application/octet-stream", ...authHeaders() },
+        signal: controller.signal,
+      });
+    } catch (err) {
+      clearInterval(timer);
+      if (err.name !== "AbortError" && state.info && file.size > state.info.max_body_bytes) {
+        throw new Error(explain(413, `request body larger than ${state.info.max_body_bytes} bytes`));
+      }
+      throw err;
     }
-    throw err;
+    // A full queue (503 + Retry-After): wait as told and try again, a few times.
+    const wait = Number(response.headers.get("Retry-After"));
+    if (response.status !== 503 || !wait || attempt >= 4 || controller.signal.aborted) break;
+    setItem(item, `server busy, retrying in ${wait} s (attempt ${attempt + 1} of 4)…`);
+    await new Promise((done) => setTimeout(done, wait * 1000));
   }
   if (!response.ok) {
     clearInterval(timer);
