@@ -10,7 +10,7 @@ INT8   := $(foreach s,$(SCALES),models/lesrcnn_x$(s)_int8.onnx)
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all venv export quantize finetune bench test test-all lint gate readme clean
+.PHONY: all venv export quantize artifacts image finetune bench test test-all lint gate readme clean
 .DELETE_ON_ERROR:
 
 all: bench
@@ -20,7 +20,7 @@ all: bench
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev,video,serve,ray,openvino]'
+	$(PY) -m pip install -q --no-compile -e '.[all,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -37,6 +37,13 @@ models/lesrcnn_x%_int8.onnx: models/lesrcnn_x%.onnx calibration/lesrcnn_x%_int8.
 	$(CLI) quantize --scale $* --output $@
 
 quantize: $(STAMP) $(INT8)
+
+# The default int8 models shipped in the package (lesrcnn_deploy/artifacts/, SHA256SUMS) from this
+# rebuild: after `make finetune` or an exporter change; review and commit them like the recipes
+# (tests/test_artifacts.py fails until the shipped files equal the rebuild).
+artifacts: quantize
+	cp $(INT8) lesrcnn_deploy/artifacts/
+	cd lesrcnn_deploy/artifacts && sha256sum $(notdir $(INT8)) > SHA256SUMS
 
 # Deliberate: calibrate and fine-tune the three recipes again (about 6 min per scale on 2 idle
 # cores) and rewrite calibration/ — review and commit the result like any other change.
@@ -58,6 +65,14 @@ test-all: test
 # from their recipes) on Set5/Set14 against benchmarks/baseline.json.
 gate: quantize
 	$(CLI) gate
+
+# The service's container image (Containerfile): wheels fetched on the host into wheelhouse/, then
+# built with no network and tagged lesrcnn-deploy:<version> and :latest (podman, else docker).
+# IMAGE_ARGS=--offline-base where no container registry is reachable (a Debian base made with
+# mmdebstrap); BASE=<image> for another public base image.
+IMAGE_ARGS ?=
+image:
+	PYTHON=$(PYTHON) scripts/build_image.sh $(IMAGE_ARGS)
 
 # Refresh the README's results section and docs/bench_*.png from reports/bench/.
 readme: $(STAMP)

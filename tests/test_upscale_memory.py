@@ -19,7 +19,8 @@ LIMIT_BYTES = 2 * 1024**3
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from lesrcnn_deploy.upscale import DEFAULT_TILE, Upscaler
+from lesrcnn_deploy.core.vocab import DEFAULT_TILE
+from lesrcnn_deploy.upscale import Upscaler
 
 up = Upscaler(4, "fp32", model=sys.argv[1], threads=2)
 img = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)

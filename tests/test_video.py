@@ -264,12 +264,43 @@ def test_encoder_settings_checked(tmp_path: Path, upscaler: Upscaler) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.mp4", "in.mp4"]
 
 
-def test_upscale_frames_is_the_image_path(upscaler: Upscaler) -> None:
-    rng = np.random.default_rng(1)
-    frames = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2)]
-    outs = list(upscale_frames(upscaler, iter(frames)))
-    for f, o in zip(frames, outs, strict=True):
-        np.testing.assert_array_equal(o, upscaler.upscale(f))
+def test_upscale_frames_streams_lazily_like_the_video_path(
+    tmp_path: Path, upscaler: Upscaler
+) -> None:
+    # A camera-like source: upscale_frames must pull one frame per output frame.
+    src = make_clip(tmp_path / "in.mkv", frames=4, audio=False)
+    decoded = [f.to_ndarray(format="rgb24") for f in _video_frames(src)]
+    pulled: list[int] = []
+
+    def camera() -> Any:
+        for i in range(64):  # "endless": reading it all ahead fails below
+            if len(pulled) > len(outs_taken) + 1:
+                msg = f"upscale_frames read {len(pulled)} frames for {len(outs_taken)} out"
+                raise AssertionError(msg)
+            pulled.append(i)
+            yield decoded[i % len(decoded)]
+
+    outs_taken: list[np.ndarray] = []
+    outs = upscale_frames(upscaler, camera())
+    for _ in range(4):
+        outs_taken.append(next(outs))
+    assert pulled == [0, 1, 2, 3]  # lazy: nothing read ahead
+    first, *rest = outs_taken
+    # The same frames through the whole video path, written losslessly, come out the same.
+    dst = tmp_path / "out.mkv"
+    upscale_video(src, dst, upscaler, codec="ffv1", pix_fmt="bgr0", progress=False)
+    written = [f.to_ndarray(format="rgb24") for f in _video_frames(dst)]
+    for got, want in zip([first, *rest], written, strict=True):
+        assert got.shape == (2 * H, 2 * W, 3) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want)
+    # Different input frames give different outputs, in order (not one frame repeated).
+    assert not np.array_equal(first, rest[0])
+    # uint16 frames (10-bit and deeper sources) stay uint16 and keep their order of magnitude.
+    deep = next(upscale_frames(upscaler, iter([decoded[0].astype(np.uint16) * 257])))
+    assert deep.dtype == np.uint16 and deep.shape == (2 * H, 2 * W, 3)
+    assert np.abs(deep.astype(int) // 257 - first.astype(int)).max() <= 1
+    with pytest.raises(ConfigError, match="upscale"):
+        next(upscale_frames(object(), iter(decoded)))  # type: ignore[arg-type]
 
 
 def test_missing_pyav_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,7 +79,7 @@ def _env() -> dict[str, str]:
 async def _load(
     base: str, body: bytes, precision: str, concurrency: int, total: int
 ) -> tuple[list[float], dict[int, int], float]:
-    httpx = require("httpx", "dev", "the serving bench")
+    httpx = require("httpx", "bench", "the serving bench")
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     left = total
@@ -108,8 +108,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
-    psutil = require("psutil", "dev", "the serving bench")
-    httpx = require("httpx", "dev", "the serving bench")
+    psutil = require("psutil", "bench", "the serving bench")
+    httpx = require("httpx", "bench", "the serving bench")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]

@@ -24,6 +24,17 @@ def _csv(kind: type[int] | type[str]) -> Any:
     return parse
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        msg = f"expected a number of seconds > 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _config(args: argparse.Namespace) -> Any:
     from ..serve.config import ServeConfig, parse_model_spec
 
@@ -41,6 +52,9 @@ def _config(args: argparse.Namespace) -> Any:
         max_body_bytes=args.max_body_bytes,
         token_file=args.token_file,
         tile=args.tile,
+        max_jobs=args.max_jobs,
+        max_job_bytes=args.max_job_bytes,
+        job_ttl=args.job_ttl,
     )
 
 
@@ -94,9 +108,11 @@ def add_serve_parser(subparsers: Any) -> None:
         "serve",
         help="HTTP upscaling service (POST /v1/upscale), optionally on Ray Serve",
         description=(
-            "Serve POST /v1/upscale?scale=S&format=png|jpg|webp&precision=int8|fp32 (image bytes "
-            "in, image bytes out), GET /healthz, /readyz, /metrics, /openapi.json. Needs the "
-            "'serve' extra. SIGTERM drains the in-flight requests, then exits 0."
+            "Serve a web page at /, POST /v1/upscale?scale=S&format=png|jpg|webp&precision=int8|"
+            "fp32 (image bytes in, image bytes out), the jobs API for long work (POST /v1/jobs, "
+            "GET /v1/jobs/ID, /v1/jobs/ID/result, DELETE /v1/jobs/ID), GET /healthz, /readyz, "
+            "/metrics, /openapi.json. Needs the 'serve' extra. SIGTERM drains the in-flight "
+            "requests, cancels the jobs and deletes their files, then exits 0."
         ),
     )
     p.add_argument("--scales", type=_csv(int), help="scales to load, e.g. 2,3,4 (default 2,3,4)")
@@ -137,6 +153,24 @@ def add_serve_parser(subparsers: Any) -> None:
     )
     p.add_argument("--token-file", help="require 'Authorization: Bearer <file content>'")
     add_tile_options(p)
+    p.add_argument(
+        "--max-jobs",
+        type=int_at_least(0),
+        default=16,
+        help="jobs (POST /v1/jobs) waiting in the queue before 429 (default 16)",
+    )
+    p.add_argument(
+        "--max-job-bytes",
+        type=int_at_least(1),
+        default=2 * 1024**3,
+        help="bytes all job uploads and results may hold, else 503 (default 2 GiB)",
+    )
+    p.add_argument(
+        "--job-ttl",
+        type=_seconds,
+        default=3600.0,
+        help="seconds a finished job's result is kept before it is deleted (default 3600)",
+    )
     p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )

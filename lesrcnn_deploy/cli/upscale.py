@@ -21,14 +21,26 @@ __all__ = ["add_upscale_parser"]
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from ..core.onnx_io import read_metadata
+    from ..core.vocab import SCALES
+    from ..data.animation import is_animated
     from ..upscale.api import Upscaler
     from ..upscale.batch import plan_jobs, run_batch
+    from ..upscale.output import OutputOptions, ScaleSet
 
     _refuse_useless_options(args)
+    options = OutputOptions(
+        outscale=args.outscale,
+        fit=args.fit,
+        strip_metadata=args.strip_metadata,
+        quality=args.quality,
+        lossless=args.lossless or None,
+    )
     if args.model is not None:
         args.scale = model_scale(args.model, args.scale)
-    elif args.scale is None:
-        msg = "--scale is required (2, 3 or 4) unless --model gives it"
+    elif args.scale is None and args.outscale is not None:
+        args.scale = options.plan((1, 1), SCALES).scale  # the smallest scale >= outscale
+    elif args.scale is None and args.fit is None:
+        msg = "--scale is required (2, 3 or 4) unless --model, --outscale or --fit gives it"
         raise ConfigError(msg)
     precision = args.precision
     if precision is None:
@@ -39,7 +51,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         output=args.output,
         fmt=args.format,
         recursive=args.recursive,
+        tag=options.suffix(args.scale) if options.resizes else None,
     )
+    for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
+        if job.kind == "image":
+            options.check_format(job.output.suffix)
+            if job.output.suffix.lower() == ".gif" and not is_animated(job.source):
+                msg = f"{job.source}: GIF output is for animated inputs (use png for a still)"
+                raise ConfigError(msg)
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
@@ -64,32 +83,49 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         )
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
         return 0 if result.ok else 1
-    upscaler = Upscaler(
-        args.scale,
-        precision,
-        model=args.model,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        threads=args.threads,
-        runtime=args.runtime,
-    )
-    if args.runtime == "auto" and not args.quiet:
-        print(upscaler.runtime_choice.note, file=sys.stderr)
-    if len(jobs) == 1 and jobs[0].kind == "video":
-        from .video import run_single_video
 
-        return run_single_video(upscaler, jobs[0], args)
-    from .video import video_runner
+    def open_upscaler(scale: int) -> Upscaler:
+        up = Upscaler(
+            scale,
+            precision,
+            model=args.model,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+            threads=args.threads,
+            runtime=args.runtime,
+        )
+        if args.runtime == "auto" and not args.quiet:
+            print(up.runtime_choice.note, file=sys.stderr)
+        return up
 
+    if args.scale is not None:
+        scales = ScaleSet.fixed(open_upscaler(args.scale))
+    else:  # --fit alone: each image runs at the smallest scale reaching its size
+        scales = ScaleSet(open_upscaler)
+    video = None
+    if any(j.kind == "video" for j in jobs):
+        # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
+        if len(jobs) == 1:
+            from .video import run_single_video
+
+            return run_single_video(scales, jobs[0], args)
+        from .video import video_runner
+
+        video = video_runner(scales, args)
     result = run_batch(
-        upscaler,
+        scales,
         jobs,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
-        video=video_runner(upscaler, args),
+        video=video,
+        options=options,
     )
-    if len(jobs) == 1 and result.done and not args.quiet:
+    return _report(jobs, result, args.quiet)
+
+
+def _report(jobs: list[Any], result: Any, quiet: bool) -> int:
+    if len(jobs) == 1 and result.done and not quiet:
         print(f"wrote {jobs[0].output}")
     else:
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
@@ -108,6 +144,11 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
             args.tile_overlap is not None and args.tile == 0,
             "--tile-overlap has no effect with --no-tile",
         ),
+        (
+            args.ray is not None
+            and (args.outscale or args.fit or args.quality or args.lossless or args.strip_metadata),
+            "--outscale/--fit/--quality/--lossless/--strip-metadata apply to local runs, not --ray",
+        ),
     ]
     for bad, msg in pairs:
         if bad:
@@ -123,8 +164,9 @@ def add_upscale_parser(subparsers: Any) -> None:
         "upscale",
         help="upscale images, videos or folders (tiled, int8 or fp32)",
         description=(
-            "Upscale PNG/JPEG/WebP/BMP/TIFF images and videos. Gray stays gray, alpha is upscaled "
-            "separately (bicubic), 16-bit stays 16-bit. Outputs are named {stem}_x{S}.{ext}: "
+            "Upscale PNG/JPEG/WebP/BMP/TIFF/AVIF images, animated GIF/WebP/PNG and videos. Gray "
+            "stays gray, alpha is upscaled separately (bicubic), 16-bit stays 16-bit; the ICC "
+            "profile, EXIF and XMP are kept. Outputs are named {stem}_x{S}.{ext}: "
             "beside an input file, or in <folder>_x{S}/ for an input folder, or in --output. "
             "Exit code 1 if any file of several failed; a single bad video exits 2."
         ),
@@ -153,6 +195,34 @@ def add_upscale_parser(subparsers: Any) -> None:
         help="format of generated output names (default png)",
     )
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--outscale",
+        type=float,
+        metavar="F",
+        help="final size = input x F (e.g. 1.5, 3.5): the network runs at the smallest scale "
+        ">= F (or --scale), then an area (shrink) / Lanczos (enlarge) resize; names get _xF",
+    )
+    size.add_argument(
+        "--fit",
+        metavar="WxH",
+        help="final size = the largest with the input's aspect ratio inside WxH (e.g. 3840x2160); "
+        "each image runs at the smallest scale reaching it (or --scale), then a resize",
+    )
+    p.add_argument(
+        "--strip-metadata",
+        action="store_true",
+        help="drop EXIF (GPS included) and XMP; the ICC colour profile is always kept "
+        "(default: keep them, EXIF orientation reset to 1)",
+    )
+    p.add_argument(
+        "--quality",
+        type=int,
+        metavar="N",
+        help="1-100 for JPEG (default 95), WebP (lossy; default lossless), AVIF and JPEG XL "
+        "(default 90); refused for other formats",
+    )
+    p.add_argument("--lossless", action="store_true", help="lossless WebP (already WebP's default)")
     add_tile_options(p)
     p.add_argument(
         "--tile-overlap",

@@ -18,6 +18,7 @@ from .image_io import load_image as load_image
 from .image_io import read_image_size as read_image_size
 from .image_io import save_image as save_image
 from .image_io import to_rgb_uint8 as to_rgb_uint8
+from .image_meta import ImageMeta as ImageMeta
 from .matlab_resize import bicubic_downscale as bicubic_downscale
 from .matlab_resize import calculate_weights_indices as calculate_weights_indices
 from .matlab_resize import cubic as cubic
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
     "DatasetLayout",
+    "ImageMeta",
     "ImageMode",
     "LoadedImage",
     "SRDataset",

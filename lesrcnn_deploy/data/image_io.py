@@ -1,4 +1,4 @@
-"""Read and write images: PNG, JPEG, WebP, BMP and TIFF, 8 or 16 bit, gray / RGB / RGBA.
+"""Read images: PNG, JPEG, WebP, BMP, TIFF and AVIF, 8 or 16 bit, gray / RGB / RGBA, with metadata.
 
 Every array crossing this module's API is **RGB** (or RGBA, or single-channel gray), ``(H, W, C)``,
 uint8 or uint16; the BGR order of OpenCV never leaks out. Decoding and encoding use OpenCV; Pillow
@@ -8,6 +8,10 @@ decodes a TIFF that OpenCV cannot (e.g. one with a rotating orientation tag).
 EXIF orientation: ``cv2.IMREAD_UNCHANGED`` ignores it, so :func:`load_image` reads the tag with
 Pillow and applies the flip/rotation itself with numpy; the result is the image as a viewer shows it
 (what ``PIL.ImageOps.exif_transpose`` gives). TIFF decoders already apply the TIFF orientation tag.
+
+The ICC profile, EXIF and XMP are read too (:class:`~lesrcnn_deploy.data.image_meta.ImageMeta`,
+orientation reset to 1); :func:`save_image` / :func:`encode_image` (from
+:mod:`~lesrcnn_deploy.data.image_encode`) write them back.
 
 Every failure is raised as a one-line :class:`~lesrcnn_deploy.core.errors.ImageError` that names the
 file; no OpenCV or Pillow exception escapes.
@@ -20,7 +24,7 @@ import io
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -36,7 +40,8 @@ from ..core.errors import (
     UnsupportedFormatError,
     one_line,
 )
-from ..core.fileio import atomic_write_bytes
+from .image_encode import encode_image, save_image
+from .image_meta import ImageMeta, read_meta
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -54,7 +59,16 @@ __all__ = [
     "to_rgb_uint8",
 ]
 
-SUPPORTED_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    ".avif",
+    ".bmp",
+    ".jpeg",
+    ".jpg",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 """File extensions (lower case) that :func:`load_image` and :func:`save_image` accept."""
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -70,6 +84,7 @@ _PIL_FORMATS: dict[str, str] = {
     "WEBP": "WebP",
     "BMP": "BMP",
     "TIFF": "TIFF",
+    "AVIF": "AVIF",
 }
 _SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 _ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")
@@ -85,10 +100,12 @@ class LoadedImage:
         pixels: ``(H, W, C)`` array, C = 1 (gray), 3 (RGB) or 4 (RGBA, alpha last), dtype uint8
             (range [0, 255]) or uint16 (range [0, 65535]); EXIF orientation already applied.
         path: The file it came from, or None for an image made in memory.
+        meta: ICC profile, EXIF and XMP of the file (EXIF/XMP orientation reset to 1).
     """
 
     pixels: npt.NDArray[np.unsignedinteger[Any]]
     path: Path | None = None
+    meta: ImageMeta = field(default_factory=ImageMeta)
 
     def __post_init__(self) -> None:
         px = self.pixels
@@ -173,13 +190,13 @@ def _open_header(path: Path | str, fp: BinaryIO) -> Image.Image:
         msg = f"{path}: image too large (header size beyond Pillow's decompression-bomb limit)"
         raise ImageError(msg) from None
     except UnidentifiedImageError:
-        msg = f"{path}: not an image (content is not PNG, JPEG, WebP, BMP or TIFF)"
+        msg = f"{path}: not an image (content is not PNG, JPEG, WebP, BMP, TIFF or AVIF)"
         raise ImageError(msg) from None
     except Exception as err:  # Pillow raises SyntaxError, OSError, ValueError... on bad headers
         msg = f"{path}: unreadable image header ({type(err).__name__}: {one_line(err)})"
         raise ImageError(msg) from None
     if im.format not in _PIL_FORMATS:
-        msg = f"{path}: unsupported image format {im.format} (need PNG, JPEG, WebP, BMP or TIFF)"
+        msg = f"{path}: unsupported image format {im.format} (need PNG/JPEG/WebP/BMP/TIFF/AVIF)"
         raise UnsupportedFormatError(msg)
     w, h = im.size
     if w <= 0 or h <= 0:
@@ -295,7 +312,7 @@ def decode_image(
 ) -> LoadedImage:
     """Decode image bytes in memory with exactly the rules of :func:`load_image`.
 
-    The format comes from the content (PNG, JPEG, WebP, BMP or TIFF), not from a file name.
+    The format comes from the content (PNG, JPEG, WebP, BMP, TIFF or AVIF), not from a file name.
 
     Args:
         data: The encoded image.
@@ -350,7 +367,11 @@ def _decode(data: bytes, p: Path | str, max_pixels: int) -> LoadedImage:
     if px.shape[0] == 0 or px.shape[1] == 0:
         msg = f"{p}: empty image ({px.shape[1]}x{px.shape[0]} pixels)"
         raise ImageError(msg)
-    return LoadedImage(pixels=np.ascontiguousarray(px), path=p if isinstance(p, Path) else None)
+    return LoadedImage(
+        pixels=np.ascontiguousarray(px),
+        path=p if isinstance(p, Path) else None,
+        meta=read_meta(header),
+    )
 
 
 def _cv2_to_rgb(path: Path | str, bgr: np.ndarray) -> np.ndarray:
@@ -396,112 +417,3 @@ def to_rgb_uint8(img: LoadedImage) -> npt.NDArray[np.uint8]:
     if px8.shape[2] == 1:
         return np.ascontiguousarray(np.repeat(px8, 3, axis=2))
     return np.ascontiguousarray(px8[:, :, :3])
-
-
-def _to_bgr(path: Path | str, pixels: np.ndarray) -> np.ndarray:
-    if not isinstance(pixels, np.ndarray):
-        msg = f"{path}: pixels must be a numpy array, got {type(pixels).__name__}"
-        raise ImageError(msg)
-    if pixels.dtype not in (np.uint8, np.uint16):
-        msg = f"{path}: cannot save {pixels.dtype} pixels (uint8 or uint16 only)"
-        raise ImageError(msg)
-    px = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    if px.ndim != 3 or px.shape[2] not in _MODES or px.shape[0] == 0 or px.shape[1] == 0:
-        msg = f"{path}: cannot save shape {pixels.shape} (need non-empty (H, W[, 1|3|4]))"
-        raise ImageError(msg)
-    if px.shape[2] == 1:
-        return np.ascontiguousarray(px[:, :, 0])
-    if px.shape[2] == 3:
-        return np.ascontiguousarray(px[:, :, ::-1])
-    return np.ascontiguousarray(px[:, :, [2, 1, 0, 3]])
-
-
-def _encode(path: Path | str, ext: str, pixels: np.ndarray) -> bytes:
-    bgr = _to_bgr(path, pixels)
-    if bgr.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXTENSIONS:
-        msg = f"{path}: {ext} cannot store 16-bit pixels (use .png or .tif, or convert to uint8)"
-        raise UnsupportedFormatError(msg)
-    if bgr.ndim == 3 and bgr.shape[2] == 4 and ext not in _ALPHA_EXTENSIONS:
-        msg = f"{path}: {ext} cannot store an alpha channel (use .png, or drop alpha)"
-        raise UnsupportedFormatError(msg)
-    params: list[int] = []
-    if ext in (".jpg", ".jpeg"):
-        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
-    elif ext == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # > 100 selects lossless WebP
-    try:
-        ok, buf = cv2.imencode(ext, bgr, params)
-    except cv2.error as err:
-        msg = f"{path}: cannot encode {ext} ({one_line(err)})"
-        raise ImageError(msg) from None
-    if not ok:
-        msg = f"{path}: cannot encode {ext} (OpenCV refused {pixels.shape} {pixels.dtype})"
-        raise ImageError(msg)
-    return bytes(buf.tobytes())
-
-
-def encode_image(
-    pixels: npt.NDArray[np.unsignedinteger[Any]], fmt: str, *, name: str = "<image>"
-) -> bytes:
-    """Encode in memory exactly as :func:`save_image` writes a file of that extension.
-
-    Args:
-        pixels: As for :func:`save_image` (gray, **RGB** or **RGBA**, uint8 or uint16).
-        fmt: ``png``, ``jpg``, ``jpeg``, ``webp``, ``bmp``, ``tif`` or ``tiff`` (dot optional).
-        name: What error messages call the image.
-
-    Returns:
-        The encoded bytes (same bytes as the file :func:`save_image` would write).
-
-    Raises:
-        UnsupportedFormatError: Unknown format, or a format that cannot store this content
-            (16 bit in JPEG/WebP, alpha in JPEG).
-        ImageError: Bad dtype or shape, encoder failure.
-    """
-    ext = "." + fmt.lower().lstrip(".")
-    if ext not in SUPPORTED_EXTENSIONS:
-        known = ", ".join(e.lstrip(".") for e in SUPPORTED_EXTENSIONS)
-        msg = f"{name}: unsupported output format {fmt!r} (supported: {known})"
-        raise UnsupportedFormatError(msg)
-    return _encode(name, ext, pixels)
-
-
-def save_image(
-    path: str | os.PathLike[str],
-    pixels: npt.NDArray[np.unsignedinteger[Any]],
-    *,
-    overwrite: bool = True,
-) -> Path:
-    """Write an image atomically; the format comes from the extension.
-
-    The file is encoded in memory, written to a temporary file in the same folder, flushed and
-    fsync'ed, then renamed over ``path`` with :func:`os.replace`: a reader sees either the old file
-    or the complete new one, and on any error the temporary file is removed and ``path`` is left as
-    it was. Missing parent folders are created. JPEG is written at quality 95, WebP losslessly.
-
-    Args:
-        path: Target file; extension .png, .jpg, .jpeg, .webp, .bmp, .tif or .tiff (any case).
-        pixels: ``(H, W)``, ``(H, W, 1)`` gray, ``(H, W, 3)`` **RGB** or ``(H, W, 4)`` **RGBA**,
-            uint8 (any format) or uint16 (PNG and TIFF only). Alpha needs PNG, TIFF, WebP or BMP.
-        overwrite: If False and ``path`` exists, refuse instead of replacing it.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises:
-        ImageError: One line naming the file: unsupported extension, dtype, shape or
-            format/content combination, file exists (``overwrite=False``), encoding or writing
-            failed (e.g. disk full).
-    """
-    p = Path(path)
-    ext = _check_extension(p)
-    data = _encode(p, ext, pixels)
-    if not overwrite and p.exists():
-        msg = f"{p}: file exists (pass overwrite=True to replace it)"
-        raise ImageError(msg)
-    try:
-        atomic_write_bytes(p, data)
-    except OSError as err:
-        msg = f"{p}: cannot write image ({err.strerror or one_line(err)})"
-        raise ImageError(msg) from None
-    return p

@@ -1,8 +1,9 @@
 """The ASGI application (Starlette): ``create_app(config) -> app``.
 
 Routes: ``POST /v1/upscale``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``,
-``GET /openapi.json``. Errors are JSON ``{"error": ..., "status": ...}``. Request bodies stay in
-memory and are never written to disk.
+``GET /openapi.json``, the jobs API (:mod:`.jobs_api`) and the web page at ``/`` (:mod:`.page`).
+Errors are JSON ``{"error": ..., "status": ...}``. ``/v1/upscale`` bodies stay in memory and are
+never written to disk (job uploads go to the private job directory, see :mod:`.jobs`).
 
 Order of checks on an upscale request, cheapest first, so a refused request costs no work: bearer
 token (401), readiness (503), query parameters (400/415), queue room (503 + ``Retry-After``),
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,16 +28,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.errors import (
+    ConfigError,
     ImageError,
     ImageTooLargeError,
     LesrcnnError,
     ServerBusyError,
     UnsupportedFormatError,
 )
-from .config import ServeConfig
+from .config import ServeConfig, output_options
 from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
+from .http import authorized, find_model, model_headers, read_body, unauthorized
+from .http import error as _error
+from .jobs import JOB_STATES, JobManager
+from .jobs_api import job_routes
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .openapi import openapi_spec
+from .page import page_routes
 
 __all__ = ["Service", "create_app"]
 
@@ -57,46 +63,46 @@ class Service:
         self.config = config
         self.pool = pool if pool is not None else ModelPool(config)
         self.engine = InferenceEngine(config.workers, config.max_queue)
-        self.metrics = ServeMetrics(lambda: self.engine.running, lambda: self.engine.queued)
+        self.jobs: JobManager | None = None  # created at start-up, closed at shutdown
+        self.metrics = ServeMetrics(
+            lambda: self.engine.running, lambda: self.engine.queued, jobs=self._job_counts
+        )
         self.token = config.read_token()
 
+    def _job_counts(self) -> dict[str, int]:
+        if self.jobs is None:
+            return dict.fromkeys(JOB_STATES, 0)
+        return self.jobs.counts()
 
-def _error(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": text, "status": status}, status_code=status, headers=headers)
+    def start_jobs(self) -> None:
+        """Create the job manager and its private directory."""
+        cfg = self.config
+        self.jobs = JobManager(
+            max_jobs=cfg.max_jobs,
+            max_bytes=cfg.max_job_bytes,
+            ttl=cfg.job_ttl,
+            max_pixels=cfg.max_pixels,
+            parent=cfg.jobs_dir,
+        )
+
+    def stop_jobs(self) -> None:
+        """Cancel every job and delete the job directory."""
+        jobs, self.jobs = self.jobs, None
+        if jobs is not None:
+            jobs.close()
 
 
 def _authorized(service: Service, request: Request) -> bool:
-    if service.token is None:
-        return True
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
-        return False
-    return hmac.compare_digest(given.strip().encode(), service.token.encode())
+    return authorized(service.token, request)
 
 
 def _unauthorized(service: Service) -> JSONResponse:
-    service.metrics.reject("unauthorized")
-    return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    return unauthorized(service.metrics.reject)
 
 
 def _busy(service: Service, reason: str, text: str) -> JSONResponse:
     service.metrics.reject(reason)
     return _error(503, text, {"Retry-After": str(service.config.retry_after)})
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _wait_disconnect(receive: Callable[[], Awaitable[Any]]) -> None:
@@ -121,24 +127,25 @@ async def _upscale(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return answer(_busy(service, "not_ready", "models are still loading"))
     q = request.query_params
-    precision = q.get("precision", cfg.default_precision)
+    model, problem = find_model(service.pool, q, cfg.default_precision)
+    if model is None:
+        return answer(_error(400, problem))
+    precision = model.key[1]
     scale_text = q.get("scale")
     keys = service.pool.loaded()
-    try:
-        scale = int(scale_text) if scale_text is not None else keys[0][0]
-    except ValueError:
-        scale = -1
-    model = service.pool.get(scale, precision)
-    if model is None:
-        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
-        text = f"no model for scale={scale_text} precision={precision} (loaded: {offered})"
-        return answer(_error(400, text))
     fmt = q.get("format", "png").lower()
     if fmt not in _FORMATS:
         return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))
+    try:
+        options = output_options(q)
+    except ConfigError as err:
+        return answer(_error(400, str(err)))
+    choices = None  # outscale/fit without a scale: the smallest loaded scale reaching the size
+    if options.resizes and scale_text is None:
+        choices = {s: m for s, p in keys if p == precision and (m := service.pool.get(s, p))}
     if service.engine.full:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
-    body = await _read_body(request, cfg.max_body_bytes)
+    body = await read_body(request, cfg.max_body_bytes)
     if body is None:
         service.metrics.reject("body_too_large")
         return answer(_error(413, f"request body larger than {cfg.max_body_bytes} bytes"))
@@ -148,7 +155,15 @@ async def _upscale(request: Request) -> Response:
     cancel = threading.Event()
     try:
         future = service.engine.submit(
-            lambda: upscale_bytes(model, body, fmt=fmt, max_pixels=cfg.max_pixels, cancel=cancel)
+            lambda: upscale_bytes(
+                model,
+                body,
+                fmt=fmt,
+                max_pixels=cfg.max_pixels,
+                cancel=cancel,
+                options=options,
+                choices=choices,
+            )
         )
     except ServerBusyError:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
@@ -179,13 +194,7 @@ async def _upscale(request: Request) -> Response:
         return answer(_error(400, str(err)))
     except LesrcnnError as err:
         return answer(_error(500, str(err)))
-    headers = {
-        "X-Model-SHA256": result.model.sha256,
-        "X-Model-Scale": str(result.model.key[0]),
-        "X-Model-Precision": result.model.key[1],
-        "X-Inference-Seconds": f"{result.inference_seconds:.4f}",
-        "Server-Timing": f"inference;dur={result.inference_seconds * 1000:.1f}",
-    }
+    headers = model_headers(result.model, result.inference_seconds)
     return answer(Response(result.data, media_type=result.media_type, headers=headers))
 
 
@@ -202,7 +211,17 @@ async def _readyz(request: Request) -> Response:
         for s, p in service.pool.loaded()
         if (m := service.pool.get(s, p)) is not None
     ]
-    return JSONResponse({"status": "ready", "models": models})
+    cfg = service.config
+    return JSONResponse(
+        {
+            "status": "ready",
+            "models": models,
+            "auth": service.token is not None,
+            "max_body_bytes": cfg.max_body_bytes,
+            "max_pixels": cfg.max_pixels,
+            "max_job_bytes": cfg.max_job_bytes,
+        }
+    )
 
 
 async def _metrics(request: Request) -> Response:
@@ -241,9 +260,11 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not service.pool.ready.is_set():
             await asyncio.to_thread(service.pool.load)
+        service.start_jobs()
         try:
             yield
         finally:
+            await asyncio.to_thread(service.stop_jobs)
             await asyncio.to_thread(service.engine.close)
 
     app = Starlette(
@@ -253,6 +274,8 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
             Route("/readyz", _readyz, methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
             Route("/openapi.json", _openapi, methods=["GET"]),
+            *job_routes(),
+            *page_routes(),
         ],
         lifespan=lifespan,
     )

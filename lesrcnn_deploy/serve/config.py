@@ -9,8 +9,10 @@ from types import MappingProxyType
 
 from ..core.errors import ConfigError
 from ..core.vocab import DEFAULT_TILE, SCALES, check_model_precision, check_scale
+from ..data.outsize import parse_fit
+from ..upscale.output import OutputOptions
 
-__all__ = ["ModelKey", "ServeConfig", "parse_model_spec"]
+__all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
 
 ModelKey = tuple[int, str]
 """``(scale, precision)``, e.g. ``(2, "int8")``."""
@@ -32,6 +34,33 @@ def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
     except ValueError:
         s = -1
     return (check_scale(s), check_model_precision(precision)), Path(path)
+
+
+def output_options(query: Mapping[str, str]) -> OutputOptions:
+    """The output options of an upscale request's query: ``outscale``, ``fit``, ``strip_metadata``.
+
+    ``strip_metadata`` defaults to true (a service should not echo GPS positions); ``false``/``0``
+    keeps EXIF and XMP. The ICC profile is always kept.
+
+    Raises:
+        ConfigError: a malformed value (400).
+    """
+    outscale_text = query.get("outscale")
+    try:
+        outscale = float(outscale_text) if outscale_text is not None else None
+    except ValueError:
+        msg = f"outscale must be a number, got {outscale_text!r}"
+        raise ConfigError(msg) from None
+    strip = query.get("strip_metadata", "true").lower()
+    if strip not in ("true", "false", "1", "0"):
+        msg = f"strip_metadata must be true or false, got {strip!r}"
+        raise ConfigError(msg)
+    fit = query.get("fit")
+    return OutputOptions(
+        outscale=outscale,
+        fit=parse_fit(fit) if fit is not None else None,
+        strip_metadata=strip in ("true", "1"),
+    )
 
 
 def _positive(name: str, value: int, minimum: int = 1) -> None:
@@ -60,6 +89,11 @@ class ServeConfig:
         token_file: file whose stripped content is the bearer token; ``None`` = no auth.
         tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image.
         retry_after: seconds sent in ``Retry-After`` with a 503.
+        max_jobs: jobs (``POST /v1/jobs``) allowed to wait in the queue; beyond it: 429.
+        max_job_bytes: bytes the files of all jobs may hold (uploads and results); beyond: 503.
+            Also the largest job upload (413).
+        job_ttl: seconds a finished job's result is kept; then it and its files are deleted.
+        jobs_dir: where the private job directory is created (``None`` = the system temp dir).
     """
 
     scales: tuple[int, ...] | None = None
@@ -75,6 +109,10 @@ class ServeConfig:
     token_file: Path | None = None
     tile: int = DEFAULT_TILE
     retry_after: int = 1
+    max_jobs: int = 16
+    max_job_bytes: int = 2 * 1024**3
+    job_ttl: float = 3600.0
+    jobs_dir: Path | None = None
 
     def __post_init__(self) -> None:
         models = {
@@ -98,6 +136,16 @@ class ServeConfig:
         _positive("tile", self.tile, 0)
         _positive("retry_after", self.retry_after, 0)
         _positive("port", self.port, 0)
+        _positive("max_jobs", self.max_jobs, 0)
+        _positive("max_job_bytes", self.max_job_bytes)
+        if isinstance(self.job_ttl, bool) or not isinstance(self.job_ttl, int | float):
+            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
+            raise ConfigError(msg)
+        if not self.job_ttl > 0:
+            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
+            raise ConfigError(msg)
+        if self.jobs_dir is not None:
+            object.__setattr__(self, "jobs_dir", Path(self.jobs_dir))
         if not self.model_keys():
             msg = "no model to serve: give --scales/--precision or --model"
             raise ConfigError(msg)

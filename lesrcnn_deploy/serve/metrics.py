@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,9 +27,17 @@ class ServeMetrics:
     Args:
         running: returns the number of requests being computed now.
         queued: returns the number of requests waiting for a worker.
+        jobs: returns the number of jobs in each state (``lesrcnn_jobs{state=...}``).
     """
 
-    def __init__(self, running: Callable[[], float], queued: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        running: Callable[[], float],
+        queued: Callable[[], float],
+        *,
+        jobs: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        self._job_counts = jobs
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "lesrcnn_upscale_requests",
@@ -57,6 +65,12 @@ class ServeMetrics:
             "lesrcnn_queue_depth", "Requests waiting for a worker.", registry=self.registry
         )
         depth.set_function(queued)
+        self.jobs = Gauge(
+            "lesrcnn_jobs",
+            "Jobs (POST /v1/jobs) known to the server now, by state.",
+            ["state"],
+            registry=self.registry,
+        )
 
     def observe(self, status: int, seconds: float | None = None) -> None:
         """Count one answered request; ``seconds`` goes into the latency histogram."""
@@ -70,4 +84,7 @@ class ServeMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        if self._job_counts is not None:
+            for state, n in self._job_counts().items():
+                self.jobs.labels(state=state).set(n)
         return generate_latest(self.registry)

@@ -1,0 +1,150 @@
+"""The jobs routes: ``POST /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/result``,
+``DELETE /v1/jobs/{id}`` (see :mod:`.jobs` for the states, bounds and files).
+
+``POST`` checks, cheapest first: bearer token (401), readiness (503), scale/precision (400), queue
+and storage room (429 / 503 + ``Retry-After``), ``Content-Length`` over ``max_job_bytes`` (413),
+then streams the body into the job directory (413 as soon as it passes the limit, the partial file
+deleted) and queues the job: 202 ``{"id": ..., "state": "queued", ...}`` with ``Location``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..core.errors import UnsupportedFormatError
+from .http import authorized, error, find_model, model_headers, stream_body, unauthorized
+from .jobs import JobLimitError, JobManager
+
+__all__ = ["job_routes"]
+
+
+def _manager(service: Any) -> JobManager | None:
+    manager: JobManager | None = getattr(service, "jobs", None)
+    return manager
+
+
+def _refusal(service: Any, request: Request) -> Response | None:
+    """401 or 503 before anything else, or None."""
+    if not authorized(service.token, request):
+        return unauthorized(service.metrics.reject)
+    if _manager(service) is None:
+        return error(503, "jobs are not available (server starting or stopping)")
+    return None
+
+
+def _limit(service: Any, err: JobLimitError) -> Response:
+    service.metrics.reject("jobs_full" if err.status == 429 else "job_storage_full")
+    return error(err.status, str(err), {"Retry-After": str(service.config.retry_after)})
+
+
+async def _create(request: Request) -> Response:
+    service = request.app.state.service
+    refused = _refusal(service, request)
+    if refused is not None:
+        return refused
+    manager = _manager(service)
+    assert manager is not None
+    if not service.pool.ready.is_set():
+        return error(503, "models are still loading", {"Retry-After": "1"})
+    q = request.query_params
+    model, problem = find_model(service.pool, q, service.config.default_precision)
+    if model is None:
+        return error(400, problem)
+    declared = request.headers.get("content-length")
+    try:
+        manager.check_room(int(declared) if declared and declared.isdigit() else 0)
+    except JobLimitError as err:
+        limit = manager.max_bytes
+        if declared and declared.isdigit() and int(declared) > limit:
+            service.metrics.reject("body_too_large")
+            return error(413, f"request body larger than {limit} bytes")
+        return _limit(service, err)
+    job_id, upload = manager.new_upload()
+    size = 0
+    try:
+        with upload.open("wb") as f:
+            async for chunk in stream_body(request, manager.max_bytes):
+                f.write(chunk)
+                size += len(chunk)
+    except OverflowError:
+        upload.unlink(missing_ok=True)
+        service.metrics.reject("body_too_large")
+        return error(413, f"request body larger than {manager.max_bytes} bytes")
+    except (ClientDisconnect, OSError):
+        upload.unlink(missing_ok=True)
+        return error(499, "client disconnected during the upload")
+    if size == 0:
+        upload.unlink(missing_ok=True)
+        return error(400, "empty request body: send the image or video bytes")
+    try:
+        job = manager.submit(job_id, upload, model, fmt=q.get("format"))
+    except JobLimitError as err:
+        return _limit(service, err)
+    except UnsupportedFormatError as err:
+        return error(415, str(err))
+    view = job.snapshot(manager.ttl)
+    return JSONResponse(view, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+def _lookup(request: Request) -> tuple[JobManager, Any] | Response:
+    """The manager and the job named in the path, or the 401/503/404 answer."""
+    service = request.app.state.service
+    refused = _refusal(service, request)
+    if refused is not None:
+        return refused
+    manager = _manager(service)
+    assert manager is not None
+    job = manager.get(request.path_params["job_id"])
+    if job is None:
+        return error(404, "no such job (unknown id, or its result expired)")
+    return manager, job
+
+
+async def _status(request: Request) -> Response:
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    manager, job = found
+    return JSONResponse(job.snapshot(manager.ttl))
+
+
+async def _result(request: Request) -> Response:
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    _, job = found
+    if job.state == "failed":
+        return error(job.error_status or 500, f"job failed: {job.error}")
+    if job.state != "done":
+        return error(409, f"job is {job.state}, no result yet")
+    headers = model_headers(job.model, job.inference_seconds)
+    return FileResponse(
+        job.output,
+        media_type=job.media_type,
+        filename=job.result_name,
+        headers=headers,
+    )
+
+
+async def _delete(request: Request) -> Response:
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    manager, job = found
+    manager.cancel(job.id)
+    status = 202 if job.state == "running" else 200
+    return JSONResponse(job.snapshot(manager.ttl), status_code=status)
+
+
+def job_routes() -> list[Route]:
+    """The four routes of the jobs API."""
+    return [
+        Route("/v1/jobs", _create, methods=["POST"]),
+        Route("/v1/jobs/{job_id}", _status, methods=["GET"]),
+        Route("/v1/jobs/{job_id}", _delete, methods=["DELETE"]),
+        Route("/v1/jobs/{job_id}/result", _result, methods=["GET"]),
+    ]
