@@ -97,14 +97,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         scales = ScaleSet(open_upscaler)
     video = None
     if any(j.kind == "video" for j in jobs):
-        upscaler = scales.get(args.scale or max(SCALES))
+        # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
         if len(jobs) == 1:
             from ..video.cli import run_single_video
 
-            return run_single_video(upscaler, jobs[0], args)
+            return run_single_video(scales, jobs[0], args)
         from ..video.cli import video_runner
 
-        video = video_runner(upscaler, args)
+        video = video_runner(scales, args)
     result = run_batch(
         scales,
         jobs,

@@ -68,11 +68,16 @@ def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "crf": getattr(args, "crf", None),
         "bitrate": getattr(args, "bitrate", None),
         "pix_fmt": getattr(args, "pix_fmt", None),
+        "outscale": getattr(args, "outscale", None),
+        "fit": getattr(args, "fit", None),
     }
 
 
 def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], object]:
     """A ``video`` callable for :func:`~lesrcnn_deploy.upscale.batch.run_batch`.
+
+    ``upscaler`` is one upscaler or a set of them (``scales``, ``get(scale)``); ``--outscale`` and
+    ``--fit`` then pick the smallest scale that reaches the size.
 
     The batch has already decided whether an existing output may be replaced.
     """
@@ -113,4 +118,6 @@ def run_single_video(upscaler: Any, job: Any, args: argparse.Namespace) -> int:
         print(result.summary())
     for dropped in result.dropped_streams:
         print(f"note: input stream {dropped} not carried over")
+    for note in result.notes:
+        print(f"note: {note}")
     return 0

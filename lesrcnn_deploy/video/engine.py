@@ -47,6 +47,9 @@ class PipelineStats:
         encode_s: conversion from RGB + encode + mux.
         wall_s: the whole run.
         end_pts: where the last frame ends (pts + duration), in the input's time base.
+        size: the output frame ``(width, height)``.
+        chapters: chapters carried over.
+        notes: what of the input could not be carried over, besides dropped streams.
     """
 
     frames: int = 0
@@ -59,6 +62,9 @@ class PipelineStats:
     encode_s: float = 0.0
     wall_s: float = 0.0
     end_pts: int = 0
+    size: tuple[int, int] = (0, 0)
+    chapters: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 class _Stop(Exception):

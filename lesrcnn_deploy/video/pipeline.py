@@ -5,7 +5,9 @@ frame rate included; the output stream asks for the same time base, which mp4/mo
 they can represent it), each frame's duration, the frame rate, the display matrix (rotation and
 flips), colour tags, pixel aspect ratio, audio and subtitle packets byte for byte (never
 re-encoded), stream and container metadata. Other streams (data tracks, attachments, extra video
-tracks, cover pictures) are dropped and listed in the result.
+tracks, cover pictures) are dropped and listed in the result. Chapters (titles and times) and
+HDR static metadata (mastering display, content light level; see :mod:`.hdr`) are kept too.
+The output's sides are even (what 4:2:0 encoders need): an odd side is cropped by one pixel.
 
 This module wires the parts together: :mod:`.encoder` (encoder policy), :mod:`.streams` (output
 streams and metadata), :mod:`.engine` (the three overlapping stages), :mod:`.timing` (timestamp
@@ -19,16 +21,23 @@ import contextlib
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import VideoError
 from .checks import check_complete, reason
 from .encoder import EncoderSettings, choose_codec, container_format
 from .engine import FrameFn, PipelineStats, StreamingEngine
+from .hdr import HDR_ENCODERS
 from .probe import first_frame, import_av, open_input, pick_video_stream
-from .streams import add_copied_streams, add_video_stream, tags
+from .streams import add_copied_streams, add_video_stream, copy_chapters, tags
 
-__all__ = ["PipelineStats", "run_pipeline"]
+__all__ = ["PipelineStats", "even_size", "run_pipeline"]
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` with each odd side one pixel shorter (at least 2)."""
+    return max(2, width - width % 2), max(2, height - height % 2)
 
 
 def run_pipeline(
@@ -38,6 +47,8 @@ def run_pipeline(
     frame_fn: FrameFn,
     scale: int,
     settings: EncoderSettings,
+    size: tuple[int, int] | None = None,
+    stretch: Fraction = Fraction(1),
     fmt: str | None = None,
     progress: bool = True,
     queue_size: int = 8,
@@ -47,10 +58,14 @@ def run_pipeline(
     Args:
         src: input video.
         dst: output file (written directly; wrap in an atomic path).
-        frame_fn: ``(H, W, 3)`` RGB uint8 (uint16 for inputs deeper than 8 bits) ->
-            ``(H*scale, W*scale, 3)`` of the same dtype; called in the calling thread.
-        scale: the upscaling factor of ``frame_fn``.
+        frame_fn: ``(H, W, 3)`` RGB uint8 (uint16 for inputs deeper than 8 bits) -> the output
+            size's ``(height, width, 3)`` of the same dtype; called in the calling thread.
+        scale: the upscaling factor of ``frame_fn`` when ``size`` is not given: the output is
+            then ``(W*scale, H*scale)`` with odd sides one pixel shorter (:func:`even_size`).
         settings: encoder settings.
+        size: the output ``(width, height)`` (even sides), when not a plain ``scale``.
+        stretch: how much wider than tall ``frame_fn`` makes each pixel (the sample aspect ratio
+            is multiplied by it); 1 when it keeps the aspect ratio.
         fmt: FFmpeg muxer name; default from ``dst``'s extension.
         progress: tqdm bar on stderr (frames, frames/s, ETA).
         queue_size: frames held between two stages (bounds memory).
@@ -85,14 +100,26 @@ def run_pipeline(
         vin.thread_type = "AUTO"
 
         out = av.open(str(dst), "w", format=fmt)
-        out_size = (first.width * scale, first.height * scale)
+        out_size = size or even_size(first.width * scale, first.height * scale)
         vout, enc = add_video_stream(
-            out, vin, first=first, out_size=out_size, codec=codec_name, settings=settings
+            out,
+            vin,
+            first=first,
+            out_size=out_size,
+            codec=codec_name,
+            settings=settings,
+            stretch=stretch,
         )
-        stats.pix_fmt = vout.codec_context.pix_fmt
+        stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
+        if enc.hdr.present and not enc.hdr_written:
+            stats.notes.append(
+                f"HDR mastering display / content light level metadata not written: "
+                f"{codec_name} has no option for it (use {' or '.join(HDR_ENCODERS)})"
+            )
         copies, stats.dropped_streams = add_copied_streams(out, inp, skip=vin.index, fmt=fmt)
         stats.copied_packets = {s.index: 0 for s in copies.values()}
         out.metadata.update(tags(inp.metadata))
+        stats.chapters = copy_chapters(out, inp)
 
         total = int(vin.frames or 0)
         if not total and vin.duration and vin.average_rate:

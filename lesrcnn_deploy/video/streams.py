@@ -1,22 +1,32 @@
 """Output streams: the encoded video stream and the copied ones, with what the input carries.
 
-The video stream gets the input's time base, frame rate, sample aspect ratio, colour tags,
-display matrix (rotation and flips) and tags; audio and subtitle streams are copied from their
+The video stream gets the input's time base, frame rate, sample aspect ratio (corrected when a
+resize stretches the pixels), colour tags, HDR static metadata (see :mod:`.hdr`), display matrix
+(rotation and flips) and tags; audio and subtitle streams are copied from their
 input templates (packets pass through untouched) with their tags and dispositions; the container
-gets the input's tags. Tags the muxer writes itself are not copied (they would be stale).
+gets the input's tags and chapters (titles and times). Tags the muxer writes itself are not
+copied (they would be stale).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from ..errors import VideoError
 from .encoder import EncoderSettings, encoder_options, pick_pix_fmt
+from .hdr import HDR_ENCODERS, HdrMetadata, hdr_encoder_options, read_hdr
 from .probe import display_matrix, import_av
 
-__all__ = ["Encoding", "add_copied_streams", "add_video_stream", "tags"]
+__all__ = [
+    "Encoding",
+    "add_copied_streams",
+    "add_video_stream",
+    "copy_chapters",
+    "sample_aspect_ratio",
+    "tags",
+]
 
 # Container/stream tags the muxer writes itself; copying the input's would be stale.
 _MUXER_TAGS = frozenset(
@@ -36,6 +46,8 @@ class Encoding:
         color_range: FFmpeg ``AVColorRange`` to convert to (``None``: unspecified).
         size: the input frame ``(width, height)``.
         out_size: the encoded frame ``(width, height)``.
+        hdr: the input's HDR static metadata (written when the encoder can, see :mod:`.hdr`).
+        hdr_written: ``hdr`` is present and the encoder writes it.
     """
 
     time_base: Fraction
@@ -45,6 +57,8 @@ class Encoding:
     color_range: int | None
     size: tuple[int, int]
     out_size: tuple[int, int]
+    hdr: HdrMetadata = field(default_factory=HdrMetadata)
+    hdr_written: bool = False
 
 
 def tags(meta: Any) -> dict[str, str]:
@@ -60,6 +74,7 @@ def add_video_stream(
     out_size: tuple[int, int],
     codec: str,
     settings: EncoderSettings,
+    stretch: Fraction = Fraction(1),
 ) -> tuple[Any, Encoding]:
     """Add the encoded video stream to ``out``, set up like the input stream ``vin``.
 
@@ -70,6 +85,8 @@ def add_video_stream(
         out_size: the encoded frame ``(width, height)``.
         codec: the encoder (see :func:`~lesrcnn_deploy.video.encoder.choose_codec`).
         settings: quality and pixel format settings.
+        stretch: how much wider than tall each pixel becomes (a resize to ``out_size`` that
+            does not keep the exact aspect ratio); the sample aspect ratio is multiplied by it.
 
     Returns:
         The output stream and the encode stage's constants.
@@ -85,8 +102,9 @@ def add_video_stream(
     ctx.pix_fmt = pick_pix_fmt(codec, first.format.name, requested=settings.pix_fmt)
     ctx.time_base = vin.time_base
     vout.time_base = vin.time_base
-    if vin.sample_aspect_ratio:
-        ctx.sample_aspect_ratio = vin.sample_aspect_ratio
+    sar = sample_aspect_ratio(vin.sample_aspect_ratio, stretch=stretch)
+    if sar is not None:
+        ctx.sample_aspect_ratio = sar
     deep = max(c.bits for c in first.format.components) > 8
     is_rgb = av.VideoFormat(ctx.pix_fmt).is_rgb
     # FFmpeg's AVColorSpace / AVColorRange values; 0 and 2 mean "unspecified" (BT.601, limited).
@@ -101,7 +119,12 @@ def add_video_stream(
         ctx.color_primaries = int(first.color_primaries)
     if int(first.color_trc) not in (0, 2):
         ctx.color_trc = int(first.color_trc)
-    ctx.options = encoder_options(ctx, settings)
+    options = encoder_options(ctx, settings)
+    hdr = read_hdr(first)
+    hdr_written = hdr.present and codec in HDR_ENCODERS
+    if hdr_written:
+        options = hdr_encoder_options(codec, hdr, options=options)
+    ctx.options = options
     vout.metadata.update(tags(vin.metadata))
     matrix = display_matrix(first)
     if matrix is not None:
@@ -114,8 +137,36 @@ def add_video_stream(
         color_range=color_range,
         size=(first.width, first.height),
         out_size=out_size,
+        hdr=hdr,
+        hdr_written=hdr_written,
     )
     return vout, enc
+
+
+def sample_aspect_ratio(source: Any, *, stretch: Fraction = Fraction(1)) -> Fraction | None:
+    """The output's sample aspect ratio: ``source``'s times ``stretch`` (``None``: unset).
+
+    An unset input (square pixels) stays unset unless a resize stretches the pixels. Numerator
+    and denominator stay below 65536, as H.264/HEVC store them.
+    """
+    sar = Fraction(source) if source else None
+    if stretch != 1:
+        sar = (sar or Fraction(1)) * stretch
+    if sar is None:
+        return None
+    if sar.numerator > 65535 or sar.denominator > 65535:
+        sar = sar.limit_denominator(65535)
+        if sar.numerator > 65535:
+            sar = 1 / (1 / sar).limit_denominator(65535)
+    return sar
+
+
+def copy_chapters(out: Any, inp: Any) -> int:
+    """Give ``out`` the chapters of ``inp`` (ids, start and end times, titles); their number."""
+    chapters = list(inp.chapters())
+    if chapters:
+        out.set_chapters(chapters)
+    return len(chapters)
 
 
 def add_copied_streams(
