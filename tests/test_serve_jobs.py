@@ -203,6 +203,7 @@ def test_storage_limit_503_and_upload_limit_413(pool: ModelPool, tmp_path: Path)
         assert 1 <= len(held) < 12
         total = sum(f.stat().st_size for f in _files(tmp_path))
         assert total <= limit
+        assert _metric(client.get("/metrics").text, "lesrcnn_job_storage_bytes") == total
         client.delete(f"/v1/jobs/{held[0]}")  # frees room
         assert client.post("/v1/jobs", content=small).status_code == 202
 

@@ -111,7 +111,7 @@ def test_chapters_kept_with_titles_and_times(tmp_path: Path, upscaler: Upscaler)
     want = [("Opening", 0.0, 0.8), ("Second part", 0.8, 2.0)]
     assert chapters(src) == want
     for ext in (".mkv", ".mp4"):
-        res = upscale_video(src, tmp_path / f"out{ext}", upscaler, progress=False)
+        res = upscale_video(src, tmp_path / f"out{ext}", upscaler=upscaler, progress=False)
         assert res.chapters == 2
         got = chapters(tmp_path / f"out{ext}")
         assert [g[0] for g in got] == ["Opening", "Second part"]
@@ -133,7 +133,7 @@ def test_subtitles_copied_packet_for_packet(
            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", codec,
            "-metadata:s:s:0", "language=fra", src)  # fmt: skip
     dst = tmp_path / f"out{ext}"
-    res = upscale_video(src, dst, upscaler, progress=False)
+    res = upscale_video(src, dst, upscaler=upscaler, progress=False)
 
     def subs(path: Path) -> tuple[str, str | None, list[tuple[Any, ...]], list[str]]:
         with av.open(str(path)) as c:
@@ -171,14 +171,16 @@ def test_hdr_metadata_and_colour_tags_kept(tmp_path: Path, upscaler: Upscaler) -
     assert info["hdr"] == HDR_IN  # what the parser reads back from ffmpeg's SEI
     assert info["tags"] == (9, 16, 9)  # BT.2020, PQ, BT.2020 non-constant
     for ext, codec in ((".mkv", None), (".mp4", "libx265")):
-        res = upscale_video(src, tmp_path / f"out{ext}", upscaler, codec=codec, progress=False)
+        res = upscale_video(
+            src, tmp_path / f"out{ext}", upscaler=upscaler, codec=codec, progress=False
+        )
         out = _video(tmp_path / f"out{ext}")
         assert out["hdr"] == HDR_IN, (ext, codec)
         assert out["tags"] == info["tags"] and out["pix_fmt"] == "yuv420p10le"
         assert out["size"] == (128, 96) and res.notes == ()
     # SVT-AV1 stores them in AV1's fixed point (chromaticity 1/65536, luminance 1/256 and
     # 1/16384 cd/m²): the same values to that precision.
-    upscale_video(src, tmp_path / "av1.mkv", upscaler, codec="libsvtav1", progress=False)
+    upscale_video(src, tmp_path / "av1.mkv", upscaler=upscaler, codec="libsvtav1", progress=False)
     av1 = _video(tmp_path / "av1.mkv")["hdr"]
 
     def numbers(h: HdrMetadata) -> list[float]:
@@ -188,7 +190,9 @@ def test_hdr_metadata_and_colour_tags_kept(tmp_path: Path, upscaler: Upscaler) -
     assert np.allclose(numbers(av1), numbers(HDR_IN), rtol=1e-4, atol=1e-4)
     assert (av1.max_cll, av1.max_fall) == (1000, 400)
     # An encoder without HDR options says so instead of dropping the metadata silently.
-    res = upscale_video(src, tmp_path / "lossless.mkv", upscaler, codec="ffv1", progress=False)
+    res = upscale_video(
+        src, tmp_path / "lossless.mkv", upscaler=upscaler, codec="ffv1", progress=False
+    )
     assert not _video(tmp_path / "lossless.mkv")["hdr"].present
     assert len(res.notes) == 1 and "HDR" in res.notes[0] and "ffv1" in res.notes[0]
 
@@ -203,7 +207,7 @@ def test_outscale_gives_the_exact_size_through_the_model(
     ffmpeg(*pattern("64x48"), "-c:v", "ffv1", src)
     dst = tmp_path / "out.mkv"
     res = upscale_video(
-        src, dst, upscaler, outscale=1.5, codec="ffv1", pix_fmt="bgr0", progress=False
+        src, dst, upscaler=upscaler, outscale=1.5, codec="ffv1", pix_fmt="bgr0", progress=False
     )
     assert (res.size, res.scale, res.frames) == ((96, 72), 2, 5)
     out = _video(dst)
@@ -216,7 +220,9 @@ def test_fit_even_sides_and_sample_aspect_ratio(tmp_path: Path, upscaler: Upscal
     square = tmp_path / "square.mkv"
     ffmpeg(*pattern("64x48"), "-c:v", "libx264", "-pix_fmt", "yuv420p", square)
     # 100 x (48 * 100 / 64 = 75) -> 100x74: even, and the pixels get 75/74 taller.
-    res = upscale_video(square, tmp_path / "fit.mp4", upscaler, fit="100x100", progress=False)
+    res = upscale_video(
+        square, tmp_path / "fit.mp4", upscaler=upscaler, fit="100x100", progress=False
+    )
     out = _video(tmp_path / "fit.mp4")
     assert res.size == out["size"] == (100, 74)
     assert out["sar"] == Fraction(74, 75)
@@ -225,9 +231,9 @@ def test_fit_even_sides_and_sample_aspect_ratio(tmp_path: Path, upscaler: Upscal
     wide = tmp_path / "wide.mkv"
     ffmpeg(*pattern("64x48"), "-vf", "setsar=4/3", "-c:v", "libx264", "-pix_fmt", "yuv420p", wide)
     assert _video(wide)["sar"] == Fraction(4, 3)
-    upscale_video(wide, tmp_path / "wide2.mkv", upscaler, outscale=2, progress=False)
+    upscale_video(wide, tmp_path / "wide2.mkv", upscaler=upscaler, outscale=2, progress=False)
     assert _video(tmp_path / "wide2.mkv")["sar"] == Fraction(4, 3)
-    upscale_video(wide, tmp_path / "widefit.mkv", upscaler, fit=(100, 100), progress=False)
+    upscale_video(wide, tmp_path / "widefit.mkv", upscaler=upscaler, fit=(100, 100), progress=False)
     out = _video(tmp_path / "widefit.mkv")
     assert out["size"] == (100, 74)
     assert out["size"][0] * out["sar"] / out["size"][1] == Fraction(64 * 4, 48 * 3)
@@ -239,14 +245,19 @@ def test_odd_sizes_become_even(tmp_path: Path) -> None:
     assert _video(src)["size"] == (63, 47)
     # x3 of 63x47 is 189x141: the right column and bottom row go, the pixels stay the model's.
     dst = tmp_path / "odd_x3.mkv"
-    res = upscale_video(src, dst, Nearest3(), codec="ffv1", pix_fmt="bgr0", progress=False)
+    res = upscale_video(src, dst, upscaler=Nearest3(), codec="ffv1", pix_fmt="bgr0", progress=False)
     assert res.size == _video(dst)["size"] == (188, 140)
     assert _video(dst)["sar"] in (None, Fraction(0), Fraction(1))  # a crop stretches nothing
     for a, b in zip(_frames(src), _frames(dst), strict=True):
         np.testing.assert_array_equal(b, Nearest3().upscale(a)[:140, :188])
     # A 4:2:0 encoder with odd --outscale sizes: 63 * 1.5 = 94.5 -> 95 -> 94, 47 * 1.5 -> 70.
     res = upscale_video(
-        src, tmp_path / "odd.mp4", Nearest3(), outscale=1.5, pix_fmt="yuv420p", progress=False
+        src,
+        tmp_path / "odd.mp4",
+        upscaler=Nearest3(),
+        outscale=1.5,
+        pix_fmt="yuv420p",
+        progress=False,
     )
     out = _video(tmp_path / "odd.mp4")
     assert res.size == out["size"] == (94, 70) and out["pix_fmt"] == "yuv420p"
@@ -270,7 +281,7 @@ def test_fit_box_is_the_displayed_orientation(tmp_path: Path, upscaler: Upscaler
         c.mux(v.encode(None))
     assert probe_video(src).rotation == 90
     # Shown as 48x64 (portrait): a 96x128 box is exactly x2 of what the viewer sees.
-    res = upscale_video(src, tmp_path / "out.mp4", upscaler, fit="96x128", progress=False)
+    res = upscale_video(src, tmp_path / "out.mp4", upscaler=upscaler, fit="96x128", progress=False)
     assert res.size == (128, 96) and res.scale == 2
     assert probe_video(tmp_path / "out.mp4").rotation == 90
 

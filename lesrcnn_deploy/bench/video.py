@@ -125,7 +125,7 @@ def bench_video(
                 res = upscale_video(
                     clip,
                     Path(tmp) / f"out_{label}.mp4",
-                    up,
+                    upscaler=up,
                     codec=codec,
                     overwrite=True,
                     progress=progress,

@@ -108,7 +108,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         if len(jobs) == 1:
             from .video import run_single_video
 
-            return run_single_video(scales, jobs[0], args)
+            return run_single_video(scales, jobs[0], args=args)
         from .video import video_runner
 
         video = video_runner(scales, args)

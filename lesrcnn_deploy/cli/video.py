@@ -87,7 +87,7 @@ def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], obj
         return upscale_video(
             job.source,
             job.output,
-            upscaler,
+            upscaler=upscaler,
             overwrite=True,
             progress=not args.quiet,
             **_kwargs(args),
@@ -96,7 +96,7 @@ def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], obj
     return run
 
 
-def run_single_video(upscaler: Any, job: Any, args: argparse.Namespace) -> int:
+def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> int:
     """Run one video job (the whole command): errors propagate (one line, exit 2 in the CLI)."""
     from ..video.api import upscale_video
 
@@ -109,7 +109,7 @@ def run_single_video(upscaler: Any, job: Any, args: argparse.Namespace) -> int:
     result = upscale_video(
         job.source,
         job.output,
-        upscaler,
+        upscaler=upscaler,
         overwrite=args.overwrite,
         progress=not args.quiet,
         **_kwargs(args),

@@ -65,7 +65,10 @@ class Service:
         self.engine = InferenceEngine(config.workers, config.max_queue)
         self.jobs: JobManager | None = None  # created at start-up, closed at shutdown
         self.metrics = ServeMetrics(
-            lambda: self.engine.running, lambda: self.engine.queued, jobs=self._job_counts
+            lambda: self.engine.running,
+            lambda: self.engine.queued,
+            jobs=self._job_counts,
+            job_bytes=lambda: self.jobs.held_bytes() if self.jobs is not None else 0,
         )
         self.token = config.read_token()
 

@@ -464,7 +464,11 @@ class JobManager:
             total = round(info.duration * float(info.frame_rate))
         job.total = total
         upscale_video(
-            job.input, job.output, _ProgressFrames(job.model, job), progress=False, overwrite=True
+            job.input,
+            job.output,
+            upscaler=_ProgressFrames(job.model, job),
+            progress=False,
+            overwrite=True,
         )
         job.total = max(job.total, job.done)
 

@@ -1,6 +1,6 @@
 """Upscale videos: streaming decode -> LESRCNN -> encode, with timing, rotation and audio kept.
 
-Python API: ``upscale_video("clip.mp4", "clip_x2.mp4", Upscaler(scale=2))`` and
+Python API: ``upscale_video("clip.mp4", "clip_x2.mp4", upscaler=Upscaler(scale=2))`` and
 ``upscale_frames(upscaler, frames)``; command line: ``lesrcnn-deploy upscale clip.mp4 --scale 2``.
 Needs PyAV (the ``video`` extra: ``pip install 'lesrcnn-deploy[video]'``), imported lazily.
 

@@ -1,6 +1,6 @@
 """The video API beside :class:`~lesrcnn_deploy.upscale.Upscaler`.
 
-``upscale_video(src, dst, upscaler)`` upscales a whole file (streaming, atomic, audio copied),
+``upscale_video(src, dst, upscaler=...)`` upscales a whole file (streaming, atomic, audio copied),
 at the model's scale or to any size (``outscale=1.5``, ``fit=(3840, 2160)``);
 ``upscale_frames(upscaler, frames)`` upscales any iterator of RGB frames (e.g. from a camera or
 another decoder) with the same per-frame call, so its frames equal the image path's output.
@@ -109,8 +109,8 @@ class UpscalerSet(Protocol):
 def upscale_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    upscaler: FrameUpscaler | UpscalerSet,
     *,
+    upscaler: FrameUpscaler | UpscalerSet,
     outscale: float | None = None,
     fit: tuple[int, int] | str | None = None,
     codec: str | None = None,
