@@ -36,6 +36,7 @@ def _seconds(text: str) -> float:
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from ..core.vocab import DEFAULT_THREADS
     from ..serve.config import ServeConfig, parse_model_spec
 
     models = dict(parse_model_spec(spec) for spec in args.model or [])
@@ -46,7 +47,8 @@ def _config(args: argparse.Namespace) -> Any:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        threads=args.threads,
+        # not given: the one default locally; on Ray, None = replicas sized to fit the nodes
+        threads=DEFAULT_THREADS if args.threads is None and args.ray is None else args.threads,
         max_queue=args.max_queue,
         max_pixels=args.max_pixels,
         max_body_bytes=args.max_body_bytes,
@@ -133,6 +135,7 @@ def add_serve_parser(subparsers: Any) -> None:
         "--workers", type=int_at_least(1), default=1, help="inference workers (default 1)"
     )
     add_threads_option(p, "ONNX Runtime intra-op threads per inference")
+    p.set_defaults(threads=None)  # None = not given (with --ray: replicas sized to fit the nodes)
     p.add_argument(
         "--max-queue",
         type=int_at_least(0),
