@@ -32,6 +32,7 @@ __all__ = [
     "Animation",
     "is_animated",
     "load_animation",
+    "probe_animation",
     "save_animation",
 ]
 
@@ -92,6 +93,17 @@ def is_animated(path: str | os.PathLike[str]) -> bool:
             return ext == ".gif" or bool(getattr(im, "is_animated", False))
     except (ImageError, OSError):
         return False
+
+
+def probe_animation(source: str | os.PathLike[str]) -> tuple[int, tuple[int, int]]:
+    """``(frames, (width, height))`` from the header of a GIF/WebP/PNG, without decoding frames.
+
+    Raises:
+        ImageError: unreadable.
+    """
+    p = Path(source)
+    with _open(p, str(p)) as im:
+        return int(getattr(im, "n_frames", 1)), (int(im.size[0]), int(im.size[1]))
 
 
 def load_animation(
