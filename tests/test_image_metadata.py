@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from lesrcnn_deploy.core.errors import ConfigError, UnsupportedFormatError
 from lesrcnn_deploy.data import decode_image, load_image
 from lesrcnn_deploy.data.image_encode import check_encode_options, encode_image, save_image
 from lesrcnn_deploy.data.image_meta import ImageMeta
-from lesrcnn_deploy.errors import ConfigError, UnsupportedFormatError
 
 # Display P3 primaries adapted to D50 (as in Apple's profile), D50 white, the sRGB curve.
 _P3 = {

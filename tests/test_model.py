@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from lesrcnn_deploy.errors import ConfigError
-from lesrcnn_deploy.model import LESRCNN, build_model, count_parameters
-from lesrcnn_deploy.profile import measure_cost
+from lesrcnn_deploy.core.errors import ConfigError
+from lesrcnn_deploy.network.cost import measure_cost
+from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model, count_parameters
 
 
 def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:

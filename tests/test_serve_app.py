@@ -21,8 +21,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from lesrcnn_deploy.cli import main
+from lesrcnn_deploy.core.fileio import sha256_file
 from lesrcnn_deploy.data import encode_image
-from lesrcnn_deploy.fileio import sha256_file
 from lesrcnn_deploy.serve.app import create_app
 from lesrcnn_deploy.serve.config import ServeConfig, parse_model_spec
 from lesrcnn_deploy.serve.engine import ModelPool, RequestCancelled, upscale_bytes

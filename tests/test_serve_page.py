@@ -29,8 +29,8 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 from PIL import Image  # noqa: E402
 
+from lesrcnn_deploy.core.fileio import sha256_file  # noqa: E402
 from lesrcnn_deploy.data import encode_image  # noqa: E402
-from lesrcnn_deploy.fileio import sha256_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

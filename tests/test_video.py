@@ -17,14 +17,9 @@ import pytest
 av = pytest.importorskip("av")
 
 from lesrcnn_deploy.cli import main  # noqa: E402
-from lesrcnn_deploy.errors import ConfigError, MissingExtraError, VideoError  # noqa: E402
+from lesrcnn_deploy.core.errors import ConfigError, MissingExtraError, VideoError  # noqa: E402
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs  # noqa: E402
-from lesrcnn_deploy.video import (  # noqa: E402
-    is_video,
-    probe_video,
-    upscale_frames,
-    upscale_video,
-)
+from lesrcnn_deploy.video import is_video, probe_video, upscale_frames, upscale_video  # noqa: E402
 
 W, H = 64, 48
 # Gaps between frames in ms: variable frame rate (VFR) clips cycle through these.

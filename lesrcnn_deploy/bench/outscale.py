@@ -18,9 +18,10 @@ import cv2
 import numpy as np
 
 from ..data import SRDataset
-from ..evaluate import EvaluationResult, evaluate
-from ..protocols import Protocol
-from ..runtime import OnnxRunner, Runner
+from ..evaluation.evaluate import EvaluationResult, evaluate
+from ..evaluation.scoring import Protocol
+from ..runtime.base import Runner
+from ..runtime.ort import OnnxRunner
 
 __all__ = ["AreaDownscaled", "bench_outscale"]
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_bytes, atomic_write_json
+from ..core.fileio import atomic_write_bytes, atomic_write_json
+from ..runtime.timing import SpeedResult
 from .accuracy import Comparison
 from .runtimes import RuntimeAccuracy, render_runtime_section
-from .speed import MemoryResult, SpeedResult
+from .speed import MemoryResult
 from .visual import VisualResult
 
 __all__ = [

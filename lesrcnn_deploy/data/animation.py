@@ -22,8 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageSequence
 
-from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
+from ..core.errors import ImageError, ImageTooLargeError, UnsupportedFormatError
+from ..core.fileio import atomic_write_bytes
 from .image_encode import check_encode_options, one_line
 from .image_meta import ImageMeta
 

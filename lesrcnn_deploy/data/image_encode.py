@@ -26,8 +26,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from ..errors import ConfigError, ImageError, MissingExtraError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
+from ..core.errors import (
+    ConfigError,
+    ImageError,
+    MissingExtraError,
+    UnsupportedFormatError,
+    one_line,
+)
+from ..core.fileio import atomic_write_bytes
 from .image_meta import ImageMeta, add_to_jpeg, add_to_png, add_to_tiff, exif_for_output, tiff_tags
 
 __all__ = [
@@ -61,11 +67,6 @@ _ALPHA = (".png", ".tif", ".tiff", ".webp", ".bmp", ".avif", ".jxl")
 _QUALITY = (".jpg", ".jpeg", ".webp", ".avif", ".jxl")
 _CHANNELS = (1, 3, 4)
 _PIL_NAMES = {".webp": "WEBP", ".avif": "AVIF", ".jxl": "JXL", ".tif": "TIFF", ".tiff": "TIFF"}
-
-
-def one_line(err: BaseException) -> str:
-    """``err`` as one line (its type name when it has no text)."""
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _ext(fmt: str) -> str:

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import (
+from ..core.errors import (
     ConfigError,
     ImageError,
     ImageTooLargeError,

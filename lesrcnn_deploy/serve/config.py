@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ..core.errors import ConfigError
+from ..core.vocab import DEFAULT_TILE, SCALES, check_model_precision, check_scale
 from ..data.outsize import parse_fit
-from ..errors import ConfigError
-from ..scales import SCALES, check_scale
-from ..upscale.api import DEFAULT_TILE
-from ..upscale.models import check_precision
 from ..upscale.output import OutputOptions
 
 __all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
@@ -35,7 +33,7 @@ def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
         s = int(scale)
     except ValueError:
         s = -1
-    return (check_scale(s), check_precision(precision)), Path(path)
+    return (check_scale(s), check_model_precision(precision)), Path(path)
 
 
 def output_options(query: Mapping[str, str]) -> OutputOptions:
@@ -118,14 +116,14 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         models = {
-            (check_scale(s), check_precision(p)): Path(path)
+            (check_scale(s), check_model_precision(p)): Path(path)
             for (s, p), path in dict(self.models).items()
         }
         object.__setattr__(self, "models", MappingProxyType(models))
         if self.scales is not None:
             object.__setattr__(self, "scales", tuple(check_scale(s) for s in self.scales))
         if self.precisions is not None:
-            precisions = tuple(check_precision(p) for p in self.precisions)
+            precisions = tuple(check_model_precision(p) for p in self.precisions)
             object.__setattr__(self, "precisions", precisions)
         if self.token_file is not None:
             object.__setattr__(self, "token_file", Path(self.token_file))

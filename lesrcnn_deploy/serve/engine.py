@@ -5,7 +5,7 @@
   ``InferenceSession.run`` is thread-safe and ``Upscaler.upscale`` keeps no per-call state on the
   object, so no lock is taken around inference.
 * :class:`InferenceEngine`: ``threads`` workers and at most ``max_queue`` waiting jobs; one more
-  is refused at once with :class:`~lesrcnn_deploy.errors.ServerBusyError` (never an unbounded
+  is refused at once with :class:`~lesrcnn_deploy.core.errors.ServerBusyError` (never an unbounded
   backlog). A job that is cancelled before it starts frees its place at once; a running job is
   stopped at its next tile (see :func:`upscale_bytes`).
 """
@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..core.errors import LesrcnnError, ServerBusyError
+from ..core.fileio import sha256_file
 from ..data import decode_image, encode_image
-from ..errors import LesrcnnError, ServerBusyError
-from ..fileio import sha256_file
 from ..upscale.api import Upscaler
 from ..upscale.output import OutputOptions, upscale_pixels
 from .config import ModelKey, ServeConfig
@@ -159,7 +159,7 @@ def upscale_bytes(
         ImageTooLargeError: too many pixels. UnsupportedFormatError: unsupported input or output
         format. ImageError: not an image, corrupt. RequestCancelled: ``cancel`` was set.
     """
-    from ..errors import UnsupportedFormatError
+    from ..core.errors import UnsupportedFormatError
 
     ext = fmt.lower()
     if ext not in _MEDIA_TYPES:

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..core.errors import ImageTooLargeError, LesrcnnError, UnsupportedFormatError
+from ..core.fileio import atomic_write_bytes
 from ..data import decode_image
-from ..errors import ImageTooLargeError, LesrcnnError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
 from ..upscale.tiling import tile_windows
 from .engine import LoadedModel, RequestCancelled, upscale_bytes
 

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import UnsupportedFormatError
+from ..core.errors import UnsupportedFormatError
 from .http import authorized, error, find_model, model_headers, stream_body, unauthorized
 from .jobs import JobLimitError, JobManager
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..core.errors import ConfigError, ImageError, VideoError, one_line
+from ..core.vocab import check_scale
 from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
 from ..data.animation import ANIMATION_FORMATS, is_animated
-from ..errors import ConfigError, ImageError, VideoError
-from ..scales import check_scale
 from .output import ImageUpscaler, OutputOptions, ScaleSet, upscale_animation, upscale_pixels
 
 __all__ = [
@@ -331,7 +331,7 @@ def _run_one(
         try:
             video(job)
         except VideoError as exc:
-            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
+            return Outcome(job, "failed", one_line(exc).removeprefix(f"{job.source}: "))
         return Outcome(job, "done")
     return upscale_job(upscaler, job, max_pixels=max_pixels, options=options)
 
@@ -398,11 +398,6 @@ def upscale_job(
             lossless=opts.lossless,
         )
     except (ImageError, ConfigError) as exc:
-        reason = _one_line(exc)
+        reason = one_line(exc)
         return Outcome(job, "failed", reason.removeprefix(f"{job.source}: "))
     return Outcome(job, "done")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__

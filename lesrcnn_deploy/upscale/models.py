@@ -1,7 +1,7 @@
 """Which ONNX model an upscale run uses: an explicit file, or the default model of the scale.
 
 An explicit ``model`` must exist and carry the scale and precision asked for. Otherwise the default
-model comes from :func:`~lesrcnn_deploy.build.default_model`: the fp32 export of the official
+model comes from :func:`~lesrcnn_deploy.model_store.default_model`: the fp32 export of the official
 checkpoint, or the int8 model replayed from its recipe in seconds (never trained on the fly).
 """
 
@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
-from ..build import check_precision as _check_precision
-from ..build import default_model, default_model_path
-from ..errors import ModelError
-from ..runtime import read_metadata
-from ..scales import check_scale
+from ..core.onnx_io import check_model, read_metadata
+from ..core.vocab import check_model_precision, check_scale
+from ..model_store import default_model, default_model_path
 
-__all__ = ["PRECISIONS", "Precision", "check_precision", "default_model_path", "resolve_model"]
-
-Precision = Literal["int8", "fp32"]
-PRECISIONS: tuple[Precision, ...] = ("int8", "fp32")
-"""Precisions an upscale run can use."""
-
-
-def check_precision(precision: str) -> Precision:
-    """Return ``precision`` if it is ``"int8"`` or ``"fp32"``, else raise :class:`ConfigError`."""
-    return "int8" if _check_precision(precision) == "int8" else "fp32"
+__all__ = ["default_model_path", "resolve_model"]
 
 
 def resolve_model(
@@ -53,17 +41,9 @@ def resolve_model(
         RecipeMismatch: the default int8 recipe does not match the fp32 model.
     """
     s = check_scale(scale)
-    prec = check_precision(precision)
+    prec = check_model_precision(precision)
     if model is None:
         return default_model(s, prec, build=build)
     path = Path(model)
-    meta = read_metadata(path)  # raises ModelError if missing or unreadable
-    found_scale = meta.get("scale")
-    if found_scale is not None and found_scale != str(s):
-        msg = f"{path}: this is a x{found_scale} model, asked for x{s}"
-        raise ModelError(msg)
-    found_prec = meta.get("precision", "fp32")
-    if found_prec != prec:
-        msg = f"{path}: this is a {found_prec} model, asked for {prec} (use --precision)"
-        raise ModelError(msg)
+    check_model(path, read_metadata(path), scale=s, precision=prec)  # ModelError if not
     return path

@@ -22,12 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..core.errors import ConfigError
+from ..core.vocab import SCALES, check_scale
 from ..data.animation import Animation, load_animation, save_animation
 from ..data.image_encode import check_encode_options, check_writable
 from ..data.image_meta import ImageMeta
 from ..data.outsize import OutputPlan, check_outscale, parse_fit, resize_to, target_size
-from ..errors import ConfigError
-from ..scales import SCALES, check_scale
 
 __all__ = [
     "ImageUpscaler",

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, ModelError
-from ..runtime import Runner
-from ..scales import check_scale
+from ..core.errors import ConfigError, ModelError
+from ..core.vocab import check_scale
+from ..runtime.base import Runner
 
 __all__ = [
     "TileWindow",
@@ -61,7 +61,7 @@ def layer_plan(scale: int) -> list[tuple[str, int]]:
     """
     from torch import nn
 
-    from ..model import _STAGES, build_model
+    from ..network.lesrcnn import _STAGES, build_model
 
     model = build_model(check_scale(scale))
     plan: list[tuple[str, int]] = []

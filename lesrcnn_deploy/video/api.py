@@ -18,9 +18,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_path
 from ..data.outsize import OutputPlan, parse_fit, resize_to, target_size
-from ..errors import ConfigError
-from ..fileio import atomic_path
 from .encoder import EncoderSettings, container_format
 from .engine import FrameFn
 from .pipeline import PipelineStats, run_pipeline

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import VideoError
+from ..core.errors import VideoError
 from .timing import parse_duration
 
 __all__ = ["check_complete", "check_frame", "check_frame_size", "reason"]

@@ -24,7 +24,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import VideoError
+from ..core.errors import VideoError
 from .checks import check_complete, reason
 from .encoder import EncoderSettings, choose_codec, container_format
 from .engine import FrameFn, PipelineStats, StreamingEngine

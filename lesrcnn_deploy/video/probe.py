@@ -13,8 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import MissingExtraError, VideoError
-from ..extras import require
+from ..core.errors import MissingExtraError, VideoError
+from ..core.extras import require
 
 __all__ = [
     "OUTPUT_CONTAINERS",

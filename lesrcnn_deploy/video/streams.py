@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from ..errors import VideoError
+from ..core.errors import VideoError
 from .encoder import EncoderSettings, encoder_options, pick_pix_fmt
 from .hdr import HDR_ENCODERS, HdrMetadata, hdr_encoder_options, read_hdr
 from .probe import display_matrix, import_av

@@ -1,4 +1,4 @@
-"""Safe loading of checkpoints into :class:`~lesrcnn_deploy.model.LESRCNN` (PyTorch)."""
+"""Safe loading of checkpoints into :class:`~lesrcnn_deploy.network.lesrcnn.LESRCNN` (PyTorch)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WeightsError
-from ..fileio import sha256_file
-from ..model import LESRCNN
+from ..core.errors import WeightsError, one_line
+from ..core.fileio import sha256_file
+from ..network.lesrcnn import LESRCNN
 from .download import resolve_checkpoint, verify
 from .registry import get_weights
 
@@ -34,7 +34,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = one_line(exc)
         msg = f"{p}: refused to load: the file holds objects other than tensors ({first[:120]})"
         raise WeightsError(msg) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
@@ -88,7 +88,7 @@ def load_model(
         weights: explicit checkpoint path; found automatically when ``None``.
         allow_custom: accept an explicit file whose SHA256 is not the official one (e.g.
             fine-tuned weights). Files found automatically are always verified.
-        fuse_upsample: see :class:`~lesrcnn_deploy.model.LESRCNN`.
+        fuse_upsample: see :class:`~lesrcnn_deploy.network.lesrcnn.LESRCNN`.
         allow_download: permit the download step of the search.
 
     Returns:

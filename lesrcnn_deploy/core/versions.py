@@ -22,7 +22,7 @@ LIBRARIES = (
 def library_versions() -> dict[str, str]:
     """``{"lesrcnn_deploy": ..., "python": ..., <library>: version or "-"}``, without importing
     the libraries themselves (read from the installed distributions' metadata)."""
-    from . import __version__
+    from .. import __version__
 
     out = {"lesrcnn_deploy": __version__, "python": platform.python_version()}
     for lib in LIBRARIES:

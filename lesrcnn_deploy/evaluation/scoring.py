@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import ConfigError
-from .metrics import psnr, ssim
+from ..core.errors import ConfigError
+from ..data.quality import psnr, ssim
 
 __all__ = [
     "SEED128_SIZE",

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["add_video_options", "bitrate_arg", "run_single_video", "video_runner"]
 
@@ -81,7 +81,7 @@ def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], obj
 
     The batch has already decided whether an existing output may be replaced.
     """
-    from .api import upscale_video
+    from ..video.api import upscale_video
 
     def run(job: Any) -> object:
         return upscale_video(
@@ -98,7 +98,7 @@ def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], obj
 
 def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> int:
     """Run one video job (the whole command): errors propagate (one line, exit 2 in the CLI)."""
-    from .api import upscale_video
+    from ..video.api import upscale_video
 
     if job.output.exists() and args.skip_existing:
         print(f"skipped {job.source}: output exists: {job.output}")

@@ -18,28 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ModelError
-from .fileio import atomic_write_json, sha256_file
-from .runtime import OnnxRunner, Runner, read_metadata
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_write_json, sha256_file
+from ..core.onnx_io import check_model, read_metadata
+from ..core.vocab import check_precision, check_runtime
+from .base import Runner
+from .ort import OnnxRunner
 
 __all__ = [
     "CACHE_FILE",
-    "PRECISIONS",
-    "RUNTIMES",
     "RuntimeChoice",
-    "check_runtime",
     "choice_key",
     "installed_runtimes",
     "measure_runtimes",
-    "open_onnx_runner",
+    "open_on",
     "resolve_runtime",
 ]
-
-RUNTIMES = ("ort", "openvino", "auto")
-"""Values of ``runtime=`` / ``--runtime``."""
-
-PRECISIONS = ("fp32", "int8", "bf16")
-"""Values of ``precision=`` / ``--precision`` (``bf16``: OpenVINO bf16 on the fp32 model)."""
 
 CACHE_FILE = "runtime_choice.json"
 """Name of the ``auto`` choice cache in the models cache dir."""
@@ -48,41 +42,34 @@ _AUTO_HW = (96, 96)  # LR input of the auto timing (close to a default tile's wi
 _AUTO_ROUNDS = 5
 
 
-def check_runtime(runtime: str) -> str:
-    """Return ``runtime`` if it is one of :data:`RUNTIMES`, else raise :class:`ConfigError`."""
-    if runtime not in RUNTIMES:
-        msg = f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}"
-        raise ConfigError(msg)
-    return runtime
-
-
 def installed_runtimes() -> list[str]:
     """The concrete runtimes importable here: ``["ort"]`` or ``["ort", "openvino"]``."""
-    from .runtime_openvino import openvino_available
+    from .ov import openvino_available
 
     return ["ort", "openvino"] if openvino_available() else ["ort"]
 
 
 def _check_precision(path: Path, precision: str | None) -> tuple[str, str]:
     """(model precision from metadata, float precision hint) for the requested ``precision``."""
-    if precision is not None and precision not in PRECISIONS:
-        msg = f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}"
-        raise ConfigError(msg)
-    model_precision = read_metadata(path).get("precision", "fp32")
+    if precision is not None:
+        check_precision(precision)
+    metadata = read_metadata(path)
     want = "fp32" if precision == "bf16" else precision
-    if want is not None and want != model_precision:
-        msg = f"{path}: this is an {model_precision} model, asked for {precision}"
-        raise ModelError(msg)
-    return model_precision, "bf16" if precision == "bf16" else "f32"
+    check_model(path, metadata, precision=want or "", asked=precision or "")
+    return metadata.get("precision", "fp32"), "bf16" if precision == "bf16" else "f32"
 
 
-def _open(path: Path, runtime: str, float_precision: str, threads: int | None, scale: int) -> Any:
+def open_on(
+    path: Path, runtime: str, *, float_precision: str = "f32", threads: int | None, scale: int = 0
+) -> Runner:
+    """Open ``path`` on one concrete runtime (``ort`` or ``openvino``); callers use
+    :func:`~lesrcnn_deploy.runtime.dispatch.open_runner`, which resolves ``auto`` first."""
     if runtime == "ort":
         if float_precision != "f32":
             msg = "bf16 runs on OpenVINO only: use --runtime openvino (or auto)"
             raise ConfigError(msg)
         return OnnxRunner(path, threads=threads, scale=scale)
-    from .runtime_openvino import OpenVinoRunner
+    from .ov import OpenVinoRunner
 
     return OpenVinoRunner(path, threads=threads, scale=scale, float_precision=float_precision)
 
@@ -131,8 +118,8 @@ def choice_key(
     """Cache key of an ``auto`` choice: model SHA256, runtime versions, CPU, threads, precision."""
     import onnxruntime
 
-    from .bench.system import system_info
-    from .runtime_openvino import openvino_version
+    from ..core.system import system_info
+    from .ov import openvino_version
 
     parts = [
         sha256_file(path),
@@ -149,7 +136,7 @@ def measure_runtimes(
     runners: Mapping[str, Any], *, threads: int | None, rounds: int = _AUTO_ROUNDS
 ) -> dict[str, float]:
     """Median ms per runner at a ``1x3x96x96`` input, interleaved (one warm-up call each)."""
-    from .bench.speed import Workload, time_runners
+    from .timing import Workload, time_runners
 
     scale = next(iter(runners.values())).scale
     wl = Workload("auto", _AUTO_HW, scale)
@@ -158,7 +145,7 @@ def measure_runtimes(
 
 
 def _cache_path(cache_dir: str | os.PathLike[str] | None) -> Path:
-    from .paths import models_dir
+    from ..core.paths import models_dir
 
     return Path(cache_dir if cache_dir is not None else models_dir()) / CACHE_FILE
 
@@ -202,7 +189,7 @@ def resolve_runtime(
         msg = "bf16 runs on OpenVINO only: use --runtime openvino (or auto)"
         raise ConfigError(msg)
     if runtime == "openvino" or (runtime == "auto" and float_precision == "bf16"):
-        from .runtime_openvino import import_openvino
+        from .ov import import_openvino
 
         import_openvino()
         return RuntimeChoice("openvino", runtime, float_precision)
@@ -222,7 +209,10 @@ def resolve_runtime(
             cached=True,
             key=key,
         )
-    runners = {rt: _open(p, rt, float_precision, threads, 0) for rt in ("ort", "openvino")}
+    runners = {
+        rt: open_on(p, rt, float_precision=float_precision, threads=threads)
+        for rt in ("ort", "openvino")
+    }
     timings = measure_runtimes(runners, threads=threads)
     del runners
     best = min(timings, key=lambda k: timings[k])
@@ -231,32 +221,3 @@ def resolve_runtime(
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cache, data)
     return RuntimeChoice(best, "auto", float_precision, timings_ms=timings, key=key)
-
-
-def open_onnx_runner(
-    path: str | os.PathLike[str],
-    *,
-    runtime: str = "ort",
-    precision: str | None = None,
-    threads: int | None = None,
-    scale: int = 0,
-    choice: RuntimeChoice | None = None,
-) -> Runner:
-    """Open an ``.onnx`` model on ``runtime`` (``auto`` is resolved by :func:`resolve_runtime`).
-
-    Args:
-        path: the ``.onnx`` model.
-        runtime: one of :data:`RUNTIMES`.
-        precision: ``None`` (the model's own), ``"fp32"``, ``"int8"`` or ``"bf16"``.
-        threads: intra-op threads.
-        scale: expected scale (0 = the model's).
-        choice: an already resolved choice (skips :func:`resolve_runtime`).
-
-    Returns:
-        An :class:`~lesrcnn_deploy.runtime.OnnxRunner` or
-        :class:`~lesrcnn_deploy.runtime_openvino.OpenVinoRunner`.
-    """
-    if choice is None:
-        choice = resolve_runtime(path, runtime, precision=precision, threads=threads)
-    runner: Runner = _open(Path(path), choice.runtime, choice.float_precision, threads, scale)
-    return runner

@@ -25,6 +25,7 @@ __all__ = [
     "UnsupportedFormatError",
     "VideoError",
     "WeightsError",
+    "one_line",
 ]
 
 
@@ -102,3 +103,14 @@ class VideoError(LesrcnnError):
 
 class RuntimeUnavailableError(MissingExtraError):
     """An optional inference runtime (e.g. OpenVINO) is not installed."""
+
+
+def one_line(exc: BaseException, *, limit: int = 0) -> str:
+    """The one-line form of ``exc`` for messages: its first non-empty line, whitespace collapsed,
+    cut to ``limit`` characters (0 = no cut), or the exception's type name when it says nothing.
+
+    Every "error: ..." line of the CLI, the service and the batch summaries goes through here.
+    """
+    lines = [" ".join(line.split()) for line in str(exc).splitlines()]
+    text = next((line for line in lines if line), "") or type(exc).__name__
+    return text[:limit] if limit > 0 else text

@@ -11,7 +11,7 @@ Input sizes: each new ``(H, W)`` gets its own compiled model (a reshape of the r
 cached in a small LRU; tiling sends a handful of fixed tile sizes, so compilation is rare.
 
 OpenVINO is optional (``pip install 'lesrcnn-deploy[openvino]'``); it is imported lazily and its
-absence raises :class:`~lesrcnn_deploy.errors.RuntimeUnavailableError` with that one line.
+absence raises :class:`~lesrcnn_deploy.core.errors.RuntimeUnavailableError` with that one line.
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, ModelError, QuantizationError, RuntimeUnavailableError
-from .fileio import sha256_file
-from .runtime import model_metadata
+from ..core.errors import (
+    ConfigError,
+    ModelError,
+    QuantizationError,
+    RuntimeUnavailableError,
+    one_line,
+)
+from ..core.fileio import sha256_file
+from ..core.onnx_io import model_metadata
 
 __all__ = [
     "FLOAT_PRECISIONS",
@@ -134,7 +140,7 @@ class OpenVinoRunner:
         try:
             self._model = self._core.read_model(os.fspath(self.path))
         except Exception as exc:  # OpenVINO raises RuntimeError with a long message
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            first = one_line(exc, limit=160)
             msg = f"{self.path}: OpenVINO cannot read the model ({first})"
             raise ModelError(msg) from exc
         if len(self._model.inputs) != 1 or len(self._model.inputs[0].get_partial_shape()) != 4:

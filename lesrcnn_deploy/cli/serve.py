@@ -8,7 +8,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from ..cli_types import add_threads_option, int_at_least
+from .options import add_threads_option, add_tile_options, int_at_least
 
 __all__ = ["add_serve_parser", "run_uvicorn"]
 
@@ -36,7 +36,7 @@ def _seconds(text: str) -> float:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .config import ServeConfig, parse_model_spec
+    from ..serve.config import ServeConfig, parse_model_spec
 
     models = dict(parse_model_spec(spec) for spec in args.model or [])
     return ServeConfig(
@@ -78,7 +78,7 @@ def run_uvicorn(app: Any, host: str, port: int, *, log_level: str = "info") -> N
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ..extras import require
+    from ..core.extras import require
 
     require("starlette", "serve", "lesrcnn-deploy serve")
     require("uvicorn", "serve", "lesrcnn-deploy serve")
@@ -89,8 +89,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         serve_on_ray(cfg, address=args.ray or None, replicas=args.replicas)
         return 0
-    from .app import create_app
-    from .engine import ModelPool
+    from ..serve.app import create_app
+    from ..serve.engine import ModelPool
 
     pool = ModelPool(cfg)
     pool.load()  # load before listening: a bad model is a one-line error, not a dead server
@@ -152,9 +152,7 @@ def add_serve_parser(subparsers: Any) -> None:
         help="largest request body, else 413 (default 32 MiB)",
     )
     p.add_argument("--token-file", help="require 'Authorization: Bearer <file content>'")
-    p.add_argument(
-        "--tile", type=int_at_least(0), default=128, help="tile size in LR pixels (0 = none)"
-    )
+    add_tile_options(p)
     p.add_argument(
         "--max-jobs",
         type=int_at_least(0),

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..cli_types import add_threads_option, int_at_least, positive_int, scale_arg
+from .options import add_threads_option, int_at_least, positive_int, scale_arg
 
 __all__ = ["add_quantize_parser"]
 
@@ -43,7 +43,7 @@ _CALIB_OPTIONS = (
 
 def add_quantize_parser(subparsers: Any) -> None:
     """Register ``quantize`` on the main CLI's sub-parsers."""
-    from .config import CalibrationMethod
+    from ..quantization.config import CalibrationMethod
 
     q = subparsers.add_parser(
         "quantize",
@@ -116,7 +116,7 @@ def add_quantize_parser(subparsers: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .config import FinetuneConfig, QuantizationConfig
+    from ..quantization.config import FinetuneConfig, QuantizationConfig
 
     cfg = QuantizationConfig.preset(args.preset)
     if args.finetune_steps is not None:
@@ -133,7 +133,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _calibration(args: argparse.Namespace) -> Any:
-    from .config import BUILTIN_SOURCE, CalibrationConfig
+    from ..quantization.config import BUILTIN_SOURCE, CalibrationConfig
 
     base = CalibrationConfig()
     return CalibrationConfig(
@@ -148,7 +148,7 @@ def _calibration(args: argparse.Namespace) -> Any:
 
 
 def _refuse(args: argparse.Namespace, options: tuple[str, ...], why: str) -> None:
-    from ..errors import ConfigError
+    from ..core.errors import ConfigError
 
     given = [o for o in options if getattr(args, o) not in (None, False)]
     if given:
@@ -158,12 +158,13 @@ def _refuse(args: argparse.Namespace, options: tuple[str, ...], why: str) -> Non
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from ..build import default_model, default_model_path, default_recipe_path
-    from ..errors import ConfigError
-    from ..paths import recipes_dir
-    from .calibration import load_table, save_table
-    from .pipeline import apply_recipe, default_output_path, train_recipe
-    from .recipe import load_recipe, save_recipe
+    from ..core.errors import ConfigError
+    from ..core.paths import recipes_dir
+    from ..model_store import default_model, default_model_path, default_recipe_path
+    from ..quantization.calibration import load_table, save_table
+    from ..quantization.recipe import load_recipe, save_recipe
+    from ..quantization.replay import apply_recipe, default_output_path
+    from ..quantization.train import train_recipe
 
     if args.scale is not None:
         fp32 = default_model(args.scale, "fp32")
@@ -251,11 +252,11 @@ def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> N
 
     import onnx
 
-    from ..fileio import atomic_write_json
-    from .calibration import collect_patches, load_calibration_images
-    from .config import CalibrationConfig
-    from .graph import prepare_graph
-    from .sensitivity import sensitivity_report
+    from ..core.fileio import atomic_write_json
+    from ..quantization.calibration import collect_patches, load_calibration_images
+    from ..quantization.config import CalibrationConfig
+    from ..quantization.graph import prepare_graph
+    from ..quantization.sensitivity import sensitivity_report
 
     held_out = CalibrationConfig(count=8, crop=64, seed=12345)
     patches = collect_patches(

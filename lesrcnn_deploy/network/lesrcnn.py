@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .scales import SCALES, check_scale
+from ..core.errors import ConfigError
+from ..core.vocab import SCALES, check_scale
 
 __all__ = [
     "DIV2K_MEAN_RGB",

@@ -30,7 +30,7 @@ CACHE_ENV = "LESRCNN_CACHE_DIR"
 
 def checkout_root() -> Path | None:
     """The source checkout this package runs from, or ``None`` for an installed package."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # <root>/lesrcnn_deploy/core/paths.py
     if (here / "pyproject.toml").is_file() and (here / "calibration").is_dir():
         return here
     return None

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..versions import library_versions
+from .versions import library_versions
 
 __all__ = ["ISA_FLAGS", "SystemInfo", "read_cpuinfo", "system_info"]
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..cli_types import add_threads_option, positive_int, scale_arg
+from .options import add_threads_option, positive_int, scale_arg
 
 __all__ = ["add_bench_parser"]
 
@@ -16,9 +16,9 @@ _QUICK_REPEATS = 3
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ..paths import checkout_root
-    from .readme import refresh_readme
-    from .run import BenchConfig, run_bench
+    from ..bench.readme import refresh_readme
+    from ..bench.run import BenchConfig, run_bench
+    from ..core.paths import checkout_root
 
     output = Path(args.output)
     if args.readme_only:
@@ -60,12 +60,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from ..build import default_model
-    from ..errors import ConfigError
-    from ..paths import shared_dir
-    from ..quantization.config import QuantizationConfig
-    from ..quantization.pipeline import quantize_model
-    from .gate import (
+    from ..bench.gate import (
         DEFAULT_BUDGET_DB,
         Baseline,
         check_gate,
@@ -73,7 +68,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         load_baseline,
         write_baseline,
     )
-    from .gate_measure import measure_gate
+    from ..bench.gate_measure import measure_gate
+    from ..core.errors import ConfigError
+    from ..core.paths import shared_dir
+    from ..model_store import default_model
+    from ..quantization.config import QuantizationConfig
+    from ..quantization.train import quantize_model
 
     if args.budget_db is not None and not args.update_baseline:
         msg = "--budget-db only applies with --update-baseline (it is recorded in the baseline)"
@@ -132,7 +132,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def add_bench_parser(subparsers: Any) -> None:
     """Register ``bench`` and ``gate`` on the main CLI."""
-    from ..paths import reports_dir
+    from ..core.paths import reports_dir
 
     b = subparsers.add_parser(
         "bench", help="card and paper tables fp32 vs int8, speed, pictures (reports/bench/)"

@@ -17,11 +17,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from . import __version__
-from .errors import ExportError
-from .fileio import atomic_path, atomic_write_json, sha256_file
-from .model import LESRCNN, check_scale
-from .runtime import META_PREFIX, session_options
+from .. import __version__
+from ..core.errors import ExportError, one_line
+from ..core.fileio import atomic_path, atomic_write_json, sha256_file
+from ..core.onnx_io import open_session, write_metadata
+from .lesrcnn import LESRCNN, check_scale
 
 __all__ = ["OPSET", "PARITY_TOLERANCE", "ExportResult", "export_onnx", "parity_image"]
 
@@ -161,24 +161,20 @@ def export_onnx(
         "checkpoint_sha256": checkpoint_sha256,
         "toolkit_version": __version__,
     }
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = META_PREFIX + k, v
+    write_metadata(proto, meta)
     proto.producer_name = "lesrcnn-deploy"
     proto.producer_version = __version__
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        msg = f"exported graph fails the ONNX checker: {str(exc).splitlines()[0]}"
+        msg = f"exported graph fails the ONNX checker: {one_line(exc)}"
         raise ExportError(msg) from exc
     ops = [n.op_type for n in proto.graph.node]
     if "DepthToSpace" not in ops:
         msg = "exported graph has no DepthToSpace: PixelShuffle was not mapped"
         raise ExportError(msg)
     data = proto.SerializeToString()
-    session = ort.InferenceSession(
-        data, sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
+    session = open_session(data)
     rnd = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
     diff_rnd = _max_diff(session, ref_module, rnd)
     img, img_desc = parity_image(size if input_size else 96)

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .data import SRDataset, open_dataset, to_rgb_uint8
-from .errors import DatasetError
-from .fileio import atomic_write_json
-from .protocols import Protocol, parse_protocol, postprocess, prepare_pair, score
-from .runtime import Runner, open_runner
+from .. import __version__
+from ..core.errors import DatasetError
+from ..core.fileio import atomic_write_json
+from ..data import SRDataset, open_dataset, to_rgb_uint8
+from ..runtime.base import Runner
+from ..runtime.dispatch import open_runner
+from .scoring import Protocol, parse_protocol, postprocess, prepare_pair, score
 
 __all__ = ["EvaluationResult", "ImageScore", "evaluate", "evaluate_model", "super_resolve"]
 
@@ -165,19 +166,17 @@ def evaluate_model(
     """One call: open the ``.onnx``/``.pth`` ``model`` and the ``dataset`` folder, then evaluate.
 
     ``runtime`` (``"ort"``, ``"openvino"``, ``"auto"``) and ``precision`` (``None`` = the model's
-    own, ``"bf16"``) choose how an ``.onnx`` runs (:mod:`lesrcnn_deploy.runtime_select`); the
+    own, ``"bf16"``) choose how an ``.onnx`` runs (:mod:`lesrcnn_deploy.runtime.choice`); the
     runtime that ran is recorded in ``config["runtime"]``.
     """
-    from .fileio import sha256_file
+    from ..core.fileio import sha256_file
 
     choice = None
     if Path(model).suffix.lower() == ".onnx":
-        from .runtime_select import open_onnx_runner, resolve_runtime
+        from ..runtime.choice import resolve_runtime
 
         choice = resolve_runtime(model, runtime, precision=precision, threads=threads)
-        runner: Runner = open_onnx_runner(
-            model, precision=precision, threads=threads, scale=scale, choice=choice
-        )
+        runner: Runner = open_runner(model, threads=threads, scale=scale, choice=choice)
     else:
         runner = open_runner(
             model, scale=scale, threads=threads, runtime=runtime, precision=precision

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model import LESRCNN, count_parameters
+from .lesrcnn import LESRCNN, count_parameters
 
 __all__ = ["CARD_FLOPS_DIVISOR", "ModelCost", "measure_cost"]
 

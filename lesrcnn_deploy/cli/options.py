@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .scales import SCALES
+from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILE, RUNTIMES, SCALES
 
 __all__ = [
-    "DEFAULT_THREADS",
-    "RUNTIMES",
     "add_runtime_option",
     "add_threads_option",
+    "add_tile_options",
     "int_at_least",
     "model_scale",
     "positive_int",
@@ -20,7 +19,7 @@ __all__ = [
 
 
 def scale_arg(value: str) -> int:
-    """Parse an upscaling factor; only :data:`~lesrcnn_deploy.model.SCALES` are accepted."""
+    """Parse an upscaling factor; only :data:`~lesrcnn_deploy.core.vocab.SCALES` are accepted."""
     try:
         s = int(value)
     except ValueError:
@@ -51,10 +50,6 @@ positive_int = int_at_least(1)
 """An argparse type accepting integers >= 1."""
 
 
-DEFAULT_THREADS = 2
-"""ONNX Runtime / PyTorch intra-op threads of every command unless ``--threads`` says otherwise."""
-
-
 def add_threads_option(parser: argparse.ArgumentParser, what: str = "intra-op threads") -> None:
     """The one ``--threads N`` option of every command (same meaning, same default)."""
     parser.add_argument(
@@ -65,8 +60,23 @@ def add_threads_option(parser: argparse.ArgumentParser, what: str = "intra-op th
     )
 
 
-RUNTIMES = ("ort", "openvino", "auto")
-"""Inference runtimes a command can run an ``.onnx`` model on."""
+def add_tile_options(parser: argparse.ArgumentParser) -> None:
+    """The one ``--tile N`` / ``--no-tile`` pair of every command that upscales (``--tile 0`` is
+    ``--no-tile``: the whole image in one call); the value lands in ``args.tile``."""
+    t = parser.add_mutually_exclusive_group()
+    t.add_argument(
+        "--tile",
+        type=int_at_least(0),
+        default=DEFAULT_TILE,
+        help=f"tile size in LR pixels, 0 = whole image (default {DEFAULT_TILE})",
+    )
+    t.add_argument(
+        "--no-tile",
+        action="store_const",
+        const=0,
+        dest="tile",
+        help="whole image in one call (memory grows with size)",
+    )
 
 
 def add_runtime_option(parser: argparse.ArgumentParser) -> None:
@@ -89,17 +99,17 @@ def model_scale(model: str, given: int | None) -> int:
     """
     from pathlib import Path
 
-    from .errors import ConfigError
+    from ..core.errors import ConfigError
 
     path = Path(model)
     found: int | None = None
     if path.suffix.lower() == ".onnx":
-        from .runtime import read_metadata
+        from ..core.onnx_io import read_metadata
 
         value = read_metadata(path).get("scale")
         found = int(value) if value and value.isdigit() else None
     elif path.suffix.lower() in (".pth", ".pt") and path.is_file():
-        from .weights import checkpoint_scale, read_state_dict
+        from ..weights import checkpoint_scale, read_state_dict
 
         found = checkpoint_scale(read_state_dict(path))
     if found is not None and given is not None and found != given:

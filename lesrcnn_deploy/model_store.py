@@ -20,15 +20,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .errors import ModelError
-from .fileio import sha256_file
-from .paths import models_dir, recipes_dir
-from .scales import check_scale
+from .core.errors import ModelError
+from .core.fileio import sha256_file
+from .core.paths import models_dir, recipes_dir
+from .core.vocab import check_model_precision, check_scale
 
 __all__ = [
-    "PRECISIONS",
     "build_fp32_model",
-    "check_precision",
     "default_model",
     "default_model_path",
     "default_recipe_path",
@@ -37,24 +35,11 @@ __all__ = [
     "shipped_recipe_path",
 ]
 
-PRECISIONS = ("int8", "fp32")
-"""Precisions of the default models."""
-
-
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is ``"int8"`` or ``"fp32"``, else raise :class:`ConfigError`."""
-    from .errors import ConfigError
-
-    if precision in PRECISIONS:
-        return precision
-    msg = f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}"
-    raise ConfigError(msg)
-
 
 def default_model_path(scale: int, precision: str) -> Path:
     """``models_dir()/lesrcnn_x{S}.onnx`` (fp32) or ``.../lesrcnn_x{S}_int8.onnx`` (int8)."""
     s = check_scale(scale)
-    suffix = "_int8" if check_precision(precision) == "int8" else ""
+    suffix = "_int8" if check_model_precision(precision) == "int8" else ""
     return models_dir() / f"lesrcnn_x{s}{suffix}.onnx"
 
 
@@ -74,7 +59,7 @@ def default_recipe_path(scale: int) -> Path:
 def build_fp32_model(scale: int, output: Path | None = None) -> Path:
     """Export the official x``scale`` checkpoint to ``output`` (default
     :func:`default_model_path`): fused upsampler, parity-checked against the unfused graph."""
-    from .export import export_onnx
+    from .network.export import export_onnx
     from .weights import load_model
 
     out = output or default_model_path(scale, "fp32")
@@ -95,7 +80,7 @@ def fp32_is_current(fp32: Path, scale: int) -> bool:
     """True when ``fp32`` exists and is an export of the official x``scale`` checkpoint by this
     toolkit version (its metadata names the checkpoint's SHA256 and the version)."""
     from . import __version__
-    from .runtime import read_metadata
+    from .core.onnx_io import read_metadata
     from .weights.registry import get_weights
 
     if not fp32.is_file():
@@ -113,7 +98,7 @@ def fp32_is_current(fp32: Path, scale: int) -> bool:
 
 def int8_is_current(int8: Path, fp32: Path, recipe_sha256: str) -> bool:
     """True when ``int8`` exists and was built from ``fp32`` (SHA256) with that recipe."""
-    from .runtime import read_metadata
+    from .core.onnx_io import read_metadata
 
     if not int8.is_file() or not fp32.is_file():
         return False
@@ -151,10 +136,10 @@ def default_model(scale: int, precision: str, *, build: bool = True) -> Path:
             msg = f"{fp32}: model not found or not the official export (run `make export`)"
             raise ModelError(msg)
         build_fp32_model(s, fp32)
-    if check_precision(precision) == "fp32":
+    if check_model_precision(precision) == "fp32":
         return fp32
-    from .quantization.pipeline import apply_recipe
     from .quantization.recipe import load_recipe
+    from .quantization.replay import apply_recipe
 
     int8 = default_model_path(s, "int8")
     source = default_recipe_path(s)

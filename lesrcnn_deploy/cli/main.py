@@ -1,7 +1,7 @@
 """Command line: ``lesrcnn-deploy <command>``. Thin: parse, call the library, print, exit.
 
-Every :class:`~lesrcnn_deploy.errors.LesrcnnError` (and a few expected OS errors) becomes one line
-on stderr and exit code 2; Ctrl-C exits 130. No tracebacks for bad input.
+Every :class:`~lesrcnn_deploy.core.errors.LesrcnnError` (and a few expected OS errors) becomes one
+line on stderr and exit code 2; Ctrl-C exits 130. No tracebacks for bad input.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
-from .bench.cli import add_bench_parser
-from .cli_types import add_runtime_option, add_threads_option, model_scale, positive_int, scale_arg
-from .errors import LesrcnnError
-from .paths import CACHE_ENV
-from .quantization.cli import add_quantize_parser
-from .serve.cli import add_serve_parser
-from .upscale.cli import add_upscale_parser
+from .. import __version__
+from ..core.errors import LesrcnnError, one_line
+from ..core.paths import CACHE_ENV
+from .bench import add_bench_parser
+from .options import add_runtime_option, add_threads_option, model_scale, positive_int, scale_arg
+from .quantize import add_quantize_parser
+from .serve import add_serve_parser
+from .upscale import add_upscale_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -28,9 +28,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
-    from .paths import models_dir
-    from .weights import load_model
+    from ..core.paths import models_dir
+    from ..network.export import export_onnx
+    from ..weights import load_model
 
     scale = args.scale
     model_scale = None if args.blind else scale
@@ -59,8 +59,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_model
-    from .report import format_evaluation
+    from ..evaluation.evaluate import evaluate_model
+    from ..evaluation.tables import format_evaluation
 
     result = evaluate_model(
         args.model,
@@ -83,9 +83,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .model import build_model
-    from .profile import measure_cost
-    from .weights import list_weights
+    from ..network.cost import measure_cost
+    from ..network.lesrcnn import build_model
+    from ..weights import list_weights
 
     rows = []
     for rec in list_weights():
@@ -113,7 +113,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"sha256 {str(r['sha256'])[:12]}"
         )
     if args.json:
-        from .fileio import atomic_write_json
+        from ..core.fileio import atomic_write_json
 
         atomic_write_json(args.json, rows)
         print(f"wrote {args.json}")
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("lesrcnn-deploy: interrupted", file=sys.stderr)
         return 130
     except LesrcnnError as exc:  # only the toolkit's own errors: anything else is a bug
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = one_line(exc)
         print(f"lesrcnn-deploy: error: {text}", file=sys.stderr)
         return 2
 

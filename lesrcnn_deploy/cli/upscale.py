@@ -6,19 +6,26 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli_types import add_runtime_option, add_threads_option, int_at_least, model_scale, scale_arg
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from .options import (
+    add_runtime_option,
+    add_threads_option,
+    add_tile_options,
+    int_at_least,
+    model_scale,
+    scale_arg,
+)
 
 __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    from ..core.onnx_io import read_metadata
+    from ..core.vocab import SCALES
     from ..data.animation import is_animated
-    from ..runtime import read_metadata
-    from ..scales import SCALES
-    from .api import Upscaler
-    from .batch import plan_jobs, run_batch
-    from .output import OutputOptions, ScaleSet
+    from ..upscale.api import Upscaler
+    from ..upscale.batch import plan_jobs, run_batch
+    from ..upscale.output import OutputOptions, ScaleSet
 
     _refuse_useless_options(args)
     options = OutputOptions(
@@ -65,7 +72,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             scale=args.scale,
             precision=precision,
             model=args.model,
-            tile=0 if args.no_tile else args.tile,
+            tile=args.tile,
             tile_overlap=args.tile_overlap,
             threads=args.threads,
             overwrite=args.overwrite,
@@ -82,7 +89,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             scale,
             precision,
             model=args.model,
-            tile=0 if args.no_tile else args.tile,
+            tile=args.tile,
             tile_overlap=args.tile_overlap,
             threads=args.threads,
             runtime=args.runtime,
@@ -99,10 +106,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if any(j.kind == "video" for j in jobs):
         # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
         if len(jobs) == 1:
-            from ..video.cli import run_single_video
+            from .video import run_single_video
 
             return run_single_video(scales, jobs[0], args=args)
-        from ..video.cli import video_runner
+        from .video import video_runner
 
         video = video_runner(scales, args)
     result = run_batch(
@@ -134,7 +141,7 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
             "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
         ),
         (
-            args.tile_overlap is not None and args.no_tile,
+            args.tile_overlap is not None and args.tile == 0,
             "--tile-overlap has no effect with --no-tile",
         ),
         (
@@ -150,9 +157,8 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
 
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
-    from ..video.cli import add_video_options
-    from .api import DEFAULT_TILE
-    from .batch import OUTPUT_FORMATS
+    from ..upscale.batch import OUTPUT_FORMATS
+    from .video import add_video_options
 
     p = subparsers.add_parser(
         "upscale",
@@ -217,16 +223,7 @@ def add_upscale_parser(subparsers: Any) -> None:
         "(default 90); refused for other formats",
     )
     p.add_argument("--lossless", action="store_true", help="lossless WebP (already WebP's default)")
-    t = p.add_mutually_exclusive_group()
-    t.add_argument(
-        "--tile",
-        type=int_at_least(1),
-        default=DEFAULT_TILE,
-        help=f"tile size in input pixels (default {DEFAULT_TILE})",
-    )
-    t.add_argument(
-        "--no-tile", action="store_true", help="whole image in one call (memory grows with size)"
-    )
+    add_tile_options(p)
     p.add_argument(
         "--tile-overlap",
         type=int_at_least(0),
