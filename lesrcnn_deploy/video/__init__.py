@@ -7,8 +7,8 @@ Needs PyAV (the ``video`` extra: ``pip install 'lesrcnn-deploy[video]'``), impor
 Modules: :mod:`.probe` (container and stream inspection), :mod:`.encoder` (encoder policy),
 :mod:`.streams` (output streams and metadata), :mod:`.timing` (timestamp arithmetic),
 :mod:`.checks` (integrity checks), :mod:`.hdr` (HDR static metadata), :mod:`.engine` (the three
-overlapping decode/upscale/encode
-stages), :mod:`.pipeline` (one file through them), :mod:`.api` (the public functions).
+overlapping decode/upscale/encode stages), :mod:`.pipeline` (one file through them), :mod:`.api`
+(the public functions).
 """
 
 from .api import FrameUpscaler as FrameUpscaler
