@@ -60,7 +60,7 @@ class UpscaleActor:
         tile_overlap: int | None,
         threads: int | None,
         max_pixels: int,
-        runtime: str = "ort",
+        runtime: str | None = None,
     ) -> None:
         from ..upscale.api import Upscaler
 
@@ -124,7 +124,7 @@ def run_batch_ray(
     tile: int = DEFAULT_TILE,
     tile_overlap: int | None = None,
     threads: int | None = None,
-    runtime: str = "ort",
+    runtime: str | None = None,
     overwrite: bool = False,
     skip_existing: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -141,7 +141,9 @@ def run_batch_ray(
         scale, precision, model, tile, tile_overlap: the model, as for ``upscale``.
         threads: threads (and reserved CPUs) per actor; ``None``: the ``--threads`` default
             capped at the largest node's CPUs. More than the largest node has is refused.
-        runtime: ``ort``, ``openvino`` or ``auto``, resolved by each actor on its node.
+        runtime: ``ort``, ``openvino``, ``auto`` or ``None`` (the default runtime,
+            :func:`~lesrcnn_deploy.runtime.choice.default_runtime`), resolved by each actor on
+            its node.
         overwrite, skip_existing, max_pixels: as for the local run.
         address: ``None`` starts a local Ray; otherwise the cluster to join (see
             :func:`~lesrcnn_deploy.cluster.connect.connect_ray`).
@@ -161,7 +163,8 @@ def run_batch_ray(
     if overwrite and skip_existing:
         msg = "choose either --overwrite or --skip-existing, not both"
         raise ConfigError(msg)
-    check_runtime(runtime)
+    if runtime is not None:
+        check_runtime(runtime)
     start = time.perf_counter()
     sources = {job.source.resolve(): job for job in jobs}
     outcomes: list[Outcome | None] = [
