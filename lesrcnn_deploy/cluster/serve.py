@@ -35,11 +35,16 @@ def fit_replicas(
 ) -> tuple[ServeConfig, ActorPlan]:
     """Size the replicas to the nodes: ``(config with threads set, plan)``.
 
+    A replica reserves ``workers x threads`` CPUs (``threads`` on OpenVINO, whose streams share
+    them); without ``threads``, ``workers x`` the ``--threads`` default capped at the largest node.
+
     Raises:
         ConfigError: ``workers x threads`` CPUs exceed the largest node, or ``replicas`` do not
             fit (the message names the largest node's CPUs and the option to change).
     """
-    workers = config.workers
+    # ONNX Runtime: each worker runs its own session on ``threads`` threads; OpenVINO: ``threads``
+    # are the threads of all its streams together, whatever the workers (they decode/encode).
+    workers = 1 if getattr(config, "runtime", None) == "openvino" else config.workers
     asked = None if config.threads is None else workers * config.threads
     option = "--workers x --threads" if workers > 1 else "--threads"
     plan = plan_actors(
