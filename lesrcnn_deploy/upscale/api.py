@@ -62,6 +62,8 @@ class Upscaler:
         runtime: ``"ort"`` (ONNX Runtime), ``"openvino"`` or ``"auto"`` (the faster installed
             runtime for this model and machine, measured once and cached; see
             :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which ran.
+        streams: OpenVINO only: inference streams, i.e. tiles or callers run at once, the
+            threads split between them (the server's throughput mode); ``None``: one stream.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -80,6 +82,7 @@ class Upscaler:
         tile_overlap: int | None = None,
         threads: int | None = None,
         runtime: str = "ort",
+        streams: int | None = None,
     ) -> None:
         from ..core.vocab import check_runtime
         from ..runtime.choice import resolve_runtime
@@ -104,7 +107,11 @@ class Upscaler:
             threads=threads,
         )
         self.runner: Runner = open_runner(
-            self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
+            self.model_path,
+            threads=threads,
+            scale=self.scale,
+            choice=self.runtime_choice,
+            streams=streams,
         )
 
     def __repr__(self) -> str:
