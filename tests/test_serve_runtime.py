@@ -82,7 +82,7 @@ def test_serve_passes_runtime_through(runtime: str, name: str, tmp_path: Path) -
         ready = _wait_ready(base, proc)
         (model,) = ready["models"]
         assert model["runtime"] == runtime and model["runtime_requested"] == runtime
-        assert model["runtime_note"] == f"runtime: {name}"
+        assert model["runtime_note"] == f"runtime: {name} (forced)"
         assert ("streams" in model) == (runtime == "openvino")
         # OpenVINO: two streams on two threads, two workers per stream; ORT: --workers (1)
         assert ready["workers"] == (4 if runtime == "openvino" else 1)

@@ -137,7 +137,6 @@ def add_serve_parser(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
     add_runtime_option(p)
-    p.set_defaults(runtime=None)  # the default runtime: auto with OpenVINO installed, else ort
     p.add_argument(
         "--workers",
         type=int_at_least(1),

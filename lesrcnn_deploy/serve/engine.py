@@ -118,7 +118,7 @@ class ModelPool:
                 model=self.config.models.get(key),
                 tile=self.config.tile,
                 threads=self.config.threads,
-                runtime=self.config.runtime or "auto",  # the default runtime
+                runtime=self.config.runtime,  # None: the default runtime
                 streams=self.config.ov_streams,
             )
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
