@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from lesrcnn_deploy.paths import shared_dir
+from lesrcnn_deploy.core.paths import shared_dir
 
 
 def require(path: Path, what: str) -> Path:
@@ -60,7 +60,7 @@ def weights_dir(shared: Path) -> Path:
 def fp32_models(weights_dir: Path) -> dict[int, Path]:
     """The default x2/x3/x4 fp32 models (official checkpoints exported as `make export` does),
     shared with `make bench` and `upscale` through the models folder."""
-    from lesrcnn_deploy.build import default_model
+    from lesrcnn_deploy.model_store import default_model
 
     return {s: default_model(s, "fp32") for s in (2, 3, 4)}
 
@@ -69,7 +69,7 @@ def fp32_models(weights_dir: Path) -> dict[int, Path]:
 def int8_models(fp32_models: dict[int, Path]) -> dict[int, Path]:
     """The default x2/x3/x4 int8 models, replayed from the committed recipes (seconds) exactly as
     `make quantize` does, or reused when `make quantize` already built them."""
-    from lesrcnn_deploy.build import default_model
+    from lesrcnn_deploy.model_store import default_model
 
     return {s: default_model(s, "int8") for s in fp32_models}
 
@@ -79,8 +79,8 @@ def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight x2 model exported like `make export` (fused upsample), no shared data."""
     import torch
 
-    from lesrcnn_deploy.export import export_onnx
-    from lesrcnn_deploy.model import build_model
+    from lesrcnn_deploy.network.export import export_onnx
+    from lesrcnn_deploy.network.lesrcnn import build_model
 
     torch.manual_seed(0)
     model = build_model(2, fuse_upsample=True)

@@ -12,11 +12,11 @@ import pytest
 import lesrcnn_deploy.artifacts as artifacts
 from lesrcnn_deploy import __version__
 from lesrcnn_deploy.artifacts import shipped_model, shipped_sha256
-from lesrcnn_deploy.build import shipped_recipe_path
-from lesrcnn_deploy.errors import ChecksumError
-from lesrcnn_deploy.fileio import sha256_file
+from lesrcnn_deploy.core.errors import ChecksumError
+from lesrcnn_deploy.core.fileio import sha256_file
+from lesrcnn_deploy.core.onnx_io import read_metadata
+from lesrcnn_deploy.model_store import shipped_recipe_path
 from lesrcnn_deploy.quantization.recipe import load_recipe
-from lesrcnn_deploy.runtime import read_metadata
 from lesrcnn_deploy.weights.registry import get_weights
 
 ROOT = Path(__file__).resolve().parent.parent

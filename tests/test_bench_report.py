@@ -11,12 +11,7 @@ import pytest
 
 from lesrcnn_deploy.bench.accuracy import Comparison, paper_name, published
 from lesrcnn_deploy.bench.plots import plot_psnr_drop, plot_speed
-from lesrcnn_deploy.bench.readme import (
-    END_MARKER,
-    START_MARKER,
-    refresh_readme,
-    replace_section,
-)
+from lesrcnn_deploy.bench.readme import END_MARKER, START_MARKER, refresh_readme, replace_section
 from lesrcnn_deploy.bench.report import (
     CSV_COLUMNS,
     BenchResults,
@@ -25,11 +20,12 @@ from lesrcnn_deploy.bench.report import (
     render_markdown,
     write_reports,
 )
-from lesrcnn_deploy.bench.speed import MemoryResult, SpeedResult
-from lesrcnn_deploy.bench.system import read_cpuinfo
-from lesrcnn_deploy.errors import ConfigError
-from lesrcnn_deploy.evaluate import EvaluationResult, ImageScore
-from lesrcnn_deploy.protocols import Protocol
+from lesrcnn_deploy.bench.speed import MemoryResult
+from lesrcnn_deploy.core.errors import ConfigError
+from lesrcnn_deploy.core.system import read_cpuinfo
+from lesrcnn_deploy.evaluation.evaluate import EvaluationResult, ImageScore
+from lesrcnn_deploy.evaluation.scoring import Protocol
+from lesrcnn_deploy.runtime.timing import SpeedResult
 
 
 def _eval(name: str, scale: int, protocol: str, psnr: float, ssim: float) -> EvaluationResult:

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesrcnn_deploy.bench.speed import time_runners, workloads
-from lesrcnn_deploy.bench.system import system_info
-from lesrcnn_deploy.errors import ConfigError, ModelError
+from lesrcnn_deploy.bench.speed import workloads
+from lesrcnn_deploy.core.errors import ConfigError, ModelError
+from lesrcnn_deploy.core.system import system_info
+from lesrcnn_deploy.runtime.timing import time_runners
 
 
 def _fake(scale: int, calls: list[str], name: str):  # type: ignore[no-untyped-def]
@@ -68,8 +69,8 @@ def test_visual_sheet_and_accuracy_int8_vs_fp32(
     from lesrcnn_deploy.bench.accuracy import compare
     from lesrcnn_deploy.bench.visual import comparison_sheet
     from lesrcnn_deploy.data import load_image, open_dataset
-    from lesrcnn_deploy.protocols import Protocol
-    from lesrcnn_deploy.runtime import OnnxRunner
+    from lesrcnn_deploy.evaluation.scoring import Protocol
+    from lesrcnn_deploy.runtime.ort import OnnxRunner
 
     ds = open_dataset(set5, 4, limit=3)
     r32 = OnnxRunner(fp32_models[4], threads=2)
@@ -86,7 +87,8 @@ def test_visual_sheet_and_accuracy_int8_vs_fp32(
 
 
 def test_peak_memory_probes_run_side_by_side(random_fp32: Path, tmp_path: Path) -> None:
-    from lesrcnn_deploy.bench.speed import RunnerSpec, Workload, measure_peak_memory
+    from lesrcnn_deploy.bench.speed import RunnerSpec, measure_peak_memory
+    from lesrcnn_deploy.runtime.timing import Workload
 
     wl = Workload("probe", (64, 64), 2)
     small = RunnerSpec("small", "onnx", str(random_fp32), 2, 1)

@@ -18,18 +18,18 @@ from conftest import stand_in_for_official
 import lesrcnn_deploy.quantization.calibration as calibration
 import lesrcnn_deploy.quantization.finetune as finetune
 from lesrcnn_deploy.artifacts import shipped_model
-from lesrcnn_deploy.build import (
+from lesrcnn_deploy.core.errors import ModelError
+from lesrcnn_deploy.core.onnx_io import read_metadata
+from lesrcnn_deploy.core.paths import cache_dir, models_dir, recipes_dir
+from lesrcnn_deploy.model_store import (
     default_model,
     default_recipe_path,
     fp32_is_current,
     shipped_recipe_path,
 )
-from lesrcnn_deploy.errors import ModelError
-from lesrcnn_deploy.paths import cache_dir, models_dir, recipes_dir
 from lesrcnn_deploy.quantization import QuantizationConfig, RecipeMismatch, train_recipe
 from lesrcnn_deploy.quantization.config import CalibrationConfig
 from lesrcnn_deploy.quantization.recipe import save_recipe
-from lesrcnn_deploy.runtime import read_metadata
 from lesrcnn_deploy.upscale import Upscaler
 
 

@@ -7,14 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesrcnn_deploy.data import (
-    SRDataset,
-    bicubic_downscale,
-    list_images,
-    open_dataset,
-    save_image,
-)
-from lesrcnn_deploy.errors import ConfigError, DatasetError
+from lesrcnn_deploy.core.errors import ConfigError, DatasetError
+from lesrcnn_deploy.data import SRDataset, bicubic_downscale, list_images, open_dataset, save_image
 
 
 def _img(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:

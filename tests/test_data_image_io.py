@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from lesrcnn_deploy.core.errors import ImageError
 from lesrcnn_deploy.data import image_io
 from lesrcnn_deploy.data.image_io import (
     LoadedImage,
@@ -22,7 +23,6 @@ from lesrcnn_deploy.data.image_io import (
     save_image,
     to_rgb_uint8,
 )
-from lesrcnn_deploy.errors import ImageError
 
 
 def _rgb(h: int = 24, w: int = 36, seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.data.image_io import load_image
 from lesrcnn_deploy.data.matlab_resize import (
     _round_like_matlab,
@@ -17,7 +18,6 @@ from lesrcnn_deploy.data.matlab_resize import (
     imresize,
     modcrop,
 )
-from lesrcnn_deploy.errors import ConfigError
 
 
 def test_cubic_kernel_values() -> None:

@@ -10,9 +10,10 @@ import onnx
 import pytest
 import torch
 
-from lesrcnn_deploy.errors import ExportError
-from lesrcnn_deploy.model import build_model
-from lesrcnn_deploy.runtime import OnnxRunner, read_metadata
+from lesrcnn_deploy.core.errors import ExportError
+from lesrcnn_deploy.core.onnx_io import read_metadata
+from lesrcnn_deploy.network.lesrcnn import build_model
+from lesrcnn_deploy.runtime.ort import OnnxRunner
 
 
 def _random(scale: int | None, seed: int = 0, *, fuse: bool = False) -> torch.nn.Module:
@@ -27,7 +28,7 @@ def _random(scale: int | None, seed: int = 0, *, fuse: bool = False) -> torch.nn
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_export_random_weights_dynamic(tmp_path: Path, scale: int) -> None:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = _random(scale)
     fused = _random(scale, fuse=True)
@@ -55,8 +56,8 @@ def test_export_random_weights_dynamic(tmp_path: Path, scale: int) -> None:
 
 
 def test_fixed_input_size(tmp_path: Path) -> None:
-    from lesrcnn_deploy.errors import ModelError
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.core.errors import ModelError
+    from lesrcnn_deploy.network.export import export_onnx
 
     res = export_onnx(_random(2), tmp_path / "fixed.onnx", input_size=32)
     runner = OnnxRunner(res.path)
@@ -67,7 +68,7 @@ def test_fixed_input_size(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_blind_model_exports_each_head(tmp_path: Path, scale: int) -> None:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     res = export_onnx(_random(None), tmp_path / f"b{scale}.onnx", scale=scale)
     assert read_metadata(res.path)["model"] == "LESRCNN-blind"
@@ -77,7 +78,7 @@ def test_blind_model_exports_each_head(tmp_path: Path, scale: int) -> None:
 
 
 def test_parity_failure_writes_nothing(tmp_path: Path) -> None:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     out = tmp_path / "bad.onnx"
     with pytest.raises(ExportError, match="parity check failed"):

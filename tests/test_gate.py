@@ -19,7 +19,7 @@ from lesrcnn_deploy.bench.gate import (
     write_baseline,
 )
 from lesrcnn_deploy.bench.gate_measure import depth_to_space_dtypes, measure_gate
-from lesrcnn_deploy.errors import ConfigError
+from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.quantization import quantize_model
 
 

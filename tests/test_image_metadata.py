@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from lesrcnn_deploy.core.errors import ConfigError, UnsupportedFormatError
 from lesrcnn_deploy.data import decode_image, load_image
 from lesrcnn_deploy.data.image_encode import check_encode_options, encode_image, save_image
 from lesrcnn_deploy.data.image_meta import ImageMeta
-from lesrcnn_deploy.errors import ConfigError, UnsupportedFormatError
 
 # Display P3 primaries adapted to D50 (as in Apple's profile), D50 white, the sRGB curve.
 _P3 = {
@@ -63,7 +63,7 @@ XMP = (
 )
 
 
-def _exif(orientation: int = 6) -> Image.Exif:
+def camera_exif(orientation: int = 6) -> Image.Exif:
     exif = Image.Exif()
     exif[0x010F] = "TestCam"  # Make
     exif[0x0110] = "Model 7"  # Model
@@ -102,7 +102,7 @@ def test_the_profile_is_a_real_display_p3_profile() -> None:
 
 def _jpeg_with_everything(path: Path) -> None:
     Image.fromarray(_card()).save(
-        path, quality=95, icc_profile=P3, exif=_exif(6).tobytes(), xmp=XMP
+        path, quality=95, icc_profile=P3, exif=camera_exif(6).tobytes(), xmp=XMP
     )
 
 
@@ -163,7 +163,7 @@ def test_stripped_meta_keeps_only_the_profile(tmp_path: Path) -> None:
 
 def test_sixteen_bit_png_keeps_icc_and_exif(tmp_path: Path) -> None:
     px = (np.arange(8 * 10 * 3, dtype=np.uint16).reshape(8, 10, 3) * 257).astype(np.uint16)
-    meta = ImageMeta(icc_profile=P3, exif=_exif(1).tobytes(), xmp=XMP)
+    meta = ImageMeta(icc_profile=P3, exif=camera_exif(1).tobytes(), xmp=XMP)
     out = save_image(tmp_path / "deep.png", px, meta=meta)
     back = load_image(out)
     assert back.pixels.dtype == np.uint16 and np.array_equal(back.pixels, px)
@@ -174,7 +174,7 @@ def test_sixteen_bit_png_keeps_icc_and_exif(tmp_path: Path) -> None:
 
 def test_png_input_metadata_round_trips(tmp_path: Path) -> None:
     src = tmp_path / "in.png"
-    Image.fromarray(_card()).save(src, icc_profile=P3, exif=_exif(3))
+    Image.fromarray(_card()).save(src, icc_profile=P3, exif=camera_exif(3))
     img = load_image(src)
     assert img.meta.icc_profile == P3 and img.meta.exif is not None
     assert np.array_equal(img.pixels, _card()[::-1, ::-1])  # orientation 3 applied
@@ -224,7 +224,7 @@ def test_options_refused_where_they_have_no_effect(
 
 def test_avif_and_jpeg_xl_outputs(tmp_path: Path) -> None:
     px = np.dstack([_card(), np.full((24, 36), 200, np.uint8)])  # RGBA
-    meta = ImageMeta(exif=_exif(1).tobytes())
+    meta = ImageMeta(exif=camera_exif(1).tobytes())
     out = save_image(tmp_path / "a.avif", px, meta=meta)
     with Image.open(out) as im:
         assert im.size == (36, 24) and im.mode == "RGBA"
@@ -236,3 +236,17 @@ def test_avif_and_jpeg_xl_outputs(tmp_path: Path) -> None:
         assert np.abs(np.asarray(im).astype(int) - px).mean() < 3
     with pytest.raises(UnsupportedFormatError, match="16-bit"):
         encode_image(np.zeros((4, 4, 3), np.uint16), "avif")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_rgb_tiff_keeps_icc_and_xmp(tmp_path: Path, channels: int) -> None:
+    rng = np.random.default_rng(2)
+    px = rng.integers(0, 65536, (9, 11, channels)).astype(np.uint16)
+    meta = ImageMeta(icc_profile=P3, exif=camera_exif(1).tobytes(), xmp=XMP)
+    out = save_image(tmp_path / "deep.tif", px, meta=meta)
+    back = load_image(out)
+    assert back.pixels.dtype == np.uint16 and np.array_equal(back.pixels, px)
+    assert back.meta.icc_profile == P3
+    assert back.meta.xmp is not None and b'tiff:Make="TestCam"' in back.meta.xmp
+    with Image.open(out) as im:  # libtiff reads the rewritten directory
+        assert im.size == (11, 9) and im.info["icc_profile"] == P3

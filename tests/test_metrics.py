@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from lesrcnn_deploy.metrics import psnr, rgb_to_y, ssim
-from lesrcnn_deploy.protocols import paper_to_uint8, to_input
+from lesrcnn_deploy.data.quality import psnr, rgb_to_y, ssim
+from lesrcnn_deploy.evaluation.scoring import paper_to_uint8, to_input
 
 
 def _img(seed: int = 0, shape: tuple[int, ...] = (32, 40, 3)) -> np.ndarray:

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from lesrcnn_deploy.errors import ConfigError
-from lesrcnn_deploy.facts import NetworkCost
-from lesrcnn_deploy.model import LESRCNN, build_model, count_parameters
-from lesrcnn_deploy.profile import measure_cost
+from lesrcnn_deploy.core.errors import ConfigError
+from lesrcnn_deploy.network.cost import measure_cost
+from lesrcnn_deploy.network.facts import NetworkCost
+from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model, count_parameters
 
 
 def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -142,7 +142,7 @@ def test_scale_errors() -> None:
 
 def test_cost_table_of_inference_is_the_measured_cost() -> None:
     # `info` prints COST_128 without PyTorch; here it is measured on the built networks
-    from lesrcnn_deploy.facts import COST_128
+    from lesrcnn_deploy.network.facts import COST_128
     from lesrcnn_deploy.weights import list_weights
 
     keys = set()

@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesrcnn_deploy import runtime_select
-from lesrcnn_deploy.bench.speed import SpeedResult
 from lesrcnn_deploy.cli import main
-from lesrcnn_deploy.errors import ConfigError, QuantizationError, RuntimeUnavailableError
-from lesrcnn_deploy.runtime import OnnxRunner, open_runner
-from lesrcnn_deploy.runtime_openvino import (
+from lesrcnn_deploy.core.errors import ConfigError, QuantizationError, RuntimeUnavailableError
+from lesrcnn_deploy.runtime import choice as runtime_select
+from lesrcnn_deploy.runtime.choice import resolve_runtime
+from lesrcnn_deploy.runtime.dispatch import open_runner
+from lesrcnn_deploy.runtime.ort import OnnxRunner
+from lesrcnn_deploy.runtime.ov import (
     INSTALL_HINT,
     OpenVinoRunner,
     check_depth_to_space_int8_openvino,
 )
-from lesrcnn_deploy.runtime_select import resolve_runtime
+from lesrcnn_deploy.runtime.timing import SpeedResult
 from lesrcnn_deploy.upscale.api import Upscaler
 from lesrcnn_deploy.upscale.tiling import receptive_field, tiled_forward
 
@@ -85,9 +86,7 @@ def test_int8_precision_report_and_depth_to_space_8bit(
 
 
 def test_bf16_is_its_own_precision(random_fp32: Path, tmp_path: Path) -> None:
-    r = runtime_select.open_onnx_runner(
-        random_fp32, runtime="openvino", precision="bf16", threads=2
-    )
+    r = open_runner(random_fp32, runtime="openvino", precision="bf16", threads=2)
     assert isinstance(r, OpenVinoRunner) and r.kind == "openvino-bf16"
     assert r.config["INFERENCE_PRECISION_HINT"] == "bf16"
     with pytest.raises(ConfigError, match="bf16 runs on OpenVINO only"):
@@ -181,7 +180,7 @@ def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None
         resolve_runtime(random_fp32, "tensorrt")
     with pytest.raises(ConfigError, match="unknown float precision"):
         OpenVinoRunner(random_fp32, float_precision="f16")
-    from lesrcnn_deploy.errors import ModelError
+    from lesrcnn_deploy.core.errors import ModelError
 
     with pytest.raises(ModelError, match="int8 model, asked for bf16"):
         resolve_runtime(random_int8, "openvino", precision="bf16")
@@ -192,7 +191,7 @@ def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None
 def test_int8_drop_on_openvino_within_budget(
     fp32_models: dict[int, Path], int8_models: dict[int, Path], set5: Path, scale: int
 ) -> None:
-    from lesrcnn_deploy.evaluate import evaluate_model
+    from lesrcnn_deploy.evaluation.evaluate import evaluate_model
 
     path = int8_models[scale]
     a = evaluate_model(fp32_models[scale], set5, scale=scale, threads=2, progress=False)
@@ -242,7 +241,7 @@ def test_nncf_default_int8_runs_on_openvino_and_is_reused(
 ) -> None:
     from lesrcnn_deploy.bench import runtimes as rt
     from lesrcnn_deploy.bench.speed import open_spec
-    from lesrcnn_deploy.runtime import read_metadata
+    from lesrcnn_deploy.core.onnx_io import read_metadata
 
     out = rt.nncf_default_int8(random_fp32, tmp_path / "nncf" / "x2_nncf.onnx", count=4)
     meta = read_metadata(out)

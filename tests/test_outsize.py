@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lesrcnn_deploy.core.errors import ConfigError, ImageError
 from lesrcnn_deploy.data.outsize import OutputPlan, parse_fit, resize_to, target_size
-from lesrcnn_deploy.errors import ConfigError, ImageError
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from lesrcnn_deploy.data import open_dataset
-from lesrcnn_deploy.evaluate import evaluate
-from lesrcnn_deploy.runtime import OnnxRunner, open_runner
+from lesrcnn_deploy.evaluation.evaluate import evaluate
+from lesrcnn_deploy.runtime.dispatch import open_runner
+from lesrcnn_deploy.runtime.ort import OnnxRunner
 from lesrcnn_deploy.weights import get_weights
 
 
@@ -62,7 +63,7 @@ def test_rounding_instead_of_truncation_is_not_the_paper(
     """
     import numpy as np
 
-    from lesrcnn_deploy import protocols
+    from lesrcnn_deploy.evaluation import scoring as protocols
 
     ds = open_dataset(set5, 2)
     runner = OnnxRunner(fp32_models[2])

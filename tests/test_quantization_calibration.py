@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lesrcnn_deploy.errors import CalibrationError
+from lesrcnn_deploy.core.errors import CalibrationError
 from lesrcnn_deploy.quantization.calibration import (
     CalibrationTable,
     builtin_photo_paths,

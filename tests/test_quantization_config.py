@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from lesrcnn_deploy.errors import ConfigError
+from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.quantization.config import (
     BUILTIN_SOURCE,
     CalibrationConfig,

@@ -18,7 +18,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from lesrcnn_deploy.errors import ConfigError
+from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.quantization import QuantizationConfig, quantize_model
 from lesrcnn_deploy.quantization.calibration import collect_patches, load_calibration_images
 from lesrcnn_deploy.quantization.config import (

@@ -17,9 +17,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from lesrcnn_deploy.build import shipped_recipe_path
-from lesrcnn_deploy.errors import QuantizationError
-from lesrcnn_deploy.fileio import sha256_file
+from lesrcnn_deploy.core.errors import QuantizationError
+from lesrcnn_deploy.core.fileio import sha256_file
+from lesrcnn_deploy.model_store import shipped_recipe_path
 from lesrcnn_deploy.quantization import (
     QuantizationConfig,
     check_depth_to_space_int8,
@@ -46,7 +46,7 @@ def test_int8_drop_within_bound(
     set5: Path,
     set14: Path,
 ) -> None:
-    from lesrcnn_deploy.evaluate import evaluate_model
+    from lesrcnn_deploy.evaluation.evaluate import evaluate_model
 
     for root in (set5, set14):
         a = evaluate_model(fp32_models[scale], root, scale=scale, threads=2, progress=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesrcnn_deploy.errors import ChecksumError, QuantizationError
+from lesrcnn_deploy.core.errors import ChecksumError, QuantizationError
 from lesrcnn_deploy.quantization import (
     QuantizationConfig,
     Recipe,

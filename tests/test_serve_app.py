@@ -21,8 +21,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from lesrcnn_deploy.cli import main
+from lesrcnn_deploy.core.fileio import sha256_file
 from lesrcnn_deploy.data import encode_image
-from lesrcnn_deploy.fileio import sha256_file
 from lesrcnn_deploy.serve.app import create_app
 from lesrcnn_deploy.serve.config import ServeConfig, parse_model_spec
 from lesrcnn_deploy.serve.engine import ModelPool, RequestCancelled, upscale_bytes
@@ -132,7 +132,14 @@ def test_health_ready_metrics_openapi(pool: ModelPool) -> None:
         spec = client.get("/openapi.json").json()
         assert spec["openapi"].startswith("3.")
         params = spec["paths"]["/v1/upscale"]["post"]["parameters"]
-        assert {p["name"] for p in params} == {"scale", "format", "precision"}
+        assert {p["name"] for p in params} == {
+            "scale",
+            "format",
+            "precision",
+            "outscale",
+            "fit",
+            "strip_metadata",
+        }
 
 
 def test_readyz_waits_for_models(random_fp32: Path) -> None:
@@ -169,7 +176,8 @@ def test_same_bytes_as_upscale_cli(pool: ModelPool, tmp_path: Path, name: str, d
     src.write_bytes(data)
     out = tmp_path / "out.png"
     argv = ["upscale", str(src), "--scale", "2", "--model", str(model), "--output", str(out)]
-    assert main([*argv, "--precision", "fp32", "--quiet"]) == 0
+    # the server strips EXIF/XMP by default: the CLI's --strip-metadata
+    assert main([*argv, "--precision", "fp32", "--quiet", "--strip-metadata"]) == 0
     with TestClient(_app(pool)) as client:
         r = client.post("/v1/upscale?scale=2&precision=fp32&format=png", content=data)
     assert r.status_code == 200

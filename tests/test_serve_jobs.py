@@ -3,6 +3,7 @@ the private directory, SIGTERM clean-up, OpenAPI and /metrics."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -120,6 +121,27 @@ def test_image_job_progress_result_headers_and_metrics(pool: ModelPool, tmp_path
     assert list(tmp_path.iterdir()) == []  # shutdown removed the private directory
 
 
+def test_image_job_keeps_what_v1_upscale_keeps(pool: ModelPool, tmp_path: Path) -> None:
+    """An image job's bytes are /v1/upscale's: ICC profile kept, EXIF (GPS) dropped."""
+    from PIL import Image, ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"
+    rgb = np.random.default_rng(5).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", icc_profile=icc, exif=exif.tobytes())
+    with _client(pool, tmp_path) as client:
+        job_id = client.post("/v1/jobs", content=buf.getvalue()).json()["id"]
+        _wait(client, job_id, {"done"})
+        res = client.get(f"/v1/jobs/{job_id}/result").content
+        direct = client.post("/v1/upscale", content=buf.getvalue()).content
+    assert res == direct
+    out = Image.open(io.BytesIO(res))
+    assert out.info.get("icc_profile") == icc
+    assert not out.getexif()
+
+
 def test_cancel_queued_and_running_jobs_eta_and_429(pool: ModelPool, tmp_path: Path) -> None:
     big = _png(320, 320, seed=1)  # 40 x 40 tiles of 8: seconds of work
     with _client(pool, tmp_path, max_jobs=1) as client:
@@ -181,6 +203,7 @@ def test_storage_limit_503_and_upload_limit_413(pool: ModelPool, tmp_path: Path)
         assert 1 <= len(held) < 12
         total = sum(f.stat().st_size for f in _files(tmp_path))
         assert total <= limit
+        assert _metric(client.get("/metrics").text, "lesrcnn_job_storage_bytes") == total
         client.delete(f"/v1/jobs/{held[0]}")  # frees room
         assert client.post("/v1/jobs", content=small).status_code == 202
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from lesrcnn_deploy.errors import ConfigError, ImageError, ModelError
-from lesrcnn_deploy.model import build_model
+from lesrcnn_deploy.core.errors import ConfigError, ImageError, ModelError
+from lesrcnn_deploy.network.lesrcnn import build_model
 from lesrcnn_deploy.upscale import Upscaler, default_model_path, resolve_model
 
 
 def _random_model(scale: int, path: Path, seed: int = 0) -> Path:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = build_model(scale)
     g = torch.Generator().manual_seed(seed)
@@ -155,8 +155,8 @@ def test_fp32_model_built_from_official_weights(
 ) -> None:
     from skimage import data
 
-    from lesrcnn_deploy.build import default_model
     from lesrcnn_deploy.data import bicubic_downscale
+    from lesrcnn_deploy.model_store import default_model
 
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("LESRCNN_WEIGHTS_DIR", str(weights_dir))

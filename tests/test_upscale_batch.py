@@ -12,15 +12,15 @@ import torch
 from PIL import Image
 
 from lesrcnn_deploy.cli import main
+from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.data import load_image, save_image
-from lesrcnn_deploy.errors import ConfigError
-from lesrcnn_deploy.model import build_model
+from lesrcnn_deploy.network.lesrcnn import build_model
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs, run_batch
 
 
 @pytest.fixture(scope="module")
 def x2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = build_model(2)
     g = torch.Generator().manual_seed(0)

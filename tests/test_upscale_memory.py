@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lesrcnn_deploy.model import build_model
+from lesrcnn_deploy.network.lesrcnn import build_model
 
 LIMIT_BYTES = 2 * 1024**3
 
@@ -19,7 +19,8 @@ LIMIT_BYTES = 2 * 1024**3
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from lesrcnn_deploy.upscale import DEFAULT_TILE, Upscaler
+from lesrcnn_deploy.core.vocab import DEFAULT_TILE
+from lesrcnn_deploy.upscale import Upscaler
 
 up = Upscaler(4, "fp32", model=sys.argv[1], threads=2)
 img = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
@@ -41,7 +42,7 @@ print(json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "peak": pea
 @pytest.fixture(scope="module")
 def x4_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight fp32 x4 model: same graph and cost as the official one."""
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = build_model(4)
     g = torch.Generator().manual_seed(0)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from lesrcnn_deploy.errors import ConfigError, ModelError
-from lesrcnn_deploy.facts import RECEPTIVE_FIELD
-from lesrcnn_deploy.model import LESRCNN, build_model
-from lesrcnn_deploy.profile import receptive_field_of
-from lesrcnn_deploy.runtime import OnnxRunner
+from lesrcnn_deploy.core.errors import ConfigError, ModelError
+from lesrcnn_deploy.network.cost import receptive_field_of
+from lesrcnn_deploy.network.facts import RECEPTIVE_FIELD
+from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model
+from lesrcnn_deploy.runtime.ort import OnnxRunner
 from lesrcnn_deploy.upscale.tiling import receptive_field, tile_windows, tiled_forward
 
 ANALYTIC = {2: 13, 3: 12, 4: 12}
@@ -30,7 +30,7 @@ def _random(scale: int, seed: int = 0, *, fuse: bool = False, positive: bool = F
 
 
 def _export(scale: int, path: Path, seed: int = 0) -> Path:
-    from lesrcnn_deploy.export import export_onnx
+    from lesrcnn_deploy.network.export import export_onnx
 
     ref = _random(scale, seed)
     fused = _random(scale, seed, fuse=True)

@@ -17,14 +17,9 @@ import pytest
 av = pytest.importorskip("av")
 
 from lesrcnn_deploy.cli import main  # noqa: E402
-from lesrcnn_deploy.errors import ConfigError, MissingExtraError, VideoError  # noqa: E402
+from lesrcnn_deploy.core.errors import ConfigError, MissingExtraError, VideoError  # noqa: E402
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs  # noqa: E402
-from lesrcnn_deploy.video import (  # noqa: E402
-    is_video,
-    probe_video,
-    upscale_frames,
-    upscale_video,
-)
+from lesrcnn_deploy.video import is_video, probe_video, upscale_frames, upscale_video  # noqa: E402
 
 W, H = 64, 48
 # Gaps between frames in ms: variable frame rate (VFR) clips cycle through these.
@@ -127,7 +122,7 @@ def test_timing_frames_and_audio_kept(
 ) -> None:
     src = make_clip(tmp_path / f"in{ext}", vfr=vfr)
     dst = tmp_path / f"out{ext}"
-    res = upscale_video(src, dst, upscaler, progress=False)
+    res = upscale_video(src, dst, upscaler=upscaler, progress=False)
 
     fin, fout = _video_frames(src), _video_frames(dst)
     assert res.frames == len(fin) == len(fout) == 10
@@ -158,7 +153,7 @@ def test_timing_frames_and_audio_kept(
 def test_lossless_frames_equal_image_path(tmp_path: Path, upscaler: Upscaler) -> None:
     src = make_clip(tmp_path / "in.mkv", frames=6, audio=False)
     dst = tmp_path / "out.mkv"
-    res = upscale_video(src, dst, upscaler, codec="ffv1", pix_fmt="bgr0", progress=False)
+    res = upscale_video(src, dst, upscaler=upscaler, codec="ffv1", pix_fmt="bgr0", progress=False)
     assert (res.codec, res.pix_fmt) == ("ffv1", "bgr0")
     fin, fout = _video_frames(src), _video_frames(dst)
     assert len(fin) == len(fout) == 6
@@ -173,7 +168,7 @@ def test_rotation_kept(tmp_path: Path, upscaler: Upscaler) -> None:
     src = make_clip(tmp_path / "rot.mp4", frames=4, rotate=90)
     assert probe_video(src).rotation == 90
     dst = tmp_path / "rot_x2.mp4"
-    upscale_video(src, dst, upscaler, progress=False)
+    upscale_video(src, dst, upscaler=upscaler, progress=False)
     info_in, info_out = probe_video(src), probe_video(dst)
     assert info_out.rotation == 90
     assert info_out.display_matrix == info_in.display_matrix is not None
@@ -203,7 +198,7 @@ def test_truncated_files_refused(tmp_path: Path, upscaler: Upscaler) -> None:
         cut.write_bytes(data[: len(data) // 2])
         dst = tmp_path / f"cut_x2{ext}"
         with pytest.raises(VideoError, match="cut"):
-            upscale_video(cut, dst, upscaler, progress=False)
+            upscale_video(cut, dst, upscaler=upscaler, progress=False)
         assert not dst.exists()
     assert _leftovers(tmp_path) == []
 
@@ -211,11 +206,11 @@ def test_truncated_files_refused(tmp_path: Path, upscaler: Upscaler) -> None:
 def test_audio_only_and_non_video_refused(tmp_path: Path, upscaler: Upscaler) -> None:
     song = make_clip(tmp_path / "song.mp4", video=False)
     with pytest.raises(VideoError, match="no video stream"):
-        upscale_video(song, tmp_path / "song_x2.mp4", upscaler, progress=False)
+        upscale_video(song, tmp_path / "song_x2.mp4", upscaler=upscaler, progress=False)
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
     with pytest.raises(VideoError, match="not a readable video"):
-        upscale_video(text, tmp_path / "notes_x2.mp4", upscaler, progress=False)
+        upscale_video(text, tmp_path / "notes_x2.mp4", upscaler=upscaler, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4", "song.mp4"]
 
 
@@ -239,13 +234,15 @@ def test_interrupted_run_leaves_nothing(
     src = make_clip(tmp_path / "in.mp4", frames=10)
     dst = tmp_path / "in_x2.mp4"
     with pytest.raises(type(exc)):
-        upscale_video(src, dst, _Interrupting(upscaler, 4, exc), progress=False)
+        upscale_video(src, dst, upscaler=_Interrupting(upscaler, 4, exc), progress=False)
     assert not dst.exists()
     assert _leftovers(tmp_path) == []
     # An existing output stays as it was.
     dst.write_bytes(b"old")
     with pytest.raises(type(exc)):
-        upscale_video(src, dst, _Interrupting(upscaler, 2, exc), overwrite=True, progress=False)
+        upscale_video(
+            src, dst, upscaler=_Interrupting(upscaler, 2, exc), overwrite=True, progress=False
+        )
     assert dst.read_bytes() == b"old"
     assert _leftovers(tmp_path) == []
 
@@ -253,28 +250,64 @@ def test_interrupted_run_leaves_nothing(
 def test_encoder_settings_checked(tmp_path: Path, upscaler: Upscaler) -> None:
     src = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
     with pytest.raises(ConfigError, match="crf or bitrate"):
-        upscale_video(src, tmp_path / "a.mp4", upscaler, crf=20, bitrate=10**6)
+        upscale_video(src, tmp_path / "a.mp4", upscaler=upscaler, crf=20, bitrate=10**6)
     with pytest.raises(ConfigError, match="no encoder"):
-        upscale_video(src, tmp_path / "a.mp4", upscaler, codec="no-such-codec")
+        upscale_video(src, tmp_path / "a.mp4", upscaler=upscaler, codec="no-such-codec")
     with pytest.raises(ConfigError, match="cannot hold"):
-        upscale_video(src, tmp_path / "a.webm", upscaler, codec="libx264")
+        upscale_video(src, tmp_path / "a.webm", upscaler=upscaler, codec="libx264")
     with pytest.raises(ConfigError, match="extension"):
-        upscale_video(src, tmp_path / "a.gif", upscaler)
+        upscale_video(src, tmp_path / "a.gif", upscaler=upscaler)
     with pytest.raises(ConfigError, match="crf option"):
-        upscale_video(src, tmp_path / "a.mkv", upscaler, codec="ffv1", crf=10)
+        upscale_video(src, tmp_path / "a.mkv", upscaler=upscaler, codec="ffv1", crf=10)
     res = upscale_video(
-        src, tmp_path / "b.mp4", upscaler, bitrate=200_000, pix_fmt="yuv444p", progress=False
+        src,
+        tmp_path / "b.mp4",
+        upscaler=upscaler,
+        bitrate=200_000,
+        pix_fmt="yuv444p",
+        progress=False,
     )
     assert (res.codec, res.pix_fmt, res.frames) == ("libx264", "yuv444p", 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.mp4", "in.mp4"]
 
 
-def test_upscale_frames_is_the_image_path(upscaler: Upscaler) -> None:
-    rng = np.random.default_rng(1)
-    frames = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2)]
-    outs = list(upscale_frames(upscaler, iter(frames)))
-    for f, o in zip(frames, outs, strict=True):
-        np.testing.assert_array_equal(o, upscaler.upscale(f))
+def test_upscale_frames_streams_lazily_like_the_video_path(
+    tmp_path: Path, upscaler: Upscaler
+) -> None:
+    # A camera-like source: upscale_frames must pull one frame per output frame.
+    src = make_clip(tmp_path / "in.mkv", frames=4, audio=False)
+    decoded = [f.to_ndarray(format="rgb24") for f in _video_frames(src)]
+    pulled: list[int] = []
+
+    def camera() -> Any:
+        for i in range(64):  # "endless": reading it all ahead fails below
+            if len(pulled) > len(outs_taken) + 1:
+                msg = f"upscale_frames read {len(pulled)} frames for {len(outs_taken)} out"
+                raise AssertionError(msg)
+            pulled.append(i)
+            yield decoded[i % len(decoded)]
+
+    outs_taken: list[np.ndarray] = []
+    outs = upscale_frames(upscaler, camera())
+    for _ in range(4):
+        outs_taken.append(next(outs))
+    assert pulled == [0, 1, 2, 3]  # lazy: nothing read ahead
+    first, *rest = outs_taken
+    # The same frames through the whole video path, written losslessly, come out the same.
+    dst = tmp_path / "out.mkv"
+    upscale_video(src, dst, upscaler=upscaler, codec="ffv1", pix_fmt="bgr0", progress=False)
+    written = [f.to_ndarray(format="rgb24") for f in _video_frames(dst)]
+    for got, want in zip([first, *rest], written, strict=True):
+        assert got.shape == (2 * H, 2 * W, 3) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want)
+    # Different input frames give different outputs, in order (not one frame repeated).
+    assert not np.array_equal(first, rest[0])
+    # uint16 frames (10-bit and deeper sources) stay uint16 and keep their order of magnitude.
+    deep = next(upscale_frames(upscaler, iter([decoded[0].astype(np.uint16) * 257])))
+    assert deep.dtype == np.uint16 and deep.shape == (2 * H, 2 * W, 3)
+    assert np.abs(deep.astype(int) // 257 - first.astype(int)).max() <= 1
+    with pytest.raises(ConfigError, match="upscale"):
+        next(upscale_frames(object(), iter(decoded)))  # type: ignore[arg-type]
 
 
 def test_missing_pyav_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

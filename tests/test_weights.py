@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lesrcnn_deploy.errors import ChecksumError, DownloadError, WeightsError
-from lesrcnn_deploy.model import build_model, count_parameters
+from lesrcnn_deploy.core.errors import ChecksumError, DownloadError, WeightsError
+from lesrcnn_deploy.network.lesrcnn import build_model, count_parameters
 from lesrcnn_deploy.weights import (
     LESRCNN_Blind_Weights,
     LESRCNN_X2_Weights,

@@ -17,8 +17,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ChecksumError, ConfigError, ModelError
-from ..fileio import sha256_file
+from ..core.errors import ChecksumError, ConfigError, ModelError
+from ..core.fileio import sha256_file
 
 __all__ = ["SCALES", "artifacts_dir", "shipped_model", "shipped_sha256"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..data import SRDataset, open_dataset
-from ..evaluate import EvaluationResult, evaluate
-from ..protocols import Protocol
-from ..runtime import Runner
+from ..evaluation.evaluate import EvaluationResult, evaluate
+from ..evaluation.scoring import Protocol
+from ..runtime.base import Runner
 from ..weights import get_weights
 
 __all__ = [

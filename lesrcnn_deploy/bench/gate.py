@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..fileio import atomic_write_json
-from ..paths import checkout_root
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_write_json
+from ..core.paths import checkout_root
 
 __all__ = [
     "DEFAULT_BUDGET_DB",

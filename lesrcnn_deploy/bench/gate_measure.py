@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, QuantizationError
+from ..core.errors import ConfigError, QuantizationError
 from .gate import RUNTIME_SETS, GateMeasurement, SetDrop
 
 __all__ = [
@@ -39,7 +39,7 @@ def depth_to_space_on_int8(model_path: str | os.PathLike[str]) -> bool:
 
 def installed_runtimes() -> tuple[str, ...]:
     """The runtimes the gate covers here: ONNX Runtime, and OpenVINO when it is installed."""
-    from ..runtime_openvino import openvino_available
+    from ..runtime.ov import openvino_available
 
     return ("ort", "openvino") if openvino_available() else ("ort",)
 
@@ -73,9 +73,9 @@ def measure_gate(
         ConfigError: an int8 scale has no fp32 model, or an unknown runtime.
     """
     from ..data import open_dataset
-    from ..evaluate import evaluate
-    from ..protocols import Protocol
-    from ..runtime import OnnxRunner
+    from ..evaluation.evaluate import evaluate
+    from ..evaluation.scoring import Protocol
+    from ..runtime.ort import OnnxRunner
     from .accuracy import compare
 
     rts = tuple(runtimes) if runtimes is not None else installed_runtimes()
@@ -94,7 +94,7 @@ def measure_gate(
         d2s[scale] = depth_to_space_on_int8(int8_models[scale])
         ov = None
         if "openvino" in rts:
-            from ..runtime_openvino import OpenVinoRunner, check_depth_to_space_int8_openvino
+            from ..runtime.ov import OpenVinoRunner, check_depth_to_space_int8_openvino
 
             ov = OpenVinoRunner(Path(int8_models[scale]), threads=threads, scale=scale)
             try:

@@ -11,9 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ..fileio import atomic_path
+from ..core.fileio import atomic_path
+from ..runtime.timing import SpeedResult
 from .accuracy import Comparison
-from .speed import SpeedResult
 
 __all__ = ["plot_psnr_drop", "plot_speed"]
 

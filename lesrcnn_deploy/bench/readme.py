@@ -13,8 +13,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..fileio import atomic_path, atomic_write_bytes
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_path, atomic_write_bytes
 
 __all__ = ["END_MARKER", "START_MARKER", "readme_section", "refresh_readme", "replace_section"]
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_bytes, atomic_write_json
+from ..core.fileio import atomic_write_bytes, atomic_write_json
+from ..runtime.timing import SpeedResult
 from .accuracy import Comparison
 from .runtimes import RuntimeAccuracy, render_runtime_section
-from .speed import MemoryResult, SpeedResult
+from .speed import MemoryResult
 from .visual import VisualResult
 
 __all__ = [
@@ -85,6 +86,7 @@ class BenchResults:
         plots: plot files.
         quantization: the int8 models' manifests (config, calibration), by scale.
         video: :func:`~lesrcnn_deploy.bench.video.bench_video`'s result (empty: not run).
+        outscale: :func:`~lesrcnn_deploy.bench.outscale.bench_outscale`'s result (empty: not run).
         serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
         runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
@@ -105,6 +107,7 @@ class BenchResults:
     plots: list[Path] = field(default_factory=list)
     quantization: dict[int, dict[str, Any]] = field(default_factory=dict)
     video: dict[str, Any] = field(default_factory=dict)
+    outscale: dict[str, Any] = field(default_factory=dict)
     runtimes: list[RuntimeAccuracy] = field(default_factory=list)
     wall_s: float = 0.0
     started: str = ""
@@ -247,6 +250,8 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
     ]
     if res.video:
         out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
+    if res.outscale:
+        out += ["## Any output size", "", res.outscale["markdown"], ""]
     if res.plots or res.visuals:
         out += ["## Pictures", ""]
         out += [f"![{p.stem}]({link(p)})" for p in res.plots]
@@ -348,6 +353,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "plots": [str(p) for p in res.plots],
         "quantization": {str(k): v for k, v in res.quantization.items()},
         "video": res.video,
+        "outscale": res.outscale,
         "serving": res.serving,
         "runtimes": [a.to_dict() for a in res.runtimes],
     }

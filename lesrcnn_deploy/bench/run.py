@@ -11,20 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import ConfigError, DatasetError, ModelError
+from ..core.fileio import sha256_file
+from ..core.paths import reports_dir, shared_dir
+from ..core.system import system_info
 from ..data import SRDataset, open_dataset
-from ..errors import ConfigError, DatasetError, ModelError
-from ..fileio import sha256_file
-from ..model import build_model
-from ..paths import reports_dir, shared_dir
-from ..profile import measure_cost
-from ..protocols import Protocol
-from ..runtime import OnnxRunner
+from ..evaluation.scoring import Protocol
+from ..network.cost import measure_cost
+from ..network.lesrcnn import build_model
+from ..runtime.ort import OnnxRunner
+from ..runtime.timing import time_runners
 from . import runtimes as rt
 from .accuracy import compare
 from .plots import plot_psnr_drop, plot_speed
 from .report import BenchResults, ModelEntry, write_reports
-from .speed import RunnerSpec, measure_peak_memory, open_spec, time_runners, workloads
-from .system import system_info
+from .speed import RunnerSpec, measure_peak_memory, open_spec, workloads
 from .visual import comparison_sheet
 
 __all__ = ["BenchConfig", "default_datasets", "run_bench"]
@@ -41,7 +42,7 @@ class BenchConfig:
             None uses a stand-in set.
         models: folder of ``lesrcnn_x{S}.onnx`` and ``lesrcnn_x{S}_int8.onnx`` taken as they
             are; None (default) uses the default models, exported or replayed from their recipes
-            when missing or out of date (:func:`~lesrcnn_deploy.build.default_model`).
+            when missing or out of date (:func:`~lesrcnn_deploy.model_store.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
         repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
@@ -119,7 +120,7 @@ def _card_set(cfg: BenchConfig, sets: Sequence[SRDataset], scale: int) -> tuple[
 
 def _model_paths(cfg: BenchConfig, scale: int) -> tuple[Path, Path]:
     if cfg.models is None:
-        from ..build import default_model
+        from ..model_store import default_model
 
         return default_model(scale, "fp32"), default_model(scale, "int8")
     fp32 = cfg.models / f"lesrcnn_x{scale}.onnx"
@@ -133,8 +134,8 @@ def _model_paths(cfg: BenchConfig, scale: int) -> tuple[Path, Path]:
 
 def _with_openvino(runtime: str) -> bool:
     """Whether the OpenVINO rows run: ``auto`` = if installed, ``openvino`` = required."""
-    from ..runtime_openvino import import_openvino, openvino_available
-    from ..runtime_select import check_runtime
+    from ..core.vocab import check_runtime
+    from ..runtime.ov import import_openvino, openvino_available
 
     check_runtime(runtime)
     if runtime == "openvino":
@@ -150,7 +151,7 @@ def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
 def _video(cfg: BenchConfig) -> dict[str, Any]:
     """The "Video" section (x2 int8: fp32 per frame is the speed table's x2 720p row); a note
     instead when PyAV is not installed."""
-    from ..errors import MissingExtraError
+    from ..core.errors import MissingExtraError
     from .video import bench_video
 
     _, int8 = _model_paths(cfg, 2)
@@ -192,6 +193,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
     out.mkdir(parents=True, exist_ok=True)
     with_ov = _with_openvino(cfg.runtime)
     res.config["openvino"] = with_ov
+    set14_x3: Any = None  # (dataset, x3 int8 result) for the "Any output size" section
     for scale in cfg.scales:
         fp32_path, int8_path = _model_paths(cfg, scale)
         res.models += [_entry(scale, "fp32", fp32_path), _entry(scale, "int8", int8_path)]
@@ -228,6 +230,8 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                 r32, r8, ds, scale=scale, protocol=proto, label=label, progress=cfg.progress
             )
             (res.card if proto is Protocol.SEED128 else res.paper).append(c)
+            if scale == 3 and proto is Protocol.PAPER and c.dataset.lower() == "set14":
+                set14_x3 = (ds, c.int8)
             if ov_acc and c.int8 is not None:  # ORT int8 was just evaluated by compare()
                 # the peers (bf16, NNCF) on the card set and the first paper set (Set5), ours
                 # on every set
@@ -271,6 +275,17 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             res.memory += measure_peak_memory(big, wl)
     if 2 in cfg.scales:
         res.video = _video(cfg)
+    if set14_x3 is not None and set14_x3[1] is not None and 4 in cfg.scales:
+        from .outscale import bench_outscale
+
+        res.outscale = bench_outscale(
+            _model_paths(cfg, 4)[1],
+            set14_x3[0],
+            x3=set14_x3[1],
+            precision="int8",
+            threads=cfg.threads,
+            progress=cfg.progress,
+        )
     res.plots = [
         plot_psnr_drop([*res.card, *res.paper], out / "psnr_drop.png"),
         plot_speed(res.speed, out / "speed.png"),

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CalibrationError
-from ..evaluate import EvaluationResult, evaluate
-from ..protocols import Protocol
-from .speed import RunnerSpec, SpeedResult
+from ..core.errors import CalibrationError
+from ..evaluation.evaluate import EvaluationResult, evaluate
+from ..evaluation.scoring import Protocol
+from ..runtime.timing import SpeedResult
+from .speed import RunnerSpec
 
 __all__ = [
     "NNCF_INT8",
@@ -79,11 +80,11 @@ def nncf_default_int8(
     """
     import onnx
 
-    from ..errors import RuntimeUnavailableError
-    from ..fileio import atomic_path, sha256_file
+    from ..core.errors import RuntimeUnavailableError
+    from ..core.fileio import atomic_path, sha256_file
+    from ..core.onnx_io import read_metadata, write_metadata
     from ..quantization.calibration import collect_patches, load_calibration_images
     from ..quantization.config import CalibrationConfig
-    from ..runtime import META_PREFIX, read_metadata
 
     out = Path(output)
     digest = sha256_file(fp32)
@@ -106,17 +107,14 @@ def nncf_default_int8(
     name = model.graph.input[0].name
     data = nncf.Dataset(list(patches), lambda p: {name: p[None]})
     quantized = nncf.quantize(model, data, subset_size=len(patches))
-    meta = {p.key: p.value for p in quantized.metadata_props}
-    meta.update(
+    write_metadata(
+        quantized,
         {
-            META_PREFIX + "precision": "int8",
-            META_PREFIX + "quantizer": f"nncf {nncf.__version__} default post-training",
-            META_PREFIX + "source_sha256": digest,
-        }
+            "precision": "int8",
+            "quantizer": f"nncf {nncf.__version__} default post-training",
+            "source_sha256": digest,
+        },
     )
-    del quantized.metadata_props[:]
-    for k, v in meta.items():
-        quantized.metadata_props.add(key=k, value=v)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         onnx.save(quantized, os.fspath(tmp))

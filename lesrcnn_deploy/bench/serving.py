@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.extras import require
 from ..data import encode_image, save_image
-from ..extras import require
 
 __all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
 

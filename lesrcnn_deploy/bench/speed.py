@@ -1,9 +1,6 @@
-"""Side-by-side latency of several runners in one process, and peak memory in fresh processes.
+"""The benchmark's runners and workloads, and peak memory in fresh processes.
 
-Timing: every runner gets ``warmup`` untimed calls, then ``repeats`` rounds; in each round every
-runner is called once, in an order rotated by one each round, so slow drifts of the machine
-(thermal, a neighbour's job) hit all runners alike. Reported: median and p90 latency, and
-throughput in megapixels of *output* per second at the median.
+Timing is :func:`lesrcnn_deploy.runtime.timing.time_runners` (interleaved rounds), re-exported here.
 
 Memory: each runner is rebuilt in a fresh Python process (``python -m lesrcnn_deploy.bench.speed``)
 that imports everything, records its resident set (``VmRSS``) as the idle baseline, creates the
@@ -22,15 +19,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import ConfigError, ModelError
+from ..core.errors import ConfigError, ModelError
+from ..runtime.base import Runner
+from ..runtime.timing import SpeedResult, Workload, time_runners
 
 __all__ = [
     "MemoryResult",
@@ -44,37 +39,6 @@ __all__ = [
 ]
 
 _LR_720P: dict[int, tuple[int, int]] = {2: (360, 640), 3: (240, 427), 4: (180, 320)}
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One input size.
-
-    Attributes:
-        name: ``"128x128"`` or ``"720p"``.
-        lr_hw: LR input (H, W) in pixels.
-        scale: upscaling factor; the output is ``(H*scale, W*scale)``.
-    """
-
-    name: str
-    lr_hw: tuple[int, int]
-    scale: int
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        """Output (H, W) in pixels."""
-        return self.lr_hw[0] * self.scale, self.lr_hw[1] * self.scale
-
-    @property
-    def out_megapixels(self) -> float:
-        """Output pixels / 1e6."""
-        h, w = self.out_hw
-        return h * w / 1e6
-
-    def input(self, seed: int = 0) -> np.ndarray:
-        """A reproducible float32 ``(1, 3, H, W)`` input in [0, 1] (uniform noise)."""
-        rng = np.random.default_rng(seed)
-        return rng.random((1, 3, *self.lr_hw), dtype=np.float32)
 
 
 def workloads(scale: int) -> list[Workload]:
@@ -103,144 +67,32 @@ class RunnerSpec:
     threads: int
 
 
-def open_spec(spec: RunnerSpec) -> Callable[[np.ndarray], np.ndarray]:
-    """Build the runner of ``spec``.
+def open_spec(spec: RunnerSpec) -> Runner:
+    """Build the runner of ``spec`` through :func:`~lesrcnn_deploy.runtime.dispatch.open_runner`.
 
     Raises:
         ConfigError: unknown kind.
     """
-    if spec.kind == "onnx":
-        from ..runtime import OnnxRunner
+    from ..runtime.dispatch import open_runner
 
-        return OnnxRunner(Path(spec.path), threads=spec.threads, scale=spec.scale)
-    if spec.kind in ("openvino", "openvino-bf16"):
-        from ..runtime_openvino import OpenVinoRunner
-
-        fp = "bf16" if spec.kind == "openvino-bf16" else "f32"
-        return OpenVinoRunner(
-            Path(spec.path), threads=spec.threads, scale=spec.scale, float_precision=fp
-        )
-    if spec.kind == "torch":
-        from ..runtime import TorchRunner
-        from ..weights import load_model
-
-        model, _, _ = load_model(spec.scale, spec.path or None, fuse_upsample=True)
-        return TorchRunner(model, spec.scale, spec.threads)
-    msg = f"unknown runner kind {spec.kind!r}: choose from onnx, openvino, openvino-bf16, torch"
-    raise ConfigError(msg)
-
-
-@dataclass(frozen=True)
-class SpeedResult:
-    """Latency of one runner on one workload.
-
-    Attributes:
-        label: runner label.
-        scale: upscaling factor.
-        workload: workload name.
-        lr_hw, out_hw: input and output (H, W).
-        threads: intra-op threads.
-        times_ms: every timed call, ms, in call order.
-    """
-
-    label: str
-    scale: int
-    workload: str
-    lr_hw: tuple[int, int]
-    out_hw: tuple[int, int]
-    threads: int
-    times_ms: tuple[float, ...]
-
-    @property
-    def median_ms(self) -> float:
-        """Median latency, ms."""
-        return float(np.median(self.times_ms))
-
-    @property
-    def p90_ms(self) -> float:
-        """90th percentile latency, ms (linear interpolation)."""
-        return float(np.percentile(self.times_ms, 90))
-
-    @property
-    def mp_per_s(self) -> float:
-        """Output megapixels per second at the median latency."""
-        h, w = self.out_hw
-        return h * w / 1e6 / (self.median_ms / 1e3)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with the derived statistics."""
-        d = asdict(self)
-        d.update(median_ms=self.median_ms, p90_ms=self.p90_ms, mp_per_s=self.mp_per_s)
-        return d
-
-
-def time_runners(
-    runners: Mapping[str, Callable[[np.ndarray], np.ndarray]],
-    workload: Workload,
-    *,
-    threads: int,
-    warmup: int = 2,
-    repeats: int = 10,
-    max_repeats: Mapping[str, int] | None = None,
-    on_round: Callable[[], None] | None = None,
-) -> list[SpeedResult]:
-    """Time ``runners`` side by side on ``workload``, interleaved (see module docstring).
-
-    Args:
-        runners: label -> callable taking float32 ``(1, 3, H, W)``.
-        workload: the input size.
-        threads: recorded in the results (the runners were built with it).
-        warmup: untimed calls per runner first.
-        repeats: timed rounds (each runner once per round).
-        max_repeats: label -> fewer rounds for a slow runner (it takes part in the first ones
-            only, still interleaved with the others).
-        on_round: called after each timed round (progress bar hook).
-
-    Returns:
-        One :class:`SpeedResult` per runner, in the order of ``runners``.
-
-    Raises:
-        ConfigError: ``repeats`` < 1 or ``warmup`` < 0.
-        ModelError: a runner's output shape is not the workload's.
-    """
-    if repeats < 1 or warmup < 0:
-        msg = f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}"
-        raise ConfigError(msg)
-    x = workload.input()
-    labels = list(runners)
-    want = (1, 3, *workload.out_hw)
-    for label in labels:
-        for _ in range(max(warmup, 1)):  # at least one call, to check the shape
-            y = runners[label](x)
-        if tuple(y.shape) != want:
-            msg = f"{label}: output shape {tuple(y.shape)} on {workload.name}, expected {want}"
-            raise ModelError(msg)
-    times: dict[str, list[float]] = {label: [] for label in labels}
-    caps = {
-        label: max(1, min(repeats, (max_repeats or {}).get(label, repeats))) for label in labels
+    kinds = {
+        "onnx": ("ort", None),
+        "openvino": ("openvino", None),
+        "openvino-bf16": ("openvino", "bf16"),
+        "torch": ("torch", None),
     }
-    for r in range(repeats):
-        k = r % len(labels)
-        for label in labels[k:] + labels[:k]:
-            if len(times[label]) >= caps[label]:
-                continue
-            t0 = time.perf_counter()
-            runners[label](x)
-            times[label].append((time.perf_counter() - t0) * 1e3)
-        if on_round is not None:
-            on_round()
-    return [
-        SpeedResult(
-            label=label,
-            scale=workload.scale,
-            workload=workload.name,
-            lr_hw=workload.lr_hw,
-            out_hw=workload.out_hw,
-            threads=threads,
-            times_ms=tuple(times[label]),
-        )
-        for label in labels
-    ]
+    if spec.kind not in kinds:
+        msg = f"unknown runner kind {spec.kind!r}: choose from {', '.join(kinds)}"
+        raise ConfigError(msg)
+    runtime, precision = kinds[spec.kind]
+    return open_runner(
+        spec.path,
+        scale=spec.scale,
+        threads=spec.threads,
+        runtime=runtime,
+        precision=precision,
+        fuse_upsample=spec.kind == "torch",
+    )
 
 
 @dataclass(frozen=True)

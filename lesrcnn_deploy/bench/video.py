@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["bench_video", "make_test_clip", "render_video_markdown"]
 
@@ -101,7 +101,7 @@ def bench_video(
         ConfigError: no models or ``repeats < 1``.
         MissingExtraError: PyAV is not installed.
     """
-    from ..runtime import read_metadata
+    from ..core.onnx_io import read_metadata
     from ..upscale import Upscaler
     from ..video import upscale_video
 
@@ -125,7 +125,7 @@ def bench_video(
                 res = upscale_video(
                     clip,
                     Path(tmp) / f"out_{label}.mp4",
-                    up,
+                    upscaler=up,
                     codec=codec,
                     overwrite=True,
                     progress=progress,

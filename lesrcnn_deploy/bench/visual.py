@@ -11,9 +11,9 @@ import numpy as np
 
 from ..data import SRDataset
 from ..data.image_io import save_image
-from ..evaluate import super_resolve
-from ..protocols import paper_to_uint8, to_input
-from ..runtime import Runner
+from ..evaluation.evaluate import super_resolve
+from ..evaluation.scoring import paper_to_uint8, to_input
+from ..runtime.base import Runner
 
 __all__ = ["DEFAULT_IMAGE", "VisualResult", "comparison_sheet"]
 

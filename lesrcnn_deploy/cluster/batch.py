@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ConfigError
 from ..data import DEFAULT_MAX_PIXELS
-from ..errors import ConfigError
 from ..upscale.batch import BatchResult, Job, Outcome, check_job, upscale_job
 from .connect import connect_ray
 

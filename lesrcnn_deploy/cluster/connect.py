@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ..extras import require
+from ..core.extras import require
 
 __all__ = ["connect_ray"]
 

@@ -45,7 +45,7 @@ def deploy_on_ray(
         MissingExtraError: Ray (with Serve) is not installed.
     """
     connect_ray(address, what="serve --ray")
-    from ..extras import require
+    from ..core.extras import require
 
     serve = require("ray.serve", "ray", "serve --ray")
     ingress = serve.ingress(_builder(config))

@@ -26,8 +26,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, DatasetError
-from ..scales import check_scale
+from ..core.errors import ConfigError, DatasetError
+from ..core.vocab import check_scale
 from .image_io import SUPPORTED_EXTENSIONS, LoadedImage, load_image, read_image_size, to_rgb_uint8
 from .matlab_resize import bicubic_downscale, modcrop
 

@@ -26,9 +26,15 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from ..errors import ConfigError, ImageError, MissingExtraError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
-from .image_meta import ImageMeta, add_to_jpeg, add_to_png, exif_for_output, tiff_tags
+from ..core.errors import (
+    ConfigError,
+    ImageError,
+    MissingExtraError,
+    UnsupportedFormatError,
+    one_line,
+)
+from ..core.fileio import atomic_write_bytes
+from .image_meta import ImageMeta, add_to_jpeg, add_to_png, add_to_tiff, exif_for_output, tiff_tags
 
 __all__ = [
     "DEFAULT_AVIF_QUALITY",
@@ -61,11 +67,6 @@ _ALPHA = (".png", ".tif", ".tiff", ".webp", ".bmp", ".avif", ".jxl")
 _QUALITY = (".jpg", ".jpeg", ".webp", ".avif", ".jxl")
 _CHANNELS = (1, 3, 4)
 _PIL_NAMES = {".webp": "WEBP", ".avif": "AVIF", ".jxl": "JXL", ".tif": "TIFF", ".tiff": "TIFF"}
-
-
-def one_line(err: BaseException) -> str:
-    """``err`` as one line (its type name when it has no text)."""
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _ext(fmt: str) -> str:
@@ -242,13 +243,15 @@ def encode_image(
         return add_to_png(_encode_cv2(name, ext, px, None), info, size)
     if ext in (".jpg", ".jpeg"):
         return add_to_jpeg(_encode_cv2(name, ext, px, quality), info, size)
-    if ext == ".bmp" or (ext in (".tif", ".tiff") and (info.empty or _tiff_cv2_only(px))):
+    if ext == ".bmp" or (ext in (".tif", ".tiff") and info.empty):
         return _encode_cv2(name, ext, px, None)
+    if ext in (".tif", ".tiff") and _tiff_cv2_only(px):
+        return add_to_tiff(_encode_cv2(name, ext, px, None), info)
     return _encode_pil(name, ext, px, info, quality, bool(lossless))
 
 
 def _tiff_cv2_only(px: np.ndarray) -> bool:
-    """Pillow cannot build 16-bit RGB(A) images: such TIFFs are written without metadata."""
+    """Pillow cannot build 16-bit RGB(A) images: OpenCV writes them, with ICC and XMP only."""
     return bool(px.dtype == np.uint16 and px.shape[2] != 1)
 
 

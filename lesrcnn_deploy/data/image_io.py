@@ -13,7 +13,7 @@ The ICC profile, EXIF and XMP are read too (:class:`~lesrcnn_deploy.data.image_m
 orientation reset to 1); :func:`save_image` / :func:`encode_image` (from
 :mod:`~lesrcnn_deploy.data.image_encode`) write them back.
 
-Every failure is raised as a one-line :class:`~lesrcnn_deploy.errors.ImageError` that names the
+Every failure is raised as a one-line :class:`~lesrcnn_deploy.core.errors.ImageError` that names the
 file; no OpenCV or Pillow exception escapes.
 """
 
@@ -33,8 +33,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, ImageTooLargeError, LesrcnnError, UnsupportedFormatError
-from .image_encode import encode_image, one_line, save_image
+from ..core.errors import (
+    ImageError,
+    ImageTooLargeError,
+    LesrcnnError,
+    UnsupportedFormatError,
+    one_line,
+)
+from .image_encode import encode_image, save_image
 from .image_meta import ImageMeta, read_meta
 
 # Decoder damage is reported as one ImageError line; OpenCV's own warnings would be noise on stderr.

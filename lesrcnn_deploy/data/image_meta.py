@@ -28,6 +28,7 @@ __all__ = [
     "ImageMeta",
     "add_to_jpeg",
     "add_to_png",
+    "add_to_tiff",
     "exif_for_output",
     "read_meta",
     "tiff_tags",
@@ -206,6 +207,35 @@ def add_to_jpeg(jpeg: bytes, meta: ImageMeta, size: tuple[int, int]) -> bytes:
         (length,) = struct.unpack_from(">H", jpeg, 4)
         at = 4 + length
     return jpeg[:at] + segments + jpeg[at:]
+
+
+def add_to_tiff(tiff: bytes, meta: ImageMeta) -> bytes:
+    """Add ICC (tag 34675) and XMP (tag 700) to the first IFD of a classic TIFF.
+
+    The data and a rewritten copy of the IFD are appended; the header then points at the copy (the
+    old IFD stays as unused bytes, every other offset is unchanged). Used for the 16-bit RGB(A)
+    TIFFs that OpenCV writes and Pillow cannot; EXIF is not added (it would need an Exif IFD).
+    """
+    if not (meta.icc_profile or meta.xmp) or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return tiff
+    order = "<" if tiff[:2] == b"II" else ">"
+    (first,) = struct.unpack_from(order + "I", tiff, 4)
+    (count,) = struct.unpack_from(order + "H", tiff, first)
+    entries = [tiff[first + 2 + 12 * i : first + 14 + 12 * i] for i in range(count)]
+    (next_ifd,) = struct.unpack_from(order + "I", tiff, first + 2 + 12 * count)
+    out = bytearray(tiff)
+    added: dict[int, bytes] = {}
+    for tag, kind, data in ((700, 1, meta.xmp), (34675, 7, meta.icc_profile)):
+        if data:
+            out += bytes(len(out) % 2)  # word alignment
+            added[tag] = struct.pack(order + "HHII", tag, kind, len(data), len(out))
+            out += data
+    kept = [e for e in entries if struct.unpack_from(order + "H", e)[0] not in added]
+    ifd = sorted([*kept, *added.values()], key=lambda e: struct.unpack_from(order + "H", e)[0])
+    out += bytes(len(out) % 2)
+    struct.pack_into(order + "I", out, 4, len(out))
+    out += struct.pack(order + "H", len(ifd)) + b"".join(ifd) + struct.pack(order + "I", next_ifd)
+    return bytes(out)
 
 
 def tiff_tags(meta: ImageMeta, size: tuple[int, int]) -> Any:

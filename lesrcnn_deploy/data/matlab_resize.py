@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ..scales import check_scale
+from ..core.vocab import check_scale
 
 __all__ = ["bicubic_downscale", "calculate_weights_indices", "cubic", "imresize", "modcrop"]
 
@@ -225,7 +225,7 @@ def bicubic_downscale(img: npt.NDArray[_U], scale: int) -> npt.NDArray[_U]:
         img: HR image shaped ``(H, W)`` or ``(H, W, C)`` (RGB, RGBA or gray: channels are
             independent), dtype uint8 (range [0, 255]) or uint16 (range [0, 65535]);
             ``H, W >= scale``.
-        scale: One of :data:`lesrcnn_deploy.model.SCALES` (2, 3, 4).
+        scale: One of :data:`lesrcnn_deploy.network.lesrcnn.SCALES` (2, 3, 4).
 
     Returns:
         Array of the input dtype and channel order shaped ``(H // scale, W // scale[, C])``.

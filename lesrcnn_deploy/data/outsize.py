@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, ImageError
+from ..core.errors import ConfigError, ImageError
 
 __all__ = [
     "MAX_OUTSCALE",

@@ -27,15 +27,15 @@ from .config import QuantType as QuantType
 from .config import TailWeightsConfig as TailWeightsConfig
 from .config import WeightRounding as WeightRounding
 from .config import WeightRoundingConfig as WeightRoundingConfig
-from .pipeline import QuantizationResult as QuantizationResult
-from .pipeline import apply_recipe as apply_recipe
-from .pipeline import default_output_path as default_output_path
-from .pipeline import quantize_model as quantize_model
-from .pipeline import train_recipe as train_recipe
 from .recipe import Recipe as Recipe
 from .recipe import RecipeMismatch as RecipeMismatch
 from .recipe import load_recipe as load_recipe
 from .recipe import save_recipe as save_recipe
+from .replay import QuantizationResult as QuantizationResult
+from .replay import apply_recipe as apply_recipe
+from .replay import default_output_path as default_output_path
+from .train import quantize_model as quantize_model
+from .train import train_recipe as train_recipe
 
 __all__ = [
     "BUILTIN_SOURCE",

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import CalibrationError, ConfigError, DatasetError, ImageError
-from ..fileio import atomic_write_json, read_json, sha256_file
+from ..core.errors import CalibrationError, ConfigError, DatasetError, ImageError
+from ..core.fileio import atomic_write_json, read_json, sha256_file
 from .config import CalibrationConfig, CalibrationMethod
 
 __all__ = [
@@ -317,14 +317,10 @@ def compute_ranges(
             extra_options=extra,
         )
         if threads is not None:  # rebuild the session with the requested thread count
-            import onnxruntime as ort
+            from ..core.onnx_io import open_session
 
-            from ..runtime import session_options
-
-            calibrator.infer_session = ort.InferenceSession(
-                calibrator.augmented_model_path,
-                sess_options=session_options(threads),
-                providers=["CPUExecutionProvider"],
+            calibrator.infer_session = open_session(
+                calibrator.augmented_model_path, threads=threads
             )
         bar = tqdm(
             range(0, len(patches), config.batch),

@@ -19,8 +19,8 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
-from ..errors import QuantizationError
-from ..runtime import session_options
+from ..core.errors import QuantizationError
+from ..core.onnx_io import open_session, session_options
 
 __all__ = [
     "DepthToSpaceInfo",
@@ -131,7 +131,7 @@ def depth_to_space_types(
     with tempfile.TemporaryDirectory(prefix="lesrcnn-d2s-") as tmp:
         opt = Path(tmp) / "optimized.onnx"
         so = session_options(threads, optimized_model_path=opt, level=level)
-        ort.InferenceSession(os.fspath(model_path), so, providers=["CPUExecutionProvider"])
+        open_session(model_path, options=so)
         model = onnx.load(os.fspath(opt))
     types = element_types(model)
     producer = {o: n for n in model.graph.node for o in n.output}

@@ -1,21 +1,29 @@
 """Frozen configuration records of int8 quantization: calibration data, method and quantizer.
 
 Every record converts strings to enums first and validates afterwards, raises
-:class:`~lesrcnn_deploy.errors.ConfigError` naming the bad value and the allowed set, and
+:class:`~lesrcnn_deploy.core.errors.ConfigError` naming the bad value and the allowed set, and
 round-trips through JSON (``to_json`` / ``from_json``; enums are saved by value).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Self
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from .config_base import (
+    CalibrationMethod,
+    FinetuneLoss,
+    JsonRecord,
+    QuantFormat,
+    QuantType,
+    WeightRounding,
+    _enum,
+    _int_at_least,
+    _set,
+)
 
 __all__ = [
     "BUILTIN_SOURCE",
@@ -35,125 +43,8 @@ BUILTIN_SOURCE = "builtin:skimage"
 """Calibration source name of the natural photos shipped with scikit-image (no download)."""
 
 
-class CalibrationMethod(StrEnum):
-    """How per-tensor activation ranges are computed from the calibration activations.
-
-    ``percentile`` clips each tensor's histogram at a percentile (ORT ``PercentileCalibrater``),
-    ``minmax`` takes the observed extremes, ``entropy`` minimises the KL divergence between the
-    float and the quantized histogram (ORT ``EntropyCalibrater`` built directly, with enough bins
-    to search: ``quantize_static``'s default 128 bins silently reduce it to min-max).
-    """
-
-    PERCENTILE = "percentile"
-    MINMAX = "minmax"
-    ENTROPY = "entropy"
-
-
-class QuantFormat(StrEnum):
-    """ONNX representation of the quantized model (only QDQ: ORT fuses it into QLinear ops)."""
-
-    QDQ = "qdq"
-
-
-class QuantType(StrEnum):
-    """Element type of a quantized tensor."""
-
-    QUINT8 = "quint8"
-    QINT8 = "qint8"
-    QUINT16 = "quint16"
-    QINT16 = "qint16"
-
-
-class FinetuneLoss(StrEnum):
-    """What fine-tuning minimises against the fp32 model's output.
-
-    ``rgb``: MSE of the RGB values (the default). ``y``: MSE of the luma only (ITU-R BT.601 Y,
-    what the paper protocol scores); it leaves chroma free and in the ablation tripled the RGB
-    error while it lowered the Y error a little: it games the paper metric, do not ship it.
-    """
-
-    RGB = "rgb"
-    Y = "y"
-
-
-class WeightRounding(StrEnum):
-    """How float weights are put on the int8 grid."""
-
-    NEAREST = "nearest"
-    ADAROUND = "adaround"
-
-
-def _enum(cls: type[StrEnum], value: Any, what: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(str(value).lower())
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        msg = f"unknown {what} {value!r}: choose from {allowed}"
-        raise ConfigError(msg) from None
-
-
-def _int_at_least(value: Any, minimum: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        msg = f"{what} must be an integer >= {minimum}, got {value!r}"
-        raise ConfigError(msg)
-    return value
-
-
-def _set(obj: object, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)
-
-
-class _JsonMixin:
-    """``to_dict`` / ``to_json`` / ``from_dict`` / ``from_json`` for the frozen records."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: enums by value, tuples as lists, nested records as dicts."""
-
-        def conv(v: Any) -> Any:
-            if isinstance(v, StrEnum):
-                return v.value
-            if isinstance(v, _JsonMixin):
-                return v.to_dict()
-            if isinstance(v, tuple | list):
-                return [conv(x) for x in v]
-            if isinstance(v, Mapping):
-                return {str(k): conv(x) for k, x in sorted(v.items())}
-            return v
-
-        return {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-    def to_json(self) -> str:
-        """Indented, key-sorted JSON text (see :meth:`from_json`)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        if unknown:
-            msg = f"unknown {cls.__name__} field(s) {unknown}: allowed {sorted(names)}"
-            raise ConfigError(msg)
-        return cls(**dict(data))
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Rebuild from :meth:`to_json` text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            msg = f"{cls.__name__}: not valid JSON ({exc.msg} at line {exc.lineno})"
-            raise ConfigError(msg) from None
-        if not isinstance(data, dict):
-            msg = f"{cls.__name__}: expected a JSON object, got {type(data).__name__}"
-            raise ConfigError(msg)
-        return cls.from_dict(data)
-
-
 @dataclass(frozen=True)
-class CalibrationConfig(_JsonMixin):
+class CalibrationConfig(JsonRecord):
     """Where calibration patches come from and how ranges are computed.
 
     Attributes:
@@ -213,7 +104,7 @@ class CalibrationConfig(_JsonMixin):
 
 
 @dataclass(frozen=True)
-class WeightRoundingConfig(_JsonMixin):
+class WeightRoundingConfig(JsonRecord):
     """AdaRound-style weight rounding, optimised in PyTorch on calibration patches.
 
     Each quantized conv's rounding (floor or ceil per weight, on ORT's own per-channel symmetric
@@ -263,7 +154,7 @@ class WeightRoundingConfig(_JsonMixin):
 
 
 @dataclass(frozen=True)
-class FinetuneConfig(_JsonMixin):
+class FinetuneConfig(JsonRecord):
     """Quantization-aware fine-tuning of the weights (see :mod:`.finetune`).
 
     The ORT QDQ graph is run in PyTorch with straight-through rounding and the weights
@@ -325,7 +216,7 @@ class FinetuneConfig(_JsonMixin):
 
 
 @dataclass(frozen=True)
-class TailWeightsConfig(_JsonMixin):
+class TailWeightsConfig(JsonRecord):
     """int8 weights for the float convs that read 8-bit data (``conv18``), GPTQ-rounded.
 
     The conv keeps a float output; only its weights become int8 (per output channel,
@@ -357,7 +248,7 @@ _LAYER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 @dataclass(frozen=True)
-class QuantizationConfig(_JsonMixin):
+class QuantizationConfig(JsonRecord):
     """How an fp32 LESRCNN ONNX model becomes int8.
 
     Attributes:
@@ -456,7 +347,7 @@ class QuantizationConfig(_JsonMixin):
         _set(self, "name", str(self.name))
 
     def to_dict(self) -> dict[str, Any]:
-        """As :meth:`_JsonMixin.to_dict`, without ``tail_weights`` when it is None (configurations
+        """As :meth:`JsonRecord.to_dict`, without ``tail_weights`` when it is None (configurations
         and recipes written before that stage existed keep their digests)."""
         data = super().to_dict()
         if data.get("tail_weights") is None:

@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from ..metrics import psnr_from_mse
-from ..threads import torch_threads
+from ..core.threads import torch_threads
+from ..data.quality import psnr_from_mse
 from .calibration import CalibrationImages
 from .config import FinetuneConfig, FinetuneLoss
 from .simulate import QdqSimulator

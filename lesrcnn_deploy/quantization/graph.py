@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import ConfigError, ModelError
+from ..core.errors import ConfigError, ModelError
 
 __all__ = [
     "add_zero_biases",

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_json
-from ..versions import library_versions
+from ..core.fileio import atomic_write_json
+from ..core.versions import library_versions
 
 __all__ = ["MANIFEST_VERSION", "write_manifest"]
 
@@ -33,7 +33,7 @@ def write_manifest(
         source: the fp32 model: ``{"path", "sha256", "metadata"}``.
         recipe_source: where the recipe came from (a path, or ``""`` when trained just now).
         summary: the configuration, calibration and check results
-            (:meth:`~.pipeline.QuantizationResult.to_dict`).
+            (:meth:`~.replay.QuantizationResult.to_dict`).
     """
     manifest = {
         "version": MANIFEST_VERSION,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import QuantizationError
+from ..core.errors import QuantizationError
 from .config import QuantizationConfig, QuantType
 
 __all__ = ["ort_quant_type", "run_ort_quantizer", "verify_weight_grid"]

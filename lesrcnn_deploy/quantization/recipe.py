@@ -14,7 +14,7 @@ rewrites, ONNX Runtime's quantizer, the DepthToSpace check) can be replayed anyw
   float output conv (``<weight>_w8``, ``<weight>_w8_scale``), written as an uncompressed zip with
   fixed timestamps so that the same tensors always give the same bytes.
 
-Replaying a recipe (:func:`~.pipeline.apply_recipe`) on the fp32 model it names gives a
+Replaying a recipe (:func:`~.replay.apply_recipe`) on the fp32 model it names gives a
 byte-identical int8 model: ONNX Runtime's quantizer rounds the stored float32 weights with plain
 IEEE arithmetic, which does not depend on the CPU's float kernels, and the stored int8 weights
 are attached as they are.
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import CalibrationError, ChecksumError, ConfigError, QuantizationError
-from ..fileio import atomic_write_bytes, read_json, sha256_file
+from ..core.errors import CalibrationError, ChecksumError, ConfigError, QuantizationError
+from ..core.fileio import atomic_write_bytes, read_json, sha256_file
 from .calibration import CalibrationTable
 from .config import QuantizationConfig
 

@@ -28,8 +28,8 @@ import numpy.typing as npt
 import onnx
 import torch
 
-from ..metrics import sqnr_db
-from ..threads import torch_threads
+from ..core.threads import torch_threads
+from ..data.quality import sqnr_db
 from .graph import layer_of
 from .simulate import QdqSimulator
 from .tail_weights import TAIL_SUFFIX

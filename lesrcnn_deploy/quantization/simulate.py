@@ -8,7 +8,7 @@ individual quantizers on and off, and of quantization-aware fine-tuning, which r
 gradients (:meth:`QdqSimulator.forward`: rounding passes gradients straight through).
 
 Supported ops: QuantizeLinear, DequantizeLinear, Conv (2-D, stride 1), Relu, Add, DepthToSpace
-(CRD). Anything else raises :class:`~lesrcnn_deploy.errors.ModelError`.
+(CRD). Anything else raises :class:`~lesrcnn_deploy.core.errors.ModelError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 __all__ = ["QdqSimulator"]
 

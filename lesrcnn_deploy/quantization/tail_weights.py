@@ -32,7 +32,7 @@ import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import QuantizationError
+from ..core.errors import QuantizationError
 
 __all__ = [
     "TAIL_SUFFIX",
@@ -122,10 +122,9 @@ def _hessians(
     threads: int,
 ) -> list[npt.NDArray[np.float64]]:
     """``X X^T`` of each node's im2col input over ``patches``, run by ONNX Runtime."""
-    import onnxruntime as ort
     import torch
 
-    from ..runtime import session_options
+    from ..core.onnx_io import open_session
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -133,9 +132,7 @@ def _hessians(
         probe.graph.output.append(
             helper.make_tensor_value_info(n.input[0], onnx.TensorProto.FLOAT, None)
         )
-    sess = ort.InferenceSession(
-        probe.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
-    )
+    sess = open_session(probe.SerializeToString(), threads=threads)
     inits = {i.name: i for i in model.graph.initializer}
     shapes = [tuple(inits[n.input[1]].dims) for n in nodes]
     hs = [np.zeros((s[1] * s[2] * s[3],) * 2) for s in shapes]
@@ -161,7 +158,7 @@ def fit_tail_weights(
     """GPTQ int8 weights for the float convs of ``qdq`` that read 8-bit activations.
 
     Args:
-        qdq: an int8 QDQ model (``conv18`` in float), as :func:`~.pipeline.apply_recipe` builds it.
+        qdq: an int8 QDQ model (``conv18`` in float), as :func:`~.replay.apply_recipe` builds it.
         patches: float32 ``(N, 3, h, w)`` RGB [0, 1] LR patches; their activations define the
             Hessians.
         damp: diagonal damping of the Hessian, as a fraction of its mean diagonal.

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from ..threads import torch_threads
+from ..core.threads import torch_threads
 from .config import WeightRoundingConfig
 from .graph import layer_of
 from .simulate import QdqSimulator

@@ -27,21 +27,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import (
+from ..core.errors import (
+    ConfigError,
     ImageError,
     ImageTooLargeError,
     LesrcnnError,
     ServerBusyError,
     UnsupportedFormatError,
 )
-from .config import ServeConfig
+from .config import ServeConfig, output_options
 from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
-from .http import authorized, model_headers, read_body, unauthorized
+from .http import authorized, find_model, model_headers, read_body, unauthorized
 from .http import error as _error
 from .jobs import JOB_STATES, JobManager
 from .jobs_api import job_routes
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .openapi import openapi_spec
+from .page import page_routes
 
 __all__ = ["Service", "create_app"]
 
@@ -63,7 +65,10 @@ class Service:
         self.engine = InferenceEngine(config.workers, config.max_queue)
         self.jobs: JobManager | None = None  # created at start-up, closed at shutdown
         self.metrics = ServeMetrics(
-            lambda: self.engine.running, lambda: self.engine.queued, jobs=self._job_counts
+            lambda: self.engine.running,
+            lambda: self.engine.queued,
+            jobs=self._job_counts,
+            job_bytes=lambda: self.jobs.held_bytes() if self.jobs is not None else 0,
         )
         self.token = config.read_token()
 
@@ -125,21 +130,22 @@ async def _upscale(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return answer(_busy(service, "not_ready", "models are still loading"))
     q = request.query_params
-    precision = q.get("precision", cfg.default_precision)
+    model, problem = find_model(service.pool, q, cfg.default_precision)
+    if model is None:
+        return answer(_error(400, problem))
+    precision = model.key[1]
     scale_text = q.get("scale")
     keys = service.pool.loaded()
-    try:
-        scale = int(scale_text) if scale_text is not None else keys[0][0]
-    except ValueError:
-        scale = -1
-    model = service.pool.get(scale, precision)
-    if model is None:
-        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
-        text = f"no model for scale={scale_text} precision={precision} (loaded: {offered})"
-        return answer(_error(400, text))
     fmt = q.get("format", "png").lower()
     if fmt not in _FORMATS:
         return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))
+    try:
+        options = output_options(q)
+    except ConfigError as err:
+        return answer(_error(400, str(err)))
+    choices = None  # outscale/fit without a scale: the smallest loaded scale reaching the size
+    if options.resizes and scale_text is None:
+        choices = {s: m for s, p in keys if p == precision and (m := service.pool.get(s, p))}
     if service.engine.full:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
     body = await read_body(request, cfg.max_body_bytes)
@@ -152,7 +158,15 @@ async def _upscale(request: Request) -> Response:
     cancel = threading.Event()
     try:
         future = service.engine.submit(
-            lambda: upscale_bytes(model, body, fmt=fmt, max_pixels=cfg.max_pixels, cancel=cancel)
+            lambda: upscale_bytes(
+                model,
+                body,
+                fmt=fmt,
+                max_pixels=cfg.max_pixels,
+                cancel=cancel,
+                options=options,
+                choices=choices,
+            )
         )
     except ServerBusyError:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
@@ -264,6 +278,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
             Route("/metrics", _metrics, methods=["GET"]),
             Route("/openapi.json", _openapi, methods=["GET"]),
             *job_routes(),
+            *page_routes(),
         ],
         lifespan=lifespan,
     )

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ..errors import ConfigError
-from ..scales import SCALES, check_scale
-from ..upscale.api import DEFAULT_TILE
-from ..upscale.models import check_precision
+from ..core.errors import ConfigError
+from ..core.vocab import DEFAULT_TILE, SCALES, check_model_precision, check_scale
+from ..data.outsize import parse_fit
+from ..upscale.output import OutputOptions
 
-__all__ = ["ModelKey", "ServeConfig", "parse_model_spec"]
+__all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
 
 ModelKey = tuple[int, str]
 """``(scale, precision)``, e.g. ``(2, "int8")``."""
@@ -33,7 +33,34 @@ def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
         s = int(scale)
     except ValueError:
         s = -1
-    return (check_scale(s), check_precision(precision)), Path(path)
+    return (check_scale(s), check_model_precision(precision)), Path(path)
+
+
+def output_options(query: Mapping[str, str]) -> OutputOptions:
+    """The output options of an upscale request's query: ``outscale``, ``fit``, ``strip_metadata``.
+
+    ``strip_metadata`` defaults to true (a service should not echo GPS positions); ``false``/``0``
+    keeps EXIF and XMP. The ICC profile is always kept.
+
+    Raises:
+        ConfigError: a malformed value (400).
+    """
+    outscale_text = query.get("outscale")
+    try:
+        outscale = float(outscale_text) if outscale_text is not None else None
+    except ValueError:
+        msg = f"outscale must be a number, got {outscale_text!r}"
+        raise ConfigError(msg) from None
+    strip = query.get("strip_metadata", "true").lower()
+    if strip not in ("true", "false", "1", "0"):
+        msg = f"strip_metadata must be true or false, got {strip!r}"
+        raise ConfigError(msg)
+    fit = query.get("fit")
+    return OutputOptions(
+        outscale=outscale,
+        fit=parse_fit(fit) if fit is not None else None,
+        strip_metadata=strip in ("true", "1"),
+    )
 
 
 def _positive(name: str, value: int, minimum: int = 1) -> None:
@@ -89,14 +116,14 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         models = {
-            (check_scale(s), check_precision(p)): Path(path)
+            (check_scale(s), check_model_precision(p)): Path(path)
             for (s, p), path in dict(self.models).items()
         }
         object.__setattr__(self, "models", MappingProxyType(models))
         if self.scales is not None:
             object.__setattr__(self, "scales", tuple(check_scale(s) for s in self.scales))
         if self.precisions is not None:
-            precisions = tuple(check_precision(p) for p in self.precisions)
+            precisions = tuple(check_model_precision(p) for p in self.precisions)
             object.__setattr__(self, "precisions", precisions)
         if self.token_file is not None:
             object.__setattr__(self, "token_file", Path(self.token_file))

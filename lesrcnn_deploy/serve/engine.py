@@ -5,7 +5,7 @@
   ``InferenceSession.run`` is thread-safe and ``Upscaler.upscale`` keeps no per-call state on the
   object, so no lock is taken around inference.
 * :class:`InferenceEngine`: ``threads`` workers and at most ``max_queue`` waiting jobs; one more
-  is refused at once with :class:`~lesrcnn_deploy.errors.ServerBusyError` (never an unbounded
+  is refused at once with :class:`~lesrcnn_deploy.core.errors.ServerBusyError` (never an unbounded
   backlog). A job that is cancelled before it starts frees its place at once; a running job is
   stopped at its next tile (see :func:`upscale_bytes`).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..core.errors import LesrcnnError, ServerBusyError
+from ..core.fileio import sha256_file
 from ..data import decode_image, encode_image
-from ..errors import LesrcnnError, ServerBusyError
-from ..fileio import sha256_file
 from ..upscale.api import Upscaler
+from ..upscale.output import OutputOptions, upscale_pixels
 from .config import ModelKey, ServeConfig
 
 __all__ = [
@@ -133,6 +134,8 @@ def upscale_bytes(
     fmt: str = "png",
     max_pixels: int,
     cancel: threading.Event | None = None,
+    options: OutputOptions | None = None,
+    choices: Mapping[int, LoadedModel] | None = None,
 ) -> UpscaleResult:
     """Decode, upscale and encode one image in memory, as ``lesrcnn-deploy upscale`` does a file.
 
@@ -144,6 +147,10 @@ def upscale_bytes(
         fmt: ``png``, ``jpg``/``jpeg`` or ``webp``.
         max_pixels: largest accepted input ``width * height``.
         cancel: set by another thread to stop the job at its next tile.
+        options: output size (``outscale``/``fit``) and metadata; default: the model's scale,
+            EXIF and XMP stripped (the ICC profile is kept), as the server does by default.
+        choices: models by scale for ``outscale``/``fit``: the smallest that reaches the size
+            runs (default: ``model`` only). ``UpscaleResult.model`` is the one that ran.
 
     Returns:
         The :class:`UpscaleResult`.
@@ -152,21 +159,24 @@ def upscale_bytes(
         ImageTooLargeError: too many pixels. UnsupportedFormatError: unsupported input or output
         format. ImageError: not an image, corrupt. RequestCancelled: ``cancel`` was set.
     """
-    from ..errors import UnsupportedFormatError
+    from ..core.errors import UnsupportedFormatError
 
     ext = fmt.lower()
     if ext not in _MEDIA_TYPES:
         msg = f"unsupported output format {fmt!r} (choose from png, jpg, webp)"
         raise UnsupportedFormatError(msg)
     image = decode_image(data, name="request body", max_pixels=max_pixels)
-    view = copy.copy(model.upscaler)
-    view.runner = _CancellableRunner(model.upscaler.runner, cancel or threading.Event())
+    opts = options or OutputOptions(strip_metadata=True)
+    pool = dict(choices) if choices else {model.key[0]: model}
+    used = pool[opts.plan((image.width, image.height), tuple(sorted(pool))).scale]
+    view = copy.copy(used.upscaler)
+    view.runner = _CancellableRunner(used.upscaler.runner, cancel or threading.Event())
     start = time.perf_counter()
-    out = view.upscale(image.pixels)
+    out = upscale_pixels(view, image.pixels, opts)
     seconds = time.perf_counter() - start
-    encoded = encode_image(out, ext, name="response")
+    encoded = encode_image(out, ext, name="response", meta=opts.meta(image.meta))
     return UpscaleResult(
-        encoded, _MEDIA_TYPES[ext], model, seconds, int(out.shape[1]), int(out.shape[0])
+        encoded, _MEDIA_TYPES[ext], used, seconds, int(out.shape[1]), int(out.shape[0])
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +13,7 @@ __all__ = [
     "authorized",
     "declared_too_large",
     "error",
+    "find_model",
     "model_headers",
     "read_body",
     "stream_body",
@@ -71,6 +72,29 @@ async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
         if size > limit:
             raise OverflowError(limit)
         yield chunk
+
+
+def find_model(pool: Any, query: Mapping[str, str], default_precision: str) -> tuple[Any, str]:
+    """The loaded model for the query's ``scale`` and ``precision`` (defaults: the first loaded
+    scale, ``default_precision``), and ``""``; or None and the 400 message naming what is loaded.
+
+    Args:
+        pool: the :class:`~lesrcnn_deploy.serve.engine.ModelPool`.
+        query: the request's query parameters.
+        default_precision: precision of a request that names none.
+    """
+    keys = pool.loaded()
+    precision = query.get("precision", default_precision)
+    scale_text = query.get("scale")
+    try:
+        scale = int(scale_text) if scale_text is not None else keys[0][0]
+    except ValueError:
+        scale = -1
+    model = pool.get(scale, precision)
+    if model is None:
+        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
+        return None, f"no model for scale={scale_text} precision={precision} (loaded: {offered})"
+    return model, ""
 
 
 def model_headers(model: Any, seconds: float) -> dict[str, str]:

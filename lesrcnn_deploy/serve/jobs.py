@@ -15,6 +15,7 @@ job's cancel flag before each tile or frame, so ``DELETE`` stops a running job w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import secrets
 import shutil
@@ -30,11 +31,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..data import decode_image, encode_image
-from ..errors import ImageTooLargeError, LesrcnnError, UnsupportedFormatError
-from ..fileio import atomic_write_bytes
+from ..core.errors import ImageTooLargeError, LesrcnnError, UnsupportedFormatError
+from ..core.fileio import atomic_write_bytes
+from ..data import decode_image
 from ..upscale.tiling import tile_windows
-from .engine import LoadedModel
+from .engine import LoadedModel, RequestCancelled, upscale_bytes
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -434,16 +435,25 @@ class JobManager:
             self._finish_locked(job, "failed", text)
 
     def _run_image(self, job: Job) -> None:
-        image = decode_image(job.input.read_bytes(), name="upload", max_pixels=self.max_pixels)
+        # The same decode/upscale/encode as POST /v1/upscale (metadata handling included), on a
+        # copy of the model whose runner counts the tiles.
+        data = job.input.read_bytes()
+        image = decode_image(data, name="upload", max_pixels=self.max_pixels)
         up = job.model.upscaler
         h, w = image.pixels.shape[:2]
+        del image
         job.total = _tile_count(h, w, up.tile, up.tile_overlap)
         view = copy.copy(up)
         view.runner = _ProgressRunner(up.runner, job)
-        start = time.perf_counter()
-        out = view.upscale(image.pixels)
-        job.inference_seconds = time.perf_counter() - start
-        atomic_write_bytes(job.output, encode_image(out, job.fmt, name="result"))
+        counted = dataclasses.replace(job.model, upscaler=view)
+        try:
+            result = upscale_bytes(
+                counted, data, fmt=job.fmt, max_pixels=self.max_pixels, cancel=job.cancel
+            )
+        except RequestCancelled:
+            raise JobCancelled("cancelled") from None
+        job.inference_seconds = result.inference_seconds
+        atomic_write_bytes(job.output, result.data)
 
     def _run_video(self, job: Job) -> None:
         from ..video import probe_video, upscale_video
@@ -454,7 +464,11 @@ class JobManager:
             total = round(info.duration * float(info.frame_rate))
         job.total = total
         upscale_video(
-            job.input, job.output, _ProgressFrames(job.model, job), progress=False, overwrite=True
+            job.input,
+            job.output,
+            upscaler=_ProgressFrames(job.model, job),
+            progress=False,
+            overwrite=True,
         )
         job.total = max(job.total, job.done)
 

@@ -15,8 +15,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import UnsupportedFormatError
-from .http import error, model_headers, stream_body, unauthorized
+from ..core.errors import UnsupportedFormatError
+from .http import authorized, error, find_model, model_headers, stream_body, unauthorized
 from .jobs import JobLimitError, JobManager
 
 __all__ = ["job_routes"]
@@ -29,8 +29,6 @@ def _manager(service: Any) -> JobManager | None:
 
 def _refusal(service: Any, request: Request) -> Response | None:
     """401 or 503 before anything else, or None."""
-    from .http import authorized
-
     if not authorized(service.token, request):
         return unauthorized(service.metrics.reject)
     if _manager(service) is None:
@@ -53,17 +51,9 @@ async def _create(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return error(503, "models are still loading", {"Retry-After": "1"})
     q = request.query_params
-    keys = service.pool.loaded()
-    precision = q.get("precision", service.config.default_precision)
-    scale_text = q.get("scale")
-    try:
-        scale = int(scale_text) if scale_text is not None else keys[0][0]
-    except ValueError:
-        scale = -1
-    model = service.pool.get(scale, precision)
+    model, problem = find_model(service.pool, q, service.config.default_precision)
     if model is None:
-        offered = ", ".join(f"scale={s}&precision={p}" for s, p in keys)
-        return error(400, f"no model for scale={scale_text} precision={precision} ({offered})")
+        return error(400, problem)
     declared = request.headers.get("content-length")
     try:
         manager.check_room(int(declared) if declared and declared.isdigit() else 0)
@@ -100,36 +90,33 @@ async def _create(request: Request) -> Response:
     return JSONResponse(view, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-def _job_or_404(manager: JobManager, request: Request) -> Any:
-    job = manager.get(request.path_params["job_id"])
-    if job is None:
-        return None, error(404, "no such job (unknown id, or its result expired)")
-    return job, None
-
-
-async def _status(request: Request) -> Response:
+def _lookup(request: Request) -> tuple[JobManager, Any] | Response:
+    """The manager and the job named in the path, or the 401/503/404 answer."""
     service = request.app.state.service
     refused = _refusal(service, request)
     if refused is not None:
         return refused
     manager = _manager(service)
     assert manager is not None
-    job, missing = _job_or_404(manager, request)
-    if missing is not None:
-        return missing
+    job = manager.get(request.path_params["job_id"])
+    if job is None:
+        return error(404, "no such job (unknown id, or its result expired)")
+    return manager, job
+
+
+async def _status(request: Request) -> Response:
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    manager, job = found
     return JSONResponse(job.snapshot(manager.ttl))
 
 
 async def _result(request: Request) -> Response:
-    service = request.app.state.service
-    refused = _refusal(service, request)
-    if refused is not None:
-        return refused
-    manager = _manager(service)
-    assert manager is not None
-    job, missing = _job_or_404(manager, request)
-    if missing is not None:
-        return missing
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    _, job = found
     if job.state == "failed":
         return error(job.error_status or 500, f"job failed: {job.error}")
     if job.state != "done":
@@ -144,18 +131,13 @@ async def _result(request: Request) -> Response:
 
 
 async def _delete(request: Request) -> Response:
-    service = request.app.state.service
-    refused = _refusal(service, request)
-    if refused is not None:
-        return refused
-    manager = _manager(service)
-    assert manager is not None
-    job = manager.cancel(request.path_params["job_id"])
-    if job is None:
-        return error(404, "no such job (unknown id, or its result expired)")
-    return JSONResponse(
-        job.snapshot(manager.ttl), status_code=202 if job.state == "running" else 200
-    )
+    found = _lookup(request)
+    if isinstance(found, Response):
+        return found
+    manager, job = found
+    manager.cancel(job.id)
+    status = 202 if job.state == "running" else 200
+    return JSONResponse(job.snapshot(manager.ttl), status_code=status)
 
 
 def job_routes() -> list[Route]:

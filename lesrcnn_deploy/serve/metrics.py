@@ -28,6 +28,7 @@ class ServeMetrics:
         running: returns the number of requests being computed now.
         queued: returns the number of requests waiting for a worker.
         jobs: returns the number of jobs in each state (``lesrcnn_jobs{state=...}``).
+        job_bytes: returns the bytes held by job files (``lesrcnn_job_storage_bytes``).
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class ServeMetrics:
         queued: Callable[[], float],
         *,
         jobs: Callable[[], Mapping[str, int]] | None = None,
+        job_bytes: Callable[[], float] | None = None,
     ) -> None:
         self._job_counts = jobs
         self.registry = CollectorRegistry(auto_describe=True)
@@ -71,6 +73,13 @@ class ServeMetrics:
             ["state"],
             registry=self.registry,
         )
+        if job_bytes is not None:
+            held = Gauge(
+                "lesrcnn_job_storage_bytes",
+                "Bytes held by job uploads and results (bounded by --max-job-bytes).",
+                registry=self.registry,
+            )
+            held.set_function(job_bytes)
 
     def observe(self, status: int, seconds: float | None = None) -> None:
         """Count one answered request; ``seconds`` goes into the latency histogram."""

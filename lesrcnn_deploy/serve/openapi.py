@@ -157,6 +157,31 @@ def _job_paths(scales: list[int], precisions: list[str]) -> dict[str, Any]:
     }
 
 
+def _size_parameters() -> list[dict[str, Any]]:
+    """``outscale``, ``fit`` and ``strip_metadata`` of ``/v1/upscale``."""
+    return [
+        {
+            "name": "outscale",
+            "in": "query",
+            "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 16},
+            "description": "Final size = input x outscale (e.g. 1.5): the smallest loaded scale "
+            "reaching it runs (or `scale`), then an area (shrink) / Lanczos (enlarge) resize.",
+        },
+        {
+            "name": "fit",
+            "in": "query",
+            "schema": {"type": "string", "pattern": "^[0-9]+x[0-9]+$"},
+            "description": "Final size = the largest with the input's aspect ratio inside WxH.",
+        },
+        {
+            "name": "strip_metadata",
+            "in": "query",
+            "schema": {"type": "boolean", "default": True},
+            "description": "Drop EXIF (GPS included) and XMP (default); the ICC profile is kept.",
+        },
+    ]
+
+
 def openapi_spec(scales: list[int], precisions: list[str]) -> dict[str, Any]:
     """The OpenAPI document for a server loaded with ``scales`` and ``precisions``."""
     image = {"schema": {"type": "string", "format": "binary"}}
@@ -199,6 +224,7 @@ def openapi_spec(scales: list[int], precisions: list[str]) -> dict[str, Any]:
                             "schema": {"type": "string", "enum": precisions},
                             "description": "Model precision (default: the first loaded).",
                         },
+                        *_size_parameters(),
                     ],
                     "requestBody": {
                         "required": True,

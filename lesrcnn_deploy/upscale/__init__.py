@@ -5,7 +5,7 @@ uint8 / uint16 gray, RGB or RGBA arrays.
 Command line: ``lesrcnn-deploy upscale INPUT... --scale S``.
 """
 
-from .api import DEFAULT_TILE as DEFAULT_TILE
+from ..core.vocab import DEFAULT_TILE as DEFAULT_TILE
 from .api import Upscaler as Upscaler
 from .batch import BatchResult as BatchResult
 from .batch import Job as Job

@@ -10,21 +10,18 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, ImageError
-from ..runtime import Runner
-from ..scales import check_scale
-from .models import check_precision, resolve_model
+from ..core.errors import ConfigError, ImageError
+from ..core.vocab import DEFAULT_TILE, check_model_precision, check_scale, check_tile
+from ..runtime.base import Runner
+from .models import resolve_model
 from .tiling import receptive_field, tiled_forward
 
 __all__ = ["DEFAULT_TILE", "Upscaler"]
 
-DEFAULT_TILE = 128
-"""Default core tile size in LR pixels.
-
-A 128 + 2 * 12 = 152 pixel window costs ONNX Runtime about 0.45 GB at x4 fp32; with the float32
-and uint8 output buffers, x4 on a 1920x1080 image peaks at about 1.3 GB RSS (measured by
-``tests/test_upscale_memory.py``). 256 would cost about 1.1 GB for the window alone.
-"""
+# DEFAULT_TILE (core.vocab) = 128: a 128 + 2 * 12 = 152 pixel window costs ONNX Runtime about
+# 0.45 GB at x4 fp32; with the float32 and uint8 output buffers, x4 on a 1920x1080 image peaks at
+# about 1.3 GB RSS (measured by ``tests/test_upscale_memory.py``). 256 would cost about 1.1 GB for
+# the window alone.
 
 ImageArray = npt.NDArray[np.unsignedinteger[Any]]
 
@@ -64,7 +61,7 @@ class Upscaler:
         threads: intra-op threads (``None`` = the runtime's default).
         runtime: ``"ort"`` (ONNX Runtime), ``"openvino"`` or ``"auto"`` (the faster installed
             runtime for this model and machine, measured once and cached; see
-            :mod:`~lesrcnn_deploy.runtime_select`). ``runtime_choice.note`` says which ran.
+            :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which ran.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -84,14 +81,14 @@ class Upscaler:
         threads: int | None = None,
         runtime: str = "ort",
     ) -> None:
-        from ..runtime_select import check_runtime, open_onnx_runner, resolve_runtime
+        from ..core.vocab import check_runtime
+        from ..runtime.choice import resolve_runtime
+        from ..runtime.dispatch import open_runner
 
         self.scale = check_scale(scale)
         check_runtime(runtime)
-        self.precision = precision if precision == "bf16" else check_precision(precision)
-        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
-            msg = f"tile must be an integer >= 0 (0 = no tiling), got {tile!r}"
-            raise ConfigError(msg)
+        self.precision = precision if precision == "bf16" else check_model_precision(precision)
+        check_tile(tile)
         overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
         if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
             msg = f"tile_overlap must be an integer >= 0, got {tile_overlap!r}"
@@ -106,7 +103,7 @@ class Upscaler:
             precision="bf16" if self.precision == "bf16" else None,
             threads=threads,
         )
-        self.runner: Runner = open_onnx_runner(
+        self.runner: Runner = open_runner(
             self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
         )
 

@@ -1,6 +1,8 @@
 """Upscale many files: inputs -> jobs (output names), then run them with a progress bar.
 
-Output naming: ``{stem}_x{S}.{ext}`` with ``ext`` from ``fmt`` (default ``png``).
+Output naming: ``{stem}_x{S}.{ext}`` with ``ext`` from ``fmt`` (default ``png``; an animated
+GIF or WebP stays GIF/WebP); with ``--outscale 1.5`` the tag is ``x1.5``, with ``--fit 3840x2160``
+``fit3840x2160`` (also in the default output folder's name).
 
 * No ``output``: a file's result goes beside it; a folder ``photos/``'s results go to the sibling
   folder ``photos_x{S}/`` (sub-folders mirrored), so a rerun never picks up its own outputs.
@@ -29,14 +31,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
+from ..core.errors import ConfigError, ImageError, VideoError, one_line
+from ..core.vocab import check_scale
 from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
-from ..errors import ConfigError, ImageError, VideoError
-from ..scales import check_scale
+from ..data.animation import ANIMATION_FORMATS, is_animated
+from .output import ImageUpscaler, OutputOptions, ScaleSet, upscale_animation, upscale_pixels
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -51,18 +52,19 @@ __all__ = [
     "upscale_job",
 ]
 
-OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
-"""Output formats (extensions without the dot)."""
-
-
-class ImageUpscaler(Protocol):
-    """What :func:`run_batch` needs: a scale and ``upscale(HWC uint8/uint16) -> same kind``."""
-
-    scale: int
-
-    def upscale(
-        self, img: npt.NDArray[np.unsignedinteger[Any]]
-    ) -> npt.NDArray[np.unsignedinteger[Any]]: ...
+OUTPUT_FORMATS: tuple[str, ...] = (
+    "png",
+    "jpg",
+    "jpeg",
+    "webp",
+    "bmp",
+    "tif",
+    "tiff",
+    "avif",
+    "jxl",
+    "gif",
+)
+"""Output formats (extensions without the dot); ``gif`` holds animations only."""
 
 
 @dataclass(frozen=True)
@@ -132,28 +134,41 @@ def _check_format(fmt: str) -> str:
     return ext
 
 
-def output_name(source: Path, scale: int, fmt: str = "png") -> str:
-    """``{stem}_x{scale}.{fmt}``, e.g. ``cat.jpg`` -> ``cat_x4.png``."""
-    return f"{source.stem}_x{scale}.{_check_format(fmt)}"
+def output_name(source: Path, scale: int, fmt: str = "png", *, tag: str | None = None) -> str:
+    """``{stem}_x{scale}.{fmt}`` (or ``{stem}_{tag}.{fmt}``), e.g. ``cat.jpg`` -> ``cat_x4.png``."""
+    return f"{source.stem}_{tag or f'x{scale}'}.{_check_format(fmt)}"
+
+
+def _default_ext(source: Path, fmt: str | None) -> str:
+    """``fmt``, or ``png`` except for an animated GIF/WebP, which stays GIF/WebP."""
+    if fmt is not None:
+        return _check_format(fmt)
+    ext = source.suffix.lower()
+    if ext in (".gif", ".webp") and is_animated(source):
+        return ext[1:]
+    return "png"
 
 
 def plan_jobs(
     inputs: Sequence[str | os.PathLike[str]],
     *,
-    scale: int,
+    scale: int | None = None,
     output: str | os.PathLike[str] | None = None,
     fmt: str | None = None,
     recursive: bool = False,
+    tag: str | None = None,
 ) -> list[Job]:
     """Expand files and folders into jobs with their output paths (see the module docstring).
 
     Args:
         inputs: image files and/or folders.
-        scale: 2, 3 or 4 (goes into the output names).
+        scale: 2, 3 or 4 (goes into the output names as ``x{scale}``).
         output: output folder, or output file for a single image; ``None`` for the defaults.
         fmt: output format for generated names (``png`` when ``None``); not allowed together with
             an output file name, whose extension decides.
         recursive: list sub-folders of folder inputs too.
+        tag: the names' tag instead of ``x{scale}`` (e.g. ``x1.5``, see
+            :meth:`~lesrcnn_deploy.upscale.output.OutputOptions.suffix`).
 
     Returns:
         Jobs in input order (folder contents sorted).
@@ -163,19 +178,24 @@ def plan_jobs(
             images, or two inputs mapping to the same output.
         DatasetError: a folder cannot be listed.
     """
-    s = check_scale(scale)
+    if tag is None:
+        if scale is None:
+            msg = "plan_jobs needs a scale or a tag"
+            raise ConfigError(msg)
+        tag = f"x{check_scale(scale)}"
     if not inputs:
         msg = "no inputs given"
         raise ConfigError(msg)
     from ..video.probe import OUTPUT_CONTAINERS, list_videos, looks_like_video
 
     out = Path(output) if output is not None else None
-    out_exts = (*SUPPORTED_EXTENSIONS, *OUTPUT_CONTAINERS)
+    out_exts = (*SUPPORTED_EXTENSIONS, *(f".{e}" for e in OUTPUT_FORMATS), *OUTPUT_CONTAINERS)
     out_is_file = out is not None and out.suffix.lower() in out_exts and not out.is_dir()
     if out_is_file and fmt is not None:
         msg = f"{out}: give either an output file name or --format, not both"
         raise ConfigError(msg)
-    ext = _check_format(fmt or "png")
+    if fmt is not None:
+        _check_format(fmt)
 
     found: list[tuple[Path, Path, Path | None]] = []  # (source, folder input or file parent, rel)
     for item in inputs:
@@ -183,7 +203,8 @@ def plan_jobs(
         if p.is_dir() and not p.name:  # "." or "..": name the output folder after the real one
             p = p.resolve()
         if p.is_dir():
-            images = sorted(list_images(p, recursive=recursive) + list_videos(p, recursive))
+            gifs = [f for f in (p.rglob("*") if recursive else p.glob("*")) if _is_gif(f)]
+            images = sorted(list_images(p, recursive=recursive) + list_videos(p, recursive) + gifs)
             if not images:
                 exts = ", ".join(SUPPORTED_EXTENSIONS)
                 msg = f"{p}: no images found (extensions {exts}), nor videos"
@@ -210,11 +231,11 @@ def plan_jobs(
         kind: Literal["image", "video"] = "video" if looks_like_video(source) else "image"
         if kind == "video":
             vext = source.suffix.lower() if source.suffix.lower() in OUTPUT_CONTAINERS else ".mkv"
-            name = f"{source.stem}_x{s}{vext}"
+            name = f"{source.stem}_{tag}{vext}"
         else:
-            name = output_name(source, s, ext)
+            name = output_name(source, 0, _default_ext(source, fmt), tag=tag)
         if out is None:
-            folder = base.parent / f"{base.name}_x{s}" / rel if rel is not None else base
+            folder = base.parent / f"{base.name}_{tag}" / rel if rel is not None else base
         else:
             folder = out / rel if rel is not None else out
         jobs.append(Job(source, folder / name, kind))
@@ -228,8 +249,12 @@ def plan_jobs(
     return jobs
 
 
+def _is_gif(path: Path) -> bool:
+    return path.suffix.lower() == ".gif" and path.is_file() and not path.name.startswith(".")
+
+
 def run_batch(
-    upscaler: ImageUpscaler,
+    upscaler: ImageUpscaler | ScaleSet,
     jobs: Sequence[Job],
     *,
     overwrite: bool = False,
@@ -237,11 +262,13 @@ def run_batch(
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     video: Callable[[Job], object] | None = None,
+    options: OutputOptions | None = None,
 ) -> BatchResult:
     """Run ``jobs`` one after another with a tqdm progress bar on stderr.
 
     Args:
-        upscaler: e.g. an :class:`~lesrcnn_deploy.upscale.api.Upscaler`.
+        upscaler: e.g. an :class:`~lesrcnn_deploy.upscale.api.Upscaler`, or a
+            :class:`~lesrcnn_deploy.upscale.output.ScaleSet` (several scales, for ``fit``).
         jobs: from :func:`plan_jobs`.
         overwrite: replace existing outputs, including an output that is its own input.
         skip_existing: leave existing outputs alone and count them as skipped (resume a run).
@@ -250,6 +277,7 @@ def run_batch(
             :func:`~lesrcnn_deploy.data.load_image`.
         video: runs a ``kind="video"`` job (writes ``job.output`` atomically, raises
             ``VideoError`` for bad input); ``None`` fails video jobs.
+        options: output size, metadata and encoding (default: the network scale, metadata kept).
 
     Returns:
         The :class:`BatchResult`; a failed job does not stop the run.
@@ -274,7 +302,9 @@ def run_batch(
         for job in jobs:
             bar.set_postfix_str(job.source.name, refresh=False)
             outcomes.append(
-                _run_one(upscaler, job, sources, overwrite, skip_existing, max_pixels, video)
+                _run_one(
+                    upscaler, job, sources, overwrite, skip_existing, max_pixels, video, options
+                )
             )
             bar.update(1)
     finally:
@@ -283,13 +313,14 @@ def run_batch(
 
 
 def _run_one(
-    upscaler: ImageUpscaler,
+    upscaler: ImageUpscaler | ScaleSet,
     job: Job,
     sources: dict[Path, Job],
     overwrite: bool,
     skip_existing: bool,
     max_pixels: int,
     video: Callable[[Job], object] | None = None,
+    options: OutputOptions | None = None,
 ) -> Outcome:
     refused = check_job(job, sources, overwrite=overwrite, skip_existing=skip_existing)
     if refused is not None:
@@ -300,9 +331,9 @@ def _run_one(
         try:
             video(job)
         except VideoError as exc:
-            return Outcome(job, "failed", _one_line(exc).removeprefix(f"{job.source}: "))
+            return Outcome(job, "failed", one_line(exc).removeprefix(f"{job.source}: "))
         return Outcome(job, "done")
-    return upscale_job(upscaler, job, max_pixels=max_pixels)
+    return upscale_job(upscaler, job, max_pixels=max_pixels, options=options)
 
 
 def check_job(
@@ -335,23 +366,38 @@ def check_job(
 
 
 def upscale_job(
-    upscaler: ImageUpscaler, job: Job, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    upscaler: ImageUpscaler | ScaleSet,
+    job: Job,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    options: OutputOptions | None = None,
 ) -> Outcome:
     """Read, upscale and atomically write one job (no output rules: see :func:`check_job`).
+
+    An animated GIF/WebP/APNG has every frame upscaled into an animation of the output's kind.
 
     Returns:
         ``"done"``, or ``"failed"`` with the reason when the image is unreadable or unsupported.
     """
+    opts = options or OutputOptions()
     try:
+        if is_animated(job.source):
+            if job.output.suffix.lower() not in ANIMATION_FORMATS:
+                fmt = job.output.suffix.lower().lstrip(".")
+                msg = f"{job.source}: animated input, but {fmt} holds no animation (gif/webp/png)"
+                raise ImageError(msg)
+            upscale_animation(upscaler, job.source, job.output, options=opts, max_pixels=max_pixels)
+            return Outcome(job, "done")
         image = load_image(job.source, max_pixels=max_pixels)
-        result = upscaler.upscale(image.pixels)
-        save_image(job.output, result, overwrite=True)
-    except ImageError as exc:
-        reason = _one_line(exc)
+        result = upscale_pixels(upscaler, image.pixels, opts)
+        save_image(
+            job.output,
+            result,
+            meta=opts.meta(image.meta),
+            quality=opts.quality,
+            lossless=opts.lossless,
+        )
+    except (ImageError, ConfigError) as exc:
+        reason = one_line(exc)
         return Outcome(job, "failed", reason.removeprefix(f"{job.source}: "))
     return Outcome(job, "done")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..data import bicubic_downscale, save_image
-from ..metrics import psnr
+from ..data.quality import psnr
 from .api import Upscaler
 
 __all__ = ["CROP", "main", "make_example"]

@@ -15,34 +15,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from .. import __version__
 from ..artifacts import shipped_model
-from ..build import check_precision as _check_precision
-from ..errors import ModelError
-from ..paths import models_dir
-from ..runtime import read_metadata
-from ..scales import check_scale
+from ..core.errors import ModelError
+from ..core.onnx_io import check_model, read_metadata
+from ..core.paths import models_dir
+from ..core.vocab import check_model_precision, check_scale
 from ..weights.registry import get_weights
 
-__all__ = ["PRECISIONS", "Precision", "check_precision", "default_model_path", "resolve_model"]
-
-Precision = Literal["int8", "fp32"]
-PRECISIONS: tuple[Precision, ...] = ("int8", "fp32")
-"""Precisions an upscale run can use."""
-
-
-def check_precision(precision: str) -> Precision:
-    """Return ``precision`` if it is ``"int8"`` or ``"fp32"``, else raise :class:`ConfigError`."""
-    return "int8" if _check_precision(precision) == "int8" else "fp32"
+__all__ = ["default_model_path", "resolve_model"]
 
 
 def default_model_path(scale: int, precision: str) -> Path:
     """The default model file of ``scale``: the shipped int8 model, or the fp32 export's place
     ``models_dir()/lesrcnn_x{S}.onnx`` (which may not exist yet)."""
     s = check_scale(scale)
-    if check_precision(precision) == "int8":
+    if check_model_precision(precision) == "int8":
         return shipped_model(s)
     return models_dir() / f"lesrcnn_x{s}.onnx"
 
@@ -85,17 +74,9 @@ def resolve_model(scale: int, precision: str, model: str | os.PathLike[str] | No
         ChecksumError: the shipped int8 model is damaged.
     """
     s = check_scale(scale)
-    prec = check_precision(precision)
+    prec = check_model_precision(precision)
     if model is None:
         return shipped_model(s) if prec == "int8" else _exported_fp32(s)
     path = Path(model)
-    meta = read_metadata(path)  # raises ModelError if missing or unreadable
-    found_scale = meta.get("scale")
-    if found_scale is not None and found_scale != str(s):
-        msg = f"{path}: this is a x{found_scale} model, asked for x{s}"
-        raise ModelError(msg)
-    found_prec = meta.get("precision", "fp32")
-    if found_prec != prec:
-        msg = f"{path}: this is a {found_prec} model, asked for {prec} (use --precision)"
-        raise ModelError(msg)
+    check_model(path, read_metadata(path), scale=s, precision=prec)  # ModelError if not
     return path

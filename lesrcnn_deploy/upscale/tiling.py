@@ -23,10 +23,10 @@ Receptive field of LESRCNN, one-sided, in LR pixels (:func:`receptive_field`):
 
 Walking these layers backwards from one HR pixel (for every sub-pixel phase) gives 13 LR pixels for
 x2 (9 + 1 + ceil(5/2)), 12 for x3 (9 + 1 + ceil(5/3)) and 12 for x4 (9 + 1 + ceil((ceil(5/2) + 1) /
-2)). These are a table (:data:`~lesrcnn_deploy.facts.RECEPTIVE_FIELD`), so tiling never builds the
-PyTorch model; ``tests/test_upscale_tiling.py`` derives the same numbers by walking the network's
-layers (:func:`~lesrcnn_deploy.profile.receptive_field_of`) and measures them by perturbing one
-input pixel of a random-weight model.
+2)). These are a table (:data:`~lesrcnn_deploy.network.facts.RECEPTIVE_FIELD`), so tiling never
+builds the PyTorch model; ``tests/test_upscale_tiling.py`` derives the same numbers by walking the
+network's layers (:func:`~lesrcnn_deploy.network.cost.receptive_field_of`) and measures them by
+perturbing one input pixel of a random-weight model.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, ModelError
-from ..facts import RECEPTIVE_FIELD
-from ..runtime import Runner
-from ..scales import check_scale
+from ..core.errors import ConfigError, ModelError
+from ..core.vocab import check_scale
+from ..network.facts import RECEPTIVE_FIELD
+from ..runtime.base import Runner
 
 __all__ = [
     "TileWindow",
@@ -55,8 +55,8 @@ def receptive_field(scale: int) -> int:
 
     An HR output pixel ``y`` depends only on LR pixels ``q`` with ``|q - y // scale| <= r``;
     conversely changing one LR pixel changes only HR pixels whose source pixel is within ``r``.
-    Read from :data:`~lesrcnn_deploy.facts.RECEPTIVE_FIELD` (no PyTorch); the tests derive the
-    same numbers from the network's layers and by perturbing one input pixel.
+    Read from :data:`~lesrcnn_deploy.network.facts.RECEPTIVE_FIELD` (no PyTorch); the tests
+    derive the same numbers from the network's layers and by perturbing one input pixel.
 
     Raises:
         ConfigError: ``scale`` is not 2, 3 or 4.

@@ -1,6 +1,7 @@
 """The video API beside :class:`~lesrcnn_deploy.upscale.Upscaler`.
 
-``upscale_video(src, dst, upscaler)`` upscales a whole file (streaming, atomic, audio copied);
+``upscale_video(src, dst, upscaler=...)`` upscales a whole file (streaming, atomic, audio copied),
+at the model's scale or to any size (``outscale=1.5``, ``fit=(3840, 2160)``);
 ``upscale_frames(upscaler, frames)`` upscales any iterator of RGB frames (e.g. from a camera or
 another decoder) with the same per-frame call, so its frames equal the image path's output.
 """
@@ -8,19 +9,24 @@ another decoder) with the same per-frame call, so its frames equal the image pat
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError
-from ..fileio import atomic_path
-from .pipeline import EncoderSettings, PipelineStats, container_format, run_pipeline
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_path
+from ..data.outsize import OutputPlan, parse_fit, resize_to, target_size
+from .encoder import EncoderSettings, container_format
+from .engine import FrameFn
+from .pipeline import PipelineStats, run_pipeline
+from .probe import probe_video
 
-__all__ = ["FrameUpscaler", "VideoResult", "upscale_frames", "upscale_video"]
+__all__ = ["FrameUpscaler", "UpscalerSet", "VideoResult", "upscale_frames", "upscale_video"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class VideoResult:
         decode_s: busy time of demux + decode + YUV->RGB, s.
         infer_s: busy time of the network, s.
         encode_s: busy time of RGB->YUV + encode + mux, s.
+        size: output frame ``(width, height)``.
+        scale: the network scale used.
+        chapters: chapters carried over.
+        notes: what of the input could not be carried over, besides dropped streams.
     """
 
     source: Path
@@ -52,6 +62,10 @@ class VideoResult:
     decode_s: float = 0.0
     infer_s: float = 0.0
     encode_s: float = 0.0
+    size: tuple[int, int] = (0, 0)
+    scale: int = 0
+    chapters: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def fps(self) -> float:
@@ -83,11 +97,22 @@ class FrameUpscaler(Protocol):
     def upscale(self, img: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
 
 
+@runtime_checkable
+class UpscalerSet(Protocol):
+    """Upscalers of several scales, opened on demand (e.g. ``upscale.output.ScaleSet``)."""
+
+    scales: tuple[int, ...]
+
+    def get(self, scale: int) -> FrameUpscaler: ...
+
+
 def upscale_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    upscaler: FrameUpscaler,
     *,
+    upscaler: FrameUpscaler | UpscalerSet,
+    outscale: float | None = None,
+    fit: tuple[int, int] | str | None = None,
     codec: str | None = None,
     crf: float | None = None,
     bitrate: int | None = None,
@@ -109,9 +134,19 @@ def upscale_video(
         src: input video (any container FFmpeg reads).
         dst: output file; its extension picks the container (.mp4, .m4v, .mkv, .mov, .webm).
         upscaler: anything with ``scale`` and ``upscale((H, W, 3) RGB uint8|uint16) ->
-            (H*s, W*s, 3)``, e.g. :class:`~lesrcnn_deploy.upscale.Upscaler`.
+            (H*s, W*s, 3)``, e.g. :class:`~lesrcnn_deploy.upscale.Upscaler`; or an
+            :class:`UpscalerSet` (``scales`` and ``get(scale)``), from which ``outscale``/``fit``
+            take the smallest scale that reaches the size.
+        outscale: final size = input size x this factor (e.g. 1.5), rounded, odd sides one
+            pixel shorter; exclusive with ``fit``.
+        fit: final size = the largest with the input's displayed aspect ratio inside this
+            ``(width, height)`` box or ``"WxH"`` (swapped for a video displayed rotated by 90
+            degrees), even sides. With either, the network runs at the smallest scale that
+            reaches the size, then an area (shrinking) or Lanczos (enlarging) resize gives the
+            exact size (:mod:`~lesrcnn_deploy.data.outsize`); the sample aspect ratio is
+            corrected for the rounding, so the picture keeps its displayed shape.
         codec: video encoder (default: libx264 where available, see
-            :data:`~lesrcnn_deploy.video.pipeline.DEFAULT_CODECS`).
+            :data:`~lesrcnn_deploy.video.encoder.DEFAULT_CODECS`).
         crf: constant quality (default 18 for libx264); exclusive with ``bitrate``.
         bitrate: target bits/s; exclusive with ``crf``.
         pix_fmt: encoder pixel format (default: the input's when the encoder takes it).
@@ -142,14 +177,24 @@ def upscale_video(
         if not overwrite:
             msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
             raise ConfigError(msg)
-    scale = int(upscaler.scale)
+    scales, get = _models(upscaler)
+    if outscale is None and fit is None:
+        model = get(scales[0])
+        scale, size, stretch = int(model.scale), None, Fraction(1)
+        frame_fn: FrameFn = _even_crop(model.upscale)
+    else:
+        plan, stretch = _plan(src_p, scales, outscale=outscale, fit=fit)
+        scale, size = plan.scale, plan.size
+        frame_fn = _resized(get(plan.scale).upscale, plan.size)
     with atomic_path(dst_p) as tmp:
         stats: PipelineStats = run_pipeline(
             src_p,
             tmp,
-            upscaler.upscale,
-            scale,
-            settings,
+            frame_fn=frame_fn,
+            scale=scale,
+            settings=settings,
+            size=size,
+            stretch=stretch,
             fmt=fmt,
             progress=progress,
             queue_size=queue_size,
@@ -166,7 +211,60 @@ def upscale_video(
         decode_s=stats.decode_s,
         infer_s=stats.infer_s,
         encode_s=stats.encode_s,
+        size=stats.size,
+        scale=scale,
+        chapters=stats.chapters,
+        notes=tuple(stats.notes),
     )
+
+
+def _models(
+    upscaler: FrameUpscaler | UpscalerSet,
+) -> tuple[tuple[int, ...], Callable[[int], FrameUpscaler]]:
+    """The scales ``upscaler`` offers (smallest first) and how to get the model of one."""
+    if isinstance(upscaler, UpscalerSet):
+        return tuple(sorted(upscaler.scales)), upscaler.get
+    if not hasattr(upscaler, "upscale") or not hasattr(upscaler, "scale"):
+        msg = f"upscaler must have scale and upscale(), got {type(upscaler).__name__}"
+        raise ConfigError(msg)
+    one = upscaler
+    return (int(one.scale),), lambda _scale: one
+
+
+def _plan(
+    src: Path, scales: tuple[int, ...], *, outscale: float | None, fit: tuple[int, int] | str | None
+) -> tuple[OutputPlan, Fraction]:
+    """The output plan of ``src`` and how much it stretches each pixel (width over height)."""
+    info = probe_video(src)
+    w, h = info.width, info.height
+    if fit is not None and round(info.rotation) % 180 == 90:  # the box is as displayed
+        box_w, box_h = parse_fit(fit) if isinstance(fit, str) else fit
+        fit = (box_h, box_w)
+    plan = target_size((w, h), outscale=outscale, fit=fit, scales=scales, even=True)
+    out_w, out_h = plan.size
+    return plan, Fraction(w * out_h, h * out_w)
+
+
+def _even_crop(fn: FrameFn) -> FrameFn:
+    """``fn`` with odd output sides cropped by one pixel (right column, bottom row)."""
+
+    def run(rgb: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        up = fn(rgb)
+        h, w = getattr(up, "shape", (0, 0))[:2]
+        if h % 2 == 0 and w % 2 == 0:
+            return up
+        return np.ascontiguousarray(up[: max(2, h - h % 2), : max(2, w - w % 2)])
+
+    return run
+
+
+def _resized(fn: FrameFn, size: tuple[int, int]) -> FrameFn:
+    """``fn`` followed by :func:`~lesrcnn_deploy.data.outsize.resize_to` ``size``."""
+
+    def run(rgb: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return resize_to(fn(rgb), size)
+
+    return run
 
 
 def upscale_frames(

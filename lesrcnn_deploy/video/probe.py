@@ -13,13 +13,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import MissingExtraError, VideoError
-from ..extras import require
+from ..core.errors import MissingExtraError, VideoError
+from ..core.extras import require
 
 __all__ = [
     "OUTPUT_CONTAINERS",
     "VIDEO_EXTENSIONS",
     "VideoInfo",
+    "first_frame",
     "import_av",
     "is_video",
     "list_videos",
@@ -137,6 +138,25 @@ def pick_video_stream(container: Any, path: str | os.PathLike[str]) -> Any:
     raise VideoError(msg)
 
 
+def first_frame(container: Any, stream: Any, *, path: str | os.PathLike[str]) -> Any:
+    """Decode the first frame of ``stream`` (its size, format, colour tags, rotation).
+
+    Raises:
+        VideoError: the stream cannot be decoded or has no frame.
+    """
+    av = import_av()
+    name = stream.codec_context.name
+    try:
+        first = next(container.decode(stream), None)
+    except av.FFmpegError as exc:
+        msg = f"{path}: cannot decode the video stream ({name}): {_reason(exc)}"
+        raise VideoError(msg) from None
+    if first is None:
+        msg = f"{path}: the video stream ({name}) has no decodable frame"
+        raise VideoError(msg)
+    return first
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path``, pick its video stream and decode the first frame.
 
@@ -147,7 +167,6 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         VideoError: not a video container, no video stream, unsupported codec, or no frame.
         MissingExtraError: PyAV is not installed.
     """
-    av = import_av()
     p = Path(path)
     with open_input(p) as container:
         stream = pick_video_stream(container, p)
@@ -155,14 +174,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         if ctx is None or not ctx.is_decoder:
             msg = f"{p}: video codec {stream.codec_context.name!r} has no decoder in this FFmpeg"
             raise VideoError(msg)
-        try:
-            first = next(container.decode(stream), None)
-        except av.FFmpegError as exc:
-            msg = f"{p}: cannot decode the video stream ({ctx.name}): {_reason(exc)}"
-            raise VideoError(msg) from None
-        if first is None:
-            msg = f"{p}: the video stream ({ctx.name}) has no decodable frame"
-            raise VideoError(msg)
+        first = first_frame(container, stream, path=p)
         matrix = display_matrix(first)
         others = [s for s in container.streams if s.index != stream.index]
         return VideoInfo(

@@ -11,9 +11,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import ChecksumError, DownloadError, WeightsError
-from ..fileio import atomic_path, sha256_file
-from ..paths import models_dir, shared_dir
+from ..core.errors import ChecksumError, DownloadError, WeightsError
+from ..core.fileio import atomic_path, sha256_file
+from ..core.paths import models_dir, shared_dir
 from .registry import WeightsRecord, get_weights
 
 __all__ = ["download", "resolve_checkpoint", "verify"]

@@ -1,4 +1,4 @@
-"""Safe loading of checkpoints into :class:`~lesrcnn_deploy.model.LESRCNN` (PyTorch)."""
+"""Safe loading of checkpoints into :class:`~lesrcnn_deploy.network.lesrcnn.LESRCNN` (PyTorch)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import WeightsError
-from ..extras import require
-from ..fileio import sha256_file
+from ..core.errors import WeightsError, one_line
+from ..core.extras import require
+from ..core.fileio import sha256_file
 from .download import resolve_checkpoint, verify
 from .registry import get_weights
 
 if TYPE_CHECKING:  # PyTorch only when a checkpoint is loaded: the registry stays importable
     import torch
 
-    from ..model import LESRCNN
+    from ..network.lesrcnn import LESRCNN
 
 __all__ = ["checkpoint_scale", "load_model", "read_state_dict"]
 
@@ -39,7 +39,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = one_line(exc)
         msg = f"{p}: refused to load: the file holds objects other than tensors ({first[:120]})"
         raise WeightsError(msg) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
@@ -93,7 +93,7 @@ def load_model(
         weights: explicit checkpoint path; found automatically when ``None``.
         allow_custom: accept an explicit file whose SHA256 is not the official one (e.g.
             fine-tuned weights). Files found automatically are always verified.
-        fuse_upsample: see :class:`~lesrcnn_deploy.model.LESRCNN`.
+        fuse_upsample: see :class:`~lesrcnn_deploy.network.lesrcnn.LESRCNN`.
         allow_download: permit the download step of the search.
 
     Returns:
@@ -120,7 +120,7 @@ def load_model(
         msg = f"{path}: this is a {what} checkpoint, asked for {want}"
         raise WeightsError(msg)
     require("torch", "build", "building the PyTorch model")
-    from ..model import LESRCNN
+    from ..network.lesrcnn import LESRCNN
 
     model = LESRCNN(scale, fuse_upsample=fuse_upsample)
     expected = model.state_dict()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..scales import check_scale
+from ..core.vocab import check_scale
 
 __all__ = [
     "UPSTREAM_COMMIT",

@@ -1,0 +1,217 @@
+"""``lesrcnn-deploy bench`` and ``lesrcnn-deploy gate``: thin wrappers over the bench modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .options import add_threads_option, positive_int, scale_arg
+
+__all__ = ["add_bench_parser"]
+
+_QUICK_REPEATS = 3
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench.readme import refresh_readme
+    from ..bench.run import BenchConfig, run_bench
+    from ..core.paths import checkout_root
+
+    output = Path(args.output)
+    if args.readme_only:
+        readme = Path(args.readme or "README.md")
+        path = refresh_readme(
+            readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
+        )
+        print(f"updated {path} from {output / 'results.md'}")
+        return 0
+    cfg = BenchConfig(
+        scales=tuple(sorted(set(args.scales))),
+        datasets=tuple(Path(d) for d in args.dataset or ()),
+        div2k=Path(args.div2k) if args.div2k else None,
+        models=Path(args.models) if args.models else None,
+        output=output,
+        threads=args.threads,
+        repeats=(
+            _QUICK_REPEATS
+            if args.quick and args.repeats is None
+            else args.repeats or BenchConfig.repeats
+        ),
+        memory=not (args.quick or args.no_memory),
+        progress=not args.quiet,
+        runtime=args.runtime,
+    )
+    res = run_bench(cfg)
+    print((output / "results.md").read_text(encoding="utf-8"))
+    print(
+        f"wrote {output}/results.md, results.json, results.csv and {len(res.plots)} plots, "
+        f"{len(res.visuals)} comparison sheets in {res.wall_s / 60:.1f} min"
+    )
+    if args.readme:
+        readme = Path(args.readme)
+        refresh_readme(
+            readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
+        )
+        print(f"updated {args.readme}")
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from ..bench.gate import (
+        DEFAULT_BUDGET_DB,
+        Baseline,
+        check_gate,
+        format_gate,
+        load_baseline,
+        write_baseline,
+    )
+    from ..bench.gate_measure import measure_gate
+    from ..core.errors import ConfigError
+    from ..core.paths import shared_dir
+    from ..model_store import default_model
+    from ..quantization.config import QuantizationConfig
+    from ..quantization.train import quantize_model
+
+    if args.budget_db is not None and not args.update_baseline:
+        msg = "--budget-db only applies with --update-baseline (it is recorded in the baseline)"
+        raise ConfigError(msg)
+    scales = sorted(set(args.scales))
+    datasets = (
+        [Path(d) for d in args.dataset]
+        if args.dataset
+        else [shared_dir() / "datasets" / "Set5", shared_dir() / "datasets" / "Set14"]
+    )
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-gate-") as tmp:
+        if args.models:
+            models = Path(args.models)
+            fp32 = {s: models / f"lesrcnn_x{s}.onnx" for s in scales}
+        else:
+            fp32 = {s: default_model(s, "fp32") for s in scales}
+        if args.preset is None:
+            int8 = (
+                {s: Path(args.models) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+                if args.models
+                else {s: default_model(s, "int8") for s in scales}
+            )
+        else:
+            cfg = QuantizationConfig.preset(args.preset)
+            if cfg.finetune is not None or cfg.weight_rounding is not None:
+                msg = (
+                    f"--preset {args.preset} trains (minutes per scale); the gate never trains: "
+                    "check the default models (no --preset) or a post-training preset"
+                )
+                raise ConfigError(msg)
+            int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+            for s in scales:
+                quantize_model(fp32[s], int8[s], config=cfg, progress=not args.quiet)
+        config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
+        measured = measure_gate(
+            fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
+        )
+    if args.update_baseline:
+        budget = args.budget_db if args.budget_db is not None else DEFAULT_BUDGET_DB
+        bad = check_gate(measured, Baseline(drops={}), budget_db=budget)
+        if bad:
+            print(format_gate(measured, bad))
+            print("refused to write a baseline that breaks the budget or DepthToSpace check")
+            return 1
+        path = write_baseline(measured, args.baseline, budget_db=budget)
+        print(format_gate(measured, []))
+        print(f"wrote baseline {path}")
+        return 0
+    baseline = load_baseline(args.baseline)
+    violations = check_gate(
+        measured, baseline, budget_db=baseline.budget_db, max_growth_db=baseline.max_growth_db
+    )
+    print(format_gate(measured, violations))
+    return 1 if violations else 0
+
+
+def add_bench_parser(subparsers: Any) -> None:
+    """Register ``bench`` and ``gate`` on the main CLI."""
+    from ..core.paths import reports_dir
+
+    b = subparsers.add_parser(
+        "bench", help="card and paper tables fp32 vs int8, speed, pictures (reports/bench/)"
+    )
+    b.add_argument("--div2k", help="DIV2K folder (DIV2K_valid_HR + DIV2K_valid_LR_bicubic)")
+    b.add_argument(
+        "--dataset",
+        action="append",
+        help="benchmark set folder for the paper tables (repeatable; default ../shared/datasets/*)",
+    )
+    b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
+    add_threads_option(b, "intra-op threads of every runner")
+    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 6)")
+    b.add_argument(
+        "--models",
+        help="folder of lesrcnn_x{S}[_int8].onnx to bench as they are (default: the default "
+        "models, exported or replayed from their recipes when missing or out of date)",
+    )
+    b.add_argument("--output", default=str(reports_dir() / "bench"))
+    b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
+    b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument(
+        "--runtime",
+        choices=["ort", "openvino", "auto"],
+        default="auto",
+        help="auto (default): add the OpenVINO and NNCF rows when OpenVINO is installed; "
+        "openvino: require them; ort: ONNX Runtime rows only",
+    )
+    b.add_argument(
+        "--readme",
+        nargs="?",
+        const="README.md",
+        help="then refresh the <!-- bench:start/end --> section of this file (default README.md)",
+    )
+    b.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="only refresh --readme from an existing report, no benchmark",
+    )
+    b.set_defaults(func=_cmd_bench)
+
+    g = subparsers.add_parser(
+        "gate",
+        help="CI gate: the default int8 models' drop on Set5/Set14 vs the baseline, on ONNX "
+        "Runtime and (when installed) OpenVINO",
+    )
+    g.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
+    g.add_argument(
+        "--models",
+        help="folder holding lesrcnn_x{S}.onnx and lesrcnn_x{S}_int8.onnx to check as they are "
+        "(default: the default models, replayed from their recipes when out of date)",
+    )
+    g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
+    g.add_argument("--baseline", help="default benchmarks/baseline.json")
+    add_threads_option(g, "ONNX Runtime intra-op threads")
+    g.add_argument(
+        "--preset",
+        choices=("ptq", "per_channel", "per_tensor"),
+        help="check a post-training preset built now instead of the default models",
+    )
+    g.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
+    g.add_argument(
+        "--budget-db",
+        type=float,
+        help="with --update-baseline: the absolute drop budget recorded in the baseline "
+        "(default 0.05 dB, the project's target)",
+    )
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_cmd_gate)
+
+
+def _manifest_or_name(int8: Path) -> Any:
+    """The quantization manifest beside an existing int8 model (what the baseline records), or
+    just the file name when there is none."""
+    manifest = int8.with_suffix(".json")
+    if manifest.is_file():
+        try:
+            return json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            pass
+    return {"int8": int8.name, "manifest": None}

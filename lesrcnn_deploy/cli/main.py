@@ -1,0 +1,215 @@
+"""Command line: ``lesrcnn-deploy <command>``. Thin: parse, call the library, print, exit.
+
+Every :class:`~lesrcnn_deploy.core.errors.LesrcnnError` (and a few expected OS errors) becomes one
+line on stderr and exit code 2; Ctrl-C exits 130. No tracebacks for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .. import __version__
+from ..core.errors import LesrcnnError, one_line
+from ..core.paths import CACHE_ENV
+from .bench import add_bench_parser
+from .options import add_runtime_option, add_threads_option, model_scale, positive_int, scale_arg
+from .quantize import add_quantize_parser
+from .serve import add_serve_parser
+from .upscale import add_upscale_parser
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..core.paths import models_dir
+    from ..network.export import export_onnx
+    from ..weights import load_model
+
+    scale = args.scale
+    model_scale = None if args.blind else scale
+    reference, ckpt, digest = load_model(
+        model_scale, args.weights, allow_custom=args.allow_custom_weights
+    )
+    fused, _, _ = load_model(
+        model_scale, ckpt, allow_custom=True, fuse_upsample=not args.no_fuse_upsample
+    )
+    default_name = f"lesrcnn{'_blind' if args.blind else ''}_x{scale}.onnx"
+    output = Path(args.output) if args.output else models_dir() / default_name
+    result = export_onnx(
+        fused,
+        output,
+        scale=scale,
+        input_size=args.input_size,
+        checkpoint_sha256=digest,
+        checkpoint_path=str(ckpt),
+        reference=reference,
+    )
+    print(
+        f"wrote {result.path} (x{result.scale}, {result.depth_to_space} DepthToSpace, "
+        f"parity {max(result.parity_random, result.parity_image):.1e}, sha256 {result.sha256[:12]})"
+    )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation.evaluate import evaluate_model
+    from ..evaluation.tables import format_evaluation
+
+    result = evaluate_model(
+        args.model,
+        args.dataset,
+        scale=model_scale(args.model, args.scale),
+        protocol=args.protocol,
+        limit=args.limit,
+        threads=args.threads,
+        progress=not args.quiet,
+        runtime=args.runtime,
+        precision=args.precision,
+    )
+    if args.runtime != "ort":
+        print(result.config["runtime_note"], file=sys.stderr)
+    print(format_evaluation(result, per_image=not args.summary))
+    if args.json:
+        result.save_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from ..network.facts import COST_128
+    from ..weights.registry import list_weights
+
+    rows = []
+    for rec in list_weights():
+        scales = [rec.scale] if rec.scale is not None else [2, 3, 4]
+        for s in scales:
+            cost = COST_128[rec.name, s]
+            rows.append(
+                {
+                    "weights": rec.name,
+                    "scale": s,
+                    "params": cost.params,
+                    "card_flops_g@128": round(cost.card_flops_g, 3),
+                    "gmacs@128": round(cost.macs / 1e9, 3),
+                    "deployed_gmacs@128": round(cost.fused_macs / 1e9, 3),
+                    "sha256": rec.sha256 or "(none on record)",
+                    "url": rec.url,
+                }
+            )
+    for r in rows:
+        print(
+            f"{r['weights']:<14} x{r['scale']}  params {r['params']:>9,}  "
+            f"card Flops(G) {r['card_flops_g@128']:>8.3f}  GMACs {r['gmacs@128']:>7.3f}  "
+            f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
+            f"sha256 {str(r['sha256'])[:12]}"
+        )
+    if args.json:
+        from ..core.fileio import atomic_write_json
+
+        atomic_write_json(args.json, rows)
+        print(f"wrote {args.json}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every sub-command."""
+    p = _Parser(prog="lesrcnn-deploy", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "--cache-dir",
+        help="where built models, retrained recipes and reports go (default: the checkout, or "
+        f"the per-user cache directory when installed; also ${CACHE_ENV})",
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    e = sub.add_parser("export", help="official checkpoint -> ONNX, parity-checked against PyTorch")
+    e.add_argument("--scale", type=scale_arg, required=True)
+    e.add_argument("--weights", help="checkpoint path (default: registry search, then download)")
+    e.add_argument(
+        "--blind", action="store_true", help="the blind multi-scale model; exports --scale's head"
+    )
+    e.add_argument(
+        "--allow-custom-weights",
+        action="store_true",
+        help="accept a --weights file that is not the official checkpoint (fine-tuned)",
+    )
+    e.add_argument("--output", help="default models/lesrcnn_x{S}.onnx")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--input-size", type=positive_int, help="fixed square LR input size, e.g. 128")
+    g.add_argument(
+        "--dynamic", action="store_true", help="dynamic batch, height and width (default)"
+    )
+    e.add_argument(
+        "--no-fuse-upsample",
+        action="store_true",
+        help="keep the two upsample branches of the official graph",
+    )
+    e.set_defaults(func=_cmd_export)
+
+    v = sub.add_parser("evaluate", help="PSNR/SSIM of an .onnx or .pth on a dataset folder")
+    v.add_argument("--model", required=True, help=".onnx model or .pth checkpoint")
+    v.add_argument(
+        "--dataset", required=True, help="dataset folder (Set5, Set14, DIV2K, or HR images)"
+    )
+    v.add_argument(
+        "--scale", type=scale_arg, help="2, 3 or 4 (default: the model's; checked against it)"
+    )
+    v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
+    v.add_argument("--limit", type=positive_int, help="first N images only")
+    add_threads_option(v, "ONNX Runtime / PyTorch / OpenVINO intra-op threads")
+    add_runtime_option(v)
+    v.add_argument(
+        "--precision",
+        choices=["bf16"],
+        help="bf16: OpenVINO bf16 inference of an fp32 .onnx (default: the model's own)",
+    )
+    v.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
+    v.add_argument("--summary", action="store_true", help="mean row only")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=_cmd_evaluate)
+
+    i = sub.add_parser("info", help="the weights registry with parameters and cost")
+    i.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    i.set_defaults(func=_cmd_info)
+
+    add_quantize_parser(sub)
+    add_bench_parser(sub)
+    add_upscale_parser(sub)
+    add_serve_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lesrcnn-deploy`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cache_dir:
+        os.environ[CACHE_ENV] = str(Path(args.cache_dir).expanduser().resolve())
+    try:
+        handler: Handler = args.func
+        return handler(args)
+    except KeyboardInterrupt:
+        print("lesrcnn-deploy: interrupted", file=sys.stderr)
+        return 130
+    except LesrcnnError as exc:  # only the toolkit's own errors: anything else is a bug
+        text = one_line(exc)
+        print(f"lesrcnn-deploy: error: {text}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Argument types shared by every sub-command's parser (one-line messages, no tracebacks)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILE, RUNTIMES, SCALES
+
+__all__ = [
+    "add_runtime_option",
+    "add_threads_option",
+    "add_tile_options",
+    "int_at_least",
+    "model_scale",
+    "positive_int",
+    "scale_arg",
+]
+
+
+def scale_arg(value: str) -> int:
+    """Parse an upscaling factor; only :data:`~lesrcnn_deploy.core.vocab.SCALES` are accepted."""
+    try:
+        s = int(value)
+    except ValueError:
+        s = -1
+    if s not in SCALES:
+        msg = f"unknown scale {value!r}: choose from {', '.join(map(str, SCALES))}"
+        raise argparse.ArgumentTypeError(msg)
+    return s
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type accepting integers >= ``minimum``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            msg = f"expected an integer >= {minimum}, got {value!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return n
+
+    return parse
+
+
+positive_int = int_at_least(1)
+"""An argparse type accepting integers >= 1."""
+
+
+def add_threads_option(parser: argparse.ArgumentParser, what: str = "intra-op threads") -> None:
+    """The one ``--threads N`` option of every command (same meaning, same default)."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        help=f"{what} (default {DEFAULT_THREADS})",
+    )
+
+
+def add_tile_options(parser: argparse.ArgumentParser) -> None:
+    """The one ``--tile N`` / ``--no-tile`` pair of every command that upscales (``--tile 0`` is
+    ``--no-tile``: the whole image in one call); the value lands in ``args.tile``."""
+    t = parser.add_mutually_exclusive_group()
+    t.add_argument(
+        "--tile",
+        type=int_at_least(0),
+        default=DEFAULT_TILE,
+        help=f"tile size in LR pixels, 0 = whole image (default {DEFAULT_TILE})",
+    )
+    t.add_argument(
+        "--no-tile",
+        action="store_const",
+        const=0,
+        dest="tile",
+        help="whole image in one call (memory grows with size)",
+    )
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--runtime ort|openvino|auto`` option of every command that runs a model."""
+    parser.add_argument(
+        "--runtime",
+        choices=list(RUNTIMES),
+        default="ort",
+        help="ort (ONNX Runtime, default), openvino, or auto (the faster one here, measured "
+        "once and cached)",
+    )
+
+
+def model_scale(model: str, given: int | None) -> int:
+    """The scale of ``model`` (``.onnx`` metadata, or the checkpoint's head), checked against
+    ``given`` (``--scale``, optional when the model says it).
+
+    Raises:
+        ConfigError: the scales differ, or neither the model nor ``--scale`` gives one.
+    """
+    from pathlib import Path
+
+    from ..core.errors import ConfigError
+
+    path = Path(model)
+    found: int | None = None
+    if path.suffix.lower() == ".onnx":
+        from ..core.onnx_io import read_metadata
+
+        value = read_metadata(path).get("scale")
+        found = int(value) if value and value.isdigit() else None
+    elif path.suffix.lower() in (".pth", ".pt") and path.is_file():
+        from ..weights import checkpoint_scale, read_state_dict
+
+        found = checkpoint_scale(read_state_dict(path))
+    if found is not None and given is not None and found != given:
+        msg = f"{path}: this is a x{found} model, asked for x{given} (--scale)"
+        raise ConfigError(msg)
+    scale = found if found is not None else given
+    if scale is None:
+        msg = f"{path}: the model does not say its scale (blind checkpoint?): give --scale"
+        raise ConfigError(msg)
+    return scale

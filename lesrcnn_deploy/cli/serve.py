@@ -1,0 +1,187 @@
+"""``lesrcnn-deploy serve``: thin wrapper over :func:`.app.create_app`, uvicorn or Ray Serve."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from .options import add_threads_option, add_tile_options, int_at_least
+
+__all__ = ["add_serve_parser", "run_uvicorn"]
+
+
+def _csv(kind: type[int] | type[str]) -> Any:
+    def parse(value: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        except ValueError:
+            msg = f"expected a comma-separated list, got {value!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        msg = f"expected a number of seconds > 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ..serve.config import ServeConfig, parse_model_spec
+
+    models = dict(parse_model_spec(spec) for spec in args.model or [])
+    return ServeConfig(
+        scales=args.scales,
+        precisions=args.precision,
+        models=models,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        max_queue=args.max_queue,
+        max_pixels=args.max_pixels,
+        max_body_bytes=args.max_body_bytes,
+        token_file=args.token_file,
+        tile=args.tile,
+        max_jobs=args.max_jobs,
+        max_job_bytes=args.max_job_bytes,
+        job_ttl=args.job_ttl,
+    )
+
+
+def run_uvicorn(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM.
+
+    On SIGTERM the server stops accepting, lets the in-flight requests finish, closes the worker
+    pool and returns normally (exit code 0); uvicorn's default would re-raise the signal.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            captured = getattr(self, "_captured_signals", None)
+            if sig == signal.SIGTERM and isinstance(captured, list) and sig in captured:
+                captured.remove(sig)  # drained on purpose: a clean exit, not death by signal
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    _Server(config).run()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ..core.extras import require
+
+    require("starlette", "serve", "lesrcnn-deploy serve")
+    require("uvicorn", "serve", "lesrcnn-deploy serve")
+    require("prometheus_client", "serve", "lesrcnn-deploy serve")
+    cfg = _config(args)
+    if args.ray is not None:
+        from ..cluster.serve import serve_on_ray
+
+        serve_on_ray(cfg, address=args.ray or None, replicas=args.replicas)
+        return 0
+    from ..serve.app import create_app
+    from ..serve.engine import ModelPool
+
+    pool = ModelPool(cfg)
+    pool.load()  # load before listening: a bad model is a one-line error, not a dead server
+    app = create_app(cfg, pool=pool)
+    names = ", ".join(f"x{s} {p}" for s, p in pool.loaded())
+    print(f"serving {names} on http://{cfg.host}:{cfg.port} (Ctrl-C or SIGTERM to stop)")
+    sys.stdout.flush()
+    run_uvicorn(app, cfg.host, cfg.port, log_level=args.log_level)
+    return 0
+
+
+def add_serve_parser(subparsers: Any) -> None:
+    """Register the ``serve`` sub-command on the main CLI's ``subparsers``."""
+    p = subparsers.add_parser(
+        "serve",
+        help="HTTP upscaling service (POST /v1/upscale), optionally on Ray Serve",
+        description=(
+            "Serve a web page at /, POST /v1/upscale?scale=S&format=png|jpg|webp&precision=int8|"
+            "fp32 (image bytes in, image bytes out), the jobs API for long work (POST /v1/jobs, "
+            "GET /v1/jobs/ID, /v1/jobs/ID/result, DELETE /v1/jobs/ID), GET /healthz, /readyz, "
+            "/metrics, /openapi.json. Needs the 'serve' extra. SIGTERM drains the in-flight "
+            "requests, cancels the jobs and deletes their files, then exits 0."
+        ),
+    )
+    p.add_argument("--scales", type=_csv(int), help="scales to load, e.g. 2,3,4 (default 2,3,4)")
+    p.add_argument(
+        "--precision",
+        type=_csv(str),
+        help="precisions to load, first is the default: int8, fp32 or int8,fp32 (default int8)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="S:P=PATH",
+        help="explicit model for scale S, precision P (repeatable), e.g. 2:int8=x2.onnx",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
+    p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--workers", type=int_at_least(1), default=1, help="inference workers (default 1)"
+    )
+    add_threads_option(p, "ONNX Runtime intra-op threads per inference")
+    p.add_argument(
+        "--max-queue",
+        type=int_at_least(0),
+        default=8,
+        help="requests waiting for a worker before 503 (default 8)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int_at_least(1),
+        default=4_000_000,
+        help="largest input width*height, else 413 (default 4000000)",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int_at_least(1),
+        default=32 * 1024 * 1024,
+        help="largest request body, else 413 (default 32 MiB)",
+    )
+    p.add_argument("--token-file", help="require 'Authorization: Bearer <file content>'")
+    add_tile_options(p)
+    p.add_argument(
+        "--max-jobs",
+        type=int_at_least(0),
+        default=16,
+        help="jobs (POST /v1/jobs) waiting in the queue before 429 (default 16)",
+    )
+    p.add_argument(
+        "--max-job-bytes",
+        type=int_at_least(1),
+        default=2 * 1024**3,
+        help="bytes all job uploads and results may hold, else 503 (default 2 GiB)",
+    )
+    p.add_argument(
+        "--job-ttl",
+        type=_seconds,
+        default=3600.0,
+        help="seconds a finished job's result is kept before it is deleted (default 3600)",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="deploy on Ray Serve: a local Ray, or the cluster at ADDRESS (needs the 'ray' extra)",
+    )
+    p.add_argument(
+        "--replicas", type=int_at_least(1), default=1, help="Ray Serve replicas (with --ray)"
+    )
+    p.set_defaults(func=_cmd_serve)

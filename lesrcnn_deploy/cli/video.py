@@ -1,0 +1,123 @@
+"""The video options of ``lesrcnn-deploy upscale`` and the glue that runs video jobs.
+
+Imports nothing heavy: PyAV is loaded only when a video job runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..core.errors import ConfigError
+
+__all__ = ["add_video_options", "bitrate_arg", "run_single_video", "video_runner"]
+
+_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
+
+
+def bitrate_arg(text: str) -> int:
+    """``"4M"``, ``"800k"``, ``"2500000"`` -> bits per second (argparse type)."""
+    m = _BITRATE.match(text)
+    if not m:
+        msg = f"bitrate must look like 2500000, 800k or 4M, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
+    if value < 1:
+        msg = f"bitrate must be >= 1 bit/s, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(value)
+
+
+def _crf_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"crf must be a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 <= value <= 63:
+        msg = f"crf must be in [0, 63], got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_video_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--codec``, ``--crf`` | ``--bitrate`` and ``--pix-fmt`` to ``p``."""
+    g = p.add_argument_group(
+        "video",
+        "videos (recognised by their container) keep frames, timestamps, rotation, audio and "
+        "subtitles; output {stem}_x{S}.{mp4|mkv|mov|webm} (needs the 'video' extra: PyAV)",
+    )
+    g.add_argument(
+        "--codec",
+        help="video encoder (default libx264 where available, libvpx-vp9 for .webm; "
+        "e.g. libx265, ffv1 for lossless .mkv)",
+    )
+    q = g.add_mutually_exclusive_group()
+    q.add_argument(
+        "--crf", type=_crf_arg, help="constant quality (default 18 for libx264; lower = better)"
+    )
+    q.add_argument("--bitrate", type=bitrate_arg, help="target bitrate, e.g. 4M or 800k")
+    g.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, e.g. yuv420p)")
+
+
+def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "codec": getattr(args, "codec", None),
+        "crf": getattr(args, "crf", None),
+        "bitrate": getattr(args, "bitrate", None),
+        "pix_fmt": getattr(args, "pix_fmt", None),
+        "outscale": getattr(args, "outscale", None),
+        "fit": getattr(args, "fit", None),
+    }
+
+
+def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], object]:
+    """A ``video`` callable for :func:`~lesrcnn_deploy.upscale.batch.run_batch`.
+
+    ``upscaler`` is one upscaler or a set of them (``scales``, ``get(scale)``); ``--outscale`` and
+    ``--fit`` then pick the smallest scale that reaches the size.
+
+    The batch has already decided whether an existing output may be replaced.
+    """
+    from ..video.api import upscale_video
+
+    def run(job: Any) -> object:
+        return upscale_video(
+            job.source,
+            job.output,
+            upscaler=upscaler,
+            overwrite=True,
+            progress=not args.quiet,
+            **_kwargs(args),
+        )
+
+    return run
+
+
+def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> int:
+    """Run one video job (the whole command): errors propagate (one line, exit 2 in the CLI)."""
+    from ..video.api import upscale_video
+
+    if job.output.exists() and args.skip_existing:
+        print(f"skipped {job.source}: output exists: {job.output}")
+        return 0
+    if job.output.exists() and not args.overwrite:
+        msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
+        raise ConfigError(msg)
+    result = upscale_video(
+        job.source,
+        job.output,
+        upscaler=upscaler,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        **_kwargs(args),
+    )
+    if not args.quiet:
+        print(result.summary())
+    for dropped in result.dropped_streams:
+        print(f"note: input stream {dropped} not carried over")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0

@@ -1,0 +1,83 @@
+"""The toolkit's one vocabulary: scales, precisions, runtimes and tile sizes, with their checks.
+
+Every command, the Python API and the service accept these values and reject others with the same
+one-line :class:`~lesrcnn_deploy.core.errors.ConfigError`. No PyTorch, no runtime imported here.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_THREADS",
+    "DEFAULT_TILE",
+    "MODEL_PRECISIONS",
+    "PRECISIONS",
+    "RUNTIMES",
+    "SCALES",
+    "check_model_precision",
+    "check_precision",
+    "check_runtime",
+    "check_scale",
+    "check_tile",
+]
+
+SCALES: tuple[int, ...] = (2, 3, 4)
+"""Upscaling factors that LESRCNN supports."""
+
+MODEL_PRECISIONS: tuple[str, ...] = ("int8", "fp32")
+"""Precisions of a model file (the default int8 model, or the fp32 export)."""
+
+PRECISIONS: tuple[str, ...] = ("int8", "fp32", "bf16")
+"""Precisions a run can ask for (``bf16``: OpenVINO bf16 inference of the fp32 model)."""
+
+RUNTIMES: tuple[str, ...] = ("ort", "openvino", "auto")
+"""Runtimes an ``.onnx`` model can run on (``auto``: the one measured fastest here)."""
+
+DEFAULT_TILE = 128
+"""Tile size in LR pixels of every upscaling path (0 = the whole image in one call)."""
+
+DEFAULT_THREADS = 2
+"""Intra-op threads of every command unless ``--threads`` says otherwise."""
+
+
+def _choose(kind: str, value: object, allowed: tuple[object, ...]) -> None:
+    msg = f"unknown {kind} {value!r}: choose from {', '.join(map(str, allowed))}"
+    raise ConfigError(msg)
+
+
+def check_scale(scale: int) -> int:
+    """Return ``scale`` if it is one of :data:`SCALES`, else raise :class:`ConfigError`."""
+    if isinstance(scale, bool) or scale not in SCALES:
+        msg = f"unknown scale {scale!r}: LESRCNN supports {', '.join(map(str, SCALES))}"
+        raise ConfigError(msg)
+    return int(scale)
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise :class:`ConfigError`."""
+    if precision not in PRECISIONS:
+        _choose("precision", precision, PRECISIONS)
+    return precision
+
+
+def check_model_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`MODEL_PRECISIONS` (``int8``/``fp32``)."""
+    if precision not in MODEL_PRECISIONS:
+        _choose("precision", precision, MODEL_PRECISIONS)
+    return precision
+
+
+def check_runtime(runtime: str) -> str:
+    """Return ``runtime`` if it is one of :data:`RUNTIMES`, else raise :class:`ConfigError`."""
+    if runtime not in RUNTIMES:
+        _choose("runtime", runtime, RUNTIMES)
+    return runtime
+
+
+def check_tile(tile: int) -> int:
+    """Return ``tile`` (LR pixels, 0 = the whole image in one call), else raise ConfigError."""
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
+        msg = f"tile must be an integer >= 0 (0 = no tiling), got {tile!r}"
+        raise ConfigError(msg)
+    return tile

@@ -1,0 +1,115 @@
+"""The one way to a runner: :func:`open_runner` opens an ``.onnx`` model on ONNX Runtime or
+OpenVINO (``auto`` resolved by measurement, see :mod:`.choice`) or a ``.pth`` checkpoint in PyTorch.
+
+Every caller (the benchmark, the gate, evaluation, ``Upscaler``, the service, Ray, video) opens its
+runners here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core.errors import ConfigError, WeightsError
+from ..core.vocab import check_scale
+from .base import Runner
+from .choice import RuntimeChoice, open_on, resolve_runtime
+
+__all__ = ["open_runner"]
+
+
+def open_runner(
+    path: str | os.PathLike[str],
+    *,
+    scale: int | None = None,
+    threads: int | None = None,
+    allow_custom_weights: bool = False,
+    runtime: str = "ort",
+    precision: str | None = None,
+    choice: RuntimeChoice | None = None,
+    fuse_upsample: bool = False,
+) -> Runner:
+    """Open an ``.onnx`` model or a ``.pth`` checkpoint as a runner.
+
+    Args:
+        path: ``.onnx`` model, or ``.pth`` checkpoint (``""`` with ``runtime="torch"``: the
+            official checkpoint of ``scale`` from the weights registry).
+        scale: expected scale (checked against the model); required for a blind checkpoint.
+        threads: intra-op threads.
+        allow_custom_weights: accept a ``.pth`` that is not an official checkpoint.
+        runtime: ``"ort"``, ``"openvino"`` or ``"auto"`` for an ``.onnx`` (``auto``: the runtime
+            measured fastest here, cached); ``"torch"`` for a checkpoint.
+        precision: ``None`` (the model's own), ``"fp32"``, ``"int8"`` or ``"bf16"`` (OpenVINO).
+        choice: an already resolved runtime choice (skips :func:`~.choice.resolve_runtime`).
+        fuse_upsample: PyTorch only: run the fused upsampler, as the ONNX export does.
+
+    Raises:
+        ConfigError: unknown extension, scale, runtime or precision.
+        ModelError, WeightsError: unreadable or mismatched model.
+    """
+    p = Path(path)
+    if scale is not None:
+        check_scale(scale)
+    suffix = p.suffix.lower()
+    if suffix == ".onnx" and runtime != "torch":
+        if choice is None:
+            choice = resolve_runtime(p, runtime, precision=precision, threads=threads)
+        return open_on(
+            p,
+            choice.runtime,
+            float_precision=choice.float_precision,
+            threads=threads,
+            scale=scale or 0,
+        )
+    if suffix in (".pth", ".pt") or (runtime == "torch" and not str(path)):
+        return _open_torch(
+            p if str(path) else None,
+            scale=scale,
+            threads=threads,
+            allow_custom=allow_custom_weights,
+            runtime=runtime,
+            precision=precision,
+            fuse_upsample=fuse_upsample,
+        )
+    msg = f"{p}: unsupported model file (expected .onnx or .pth)"
+    raise ConfigError(msg)
+
+
+def _open_torch(
+    path: Path | None,
+    *,
+    scale: int | None,
+    threads: int | None,
+    allow_custom: bool,
+    runtime: str,
+    precision: str | None,
+    fuse_upsample: bool,
+) -> Runner:
+    from ..weights import checkpoint_scale, load_model, read_state_dict
+    from .torch_ref import TorchRunner
+
+    if runtime not in ("ort", "auto", "torch") or precision not in (None, "fp32"):
+        msg = f"{path}: a .pth checkpoint runs in PyTorch fp32 only (no runtime/precision choice)"
+        raise ConfigError(msg)
+    if path is None:  # the registry's official checkpoint of `scale`
+        if scale is None:
+            msg = "the official checkpoint needs a scale"
+            raise ConfigError(msg)
+        model, _, _ = load_model(scale, None, fuse_upsample=fuse_upsample)
+        return TorchRunner(model, scale, threads)
+    if not path.is_file():
+        msg = f"{path}: checkpoint file not found"
+        raise WeightsError(msg)
+    found = checkpoint_scale(read_state_dict(path))
+    if found is None and scale is None:
+        msg = f"{path}: blind (multi-scale) checkpoint: give --scale 2, 3 or 4"
+        raise ConfigError(msg)
+    if found is not None and scale is not None and found != scale:
+        msg = f"{path}: this is a x{found} checkpoint, asked for x{scale}"
+        raise WeightsError(msg)
+    model, _, _ = load_model(found, path, allow_custom=allow_custom, fuse_upsample=fuse_upsample)
+    run_scale = scale if scale is not None else found
+    if run_scale is None:  # pragma: no cover - excluded above
+        msg = f"{path}: no scale"
+        raise ConfigError(msg)
+    return TorchRunner(model, run_scale, threads)

@@ -1,0 +1,286 @@
+"""OpenVINO CPU runner: the same ``.onnx`` file (fp32 or our int8 QDQ) compiled by OpenVINO.
+
+OpenVINO reads our QDQ model unchanged and runs its quantized convolutions on u8 primitives. Its
+CPU plugin lowers float layers to bf16 by default on CPUs with bf16 support, so precision is
+always explicit here: ``float_precision="f32"`` pins ``INFERENCE_PRECISION_HINT=f32`` (the fp32
+model and the float head/tail layers of an int8 model run in f32), ``"bf16"`` asks for bf16.
+What actually ran is read back from the compiled model's runtime graph
+(:meth:`OpenVinoRunner.conv_precisions`), never assumed.
+
+Input sizes: each new ``(H, W)`` gets its own compiled model (a reshape of the read model),
+cached in a small LRU; tiling sends a handful of fixed tile sizes, so compilation is rare.
+
+OpenVINO is optional (``pip install 'lesrcnn-deploy[openvino]'``); it is imported lazily and its
+absence raises :class:`~lesrcnn_deploy.core.errors.RuntimeUnavailableError` with that one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import (
+    ConfigError,
+    ModelError,
+    QuantizationError,
+    RuntimeUnavailableError,
+    one_line,
+)
+from ..core.fileio import sha256_file
+from ..core.onnx_io import model_metadata
+
+__all__ = [
+    "FLOAT_PRECISIONS",
+    "INSTALL_HINT",
+    "D2SRuntimeInfo",
+    "OpenVinoRunner",
+    "check_depth_to_space_int8_openvino",
+    "import_openvino",
+    "openvino_available",
+    "openvino_version",
+]
+
+INSTALL_HINT = "OpenVINO is not installed: pip install 'lesrcnn-deploy[openvino]'"
+"""The one-line message when the ``openvino`` extra is missing."""
+
+FLOAT_PRECISIONS = ("f32", "bf16")
+"""Values of ``INFERENCE_PRECISION_HINT`` the runner accepts (float layers' precision)."""
+
+_SHAPE_CACHE = 4  # compiled models kept per runner: full tile, right/bottom edge, corner
+
+
+def import_openvino() -> ModuleType:
+    """``import openvino`` or raise the one-line install hint.
+
+    Raises:
+        RuntimeUnavailableError: the ``openvino`` package is not importable.
+    """
+    try:
+        import openvino
+    except ImportError:
+        raise RuntimeUnavailableError(INSTALL_HINT) from None
+    return openvino
+
+
+def openvino_available() -> bool:
+    """True when ``openvino`` can be imported."""
+    try:
+        import_openvino()
+    except RuntimeUnavailableError:
+        return False
+    return True
+
+
+def openvino_version() -> str:
+    """OpenVINO's version string (e.g. ``"2026.4.1-..."``).
+
+    Raises:
+        RuntimeUnavailableError: OpenVINO is not installed.
+    """
+    return str(import_openvino().get_version())
+
+
+@dataclass
+class OpenVinoRunner:
+    """OpenVINO CPU runner for a LESRCNN ONNX model (fp32 or int8 QDQ).
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: ``INFERENCE_NUM_THREADS`` (``None`` = OpenVINO's default, all cores).
+        scale: expected scale; checked against the model's metadata.
+        float_precision: ``INFERENCE_PRECISION_HINT`` of the float layers, ``"f32"`` (default:
+            fp32 stays fp32) or ``"bf16"``.
+
+    Attributes:
+        kind: ``"openvino-fp32"``, ``"openvino-bf16"``, ``"openvino-int8"`` or
+            ``"openvino-int8-bf16"`` (int8 model, float layers in bf16).
+        precision: the model's precision with the float precision folded in (``"fp32"``,
+            ``"bf16"``, ``"int8"``, ``"int8-bf16"``).
+
+    Raises:
+        RuntimeUnavailableError: OpenVINO is not installed.
+        ConfigError: bad ``float_precision`` or ``threads``.
+        ModelError: unreadable model, wrong scale, or OpenVINO cannot read it.
+    """
+
+    path: Path
+    threads: int | None = None
+    scale: int = 0
+    float_precision: str = "f32"
+    kind: str = "openvino"
+    precision: str = "fp32"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ov = import_openvino()
+        self.path = Path(self.path)
+        if self.float_precision not in FLOAT_PRECISIONS:
+            msg = (
+                f"unknown float precision {self.float_precision!r}: choose from "
+                f"{', '.join(FLOAT_PRECISIONS)}"
+            )
+            raise ConfigError(msg)
+        if self.threads is not None and self.threads < 1:
+            msg = f"threads must be >= 1, got {self.threads}"
+            raise ConfigError(msg)
+        self.metadata, self.scale = model_metadata(self.path, self.scale)
+        model_precision = self.metadata.get("precision", "fp32")
+        if model_precision == "int8":
+            self.precision = "int8" if self.float_precision == "f32" else "int8-bf16"
+        else:
+            self.precision = "fp32" if self.float_precision == "f32" else "bf16"
+        self.kind = "openvino-" + self.precision
+        self._core = ov.Core()
+        try:
+            self._model = self._core.read_model(os.fspath(self.path))
+        except Exception as exc:  # OpenVINO raises RuntimeError with a long message
+            first = one_line(exc, limit=160)
+            msg = f"{self.path}: OpenVINO cannot read the model ({first})"
+            raise ModelError(msg) from exc
+        if len(self._model.inputs) != 1 or len(self._model.inputs[0].get_partial_shape()) != 4:
+            msg = f"{self.path}: expected one NCHW input"
+            raise ModelError(msg)
+        pshape = self._model.inputs[0].get_partial_shape()
+        self.input_shape: tuple[int | str, ...] = tuple(
+            d.get_length() if d.is_static else "?" for d in pshape
+        )
+        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The CPU plugin properties passed to ``compile_model``."""
+        cfg = {"INFERENCE_PRECISION_HINT": self.float_precision}
+        if self.threads is not None:
+            cfg["INFERENCE_NUM_THREADS"] = str(self.threads)
+        return cfg
+
+    @property
+    def sha256(self) -> str:
+        """SHA256 of the model file."""
+        return sha256_file(self.path)
+
+    def compiled(self, shape: tuple[int, ...]) -> Any:
+        """The compiled model for input ``shape`` (N, 3, H, W), compiled on first use, LRU-cached.
+
+        Raises:
+            ModelError: the model has a fixed input size other than ``shape``.
+        """
+        hit = self._compiled.get(shape)
+        if hit is not None:
+            self._compiled.move_to_end(shape)
+            return hit
+        fixed = self.input_shape[2:]
+        if all(isinstance(d, int) for d in fixed) and tuple(shape[2:]) != tuple(fixed):
+            msg = (
+                f"{self.path}: model takes a fixed {fixed[1]}x{fixed[0]} input, got "
+                f"{shape[3]}x{shape[2]} (export with --dynamic for any size)"
+            )
+            raise ModelError(msg)
+        model = self._model.clone()
+        model.reshape(list(shape))
+        compiled = self._core.compile_model(model, "CPU", self.config)
+        self._compiled[shape] = compiled
+        while len(self._compiled) > _SHAPE_CACHE:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        compiled = self.compiled(tuple(int(d) for d in x.shape))
+        out = compiled(x, share_inputs=True, share_outputs=False)
+        return np.asarray(out[0])
+
+    def runtime_ops(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> list[dict[str, str]]:
+        """What the CPU plugin runs: one dict per op of the runtime graph at ``shape``.
+
+        Keys: ``name``, ``layerType``, ``runtimePrecision``, ``primitiveType``, ``outputPrecisions``
+        (from each op's ``rt_info``).
+        """
+        rt = self.compiled(shape).get_runtime_model()
+        ops = []
+        for op in rt.get_ordered_ops():
+            info = op.get_rt_info()
+            row = {"name": op.get_friendly_name()}
+            for key in ("layerType", "runtimePrecision", "primitiveType", "outputPrecisions"):
+                row[key] = str(info[key].astype(str)) if key in info else ""
+            ops.append(row)
+        return ops
+
+    def conv_precisions(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> dict[str, int]:
+        """Runtime-graph convolutions counted by ``runtimePrecision`` (``u8``, ``f32`` ...)."""
+        return dict(
+            Counter(
+                op["runtimePrecision"]
+                for op in self.runtime_ops(shape)
+                if op["layerType"] == "Convolution"
+            )
+        )
+
+    def describe_precision(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> str:
+        """One line: convolutions by runtime precision, e.g. ``"22 conv u8, 3 conv f32"``."""
+        counts = self.conv_precisions(shape)
+        return ", ".join(f"{n} conv {p}" for p, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+_EIGHT_BIT = ("u8", "i8")
+
+
+@dataclass(frozen=True)
+class D2SRuntimeInfo:
+    """One DepthToSpace of OpenVINO's runtime graph.
+
+    Attributes:
+        name: the runtime op's friendly name.
+        runtime_precision: ``runtimePrecision`` of the op (``"u8"``, ``"f32"`` ...).
+        output_precisions: ``outputPrecisions`` of the op.
+        primitive: ``primitiveType``.
+    """
+
+    name: str
+    runtime_precision: str
+    output_precisions: str
+    primitive: str
+
+    @property
+    def is_int8(self) -> bool:
+        """True when the op runs on and produces 8-bit data."""
+        return self.runtime_precision.lower() in _EIGHT_BIT and all(
+            p.strip().lower() in _EIGHT_BIT for p in self.output_precisions.split(",") if p.strip()
+        )
+
+
+def check_depth_to_space_int8_openvino(
+    runner: OpenVinoRunner, shape: tuple[int, ...] = (1, 3, 32, 32)
+) -> list[D2SRuntimeInfo]:
+    """Describe every DepthToSpace OpenVINO's compiled model runs and raise unless all are 8-bit.
+
+    Raises:
+        QuantizationError: a DepthToSpace runs on or produces non-8-bit data, or there is none.
+    """
+    infos = [
+        D2SRuntimeInfo(
+            op["name"], op["runtimePrecision"], op["outputPrecisions"], op["primitiveType"]
+        )
+        for op in runner.runtime_ops(shape)
+        if op["layerType"] == "DepthToSpace"
+    ]
+    if not infos:
+        msg = f"{runner.path}: no DepthToSpace in OpenVINO's runtime graph"
+        raise QuantizationError(msg)
+    bad = [i for i in infos if not i.is_int8]
+    if bad:
+        b = bad[0]
+        msg = (
+            f"{runner.path.name}: DepthToSpace {b.name!r} runs in {b.runtime_precision} "
+            f"(output {b.output_precisions}) in OpenVINO's compiled model; "
+            f"{len(bad)} of {len(infos)} DepthToSpace ops are not 8-bit"
+        )
+        raise QuantizationError(msg)
+    return infos
