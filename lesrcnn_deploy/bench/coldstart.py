@@ -52,6 +52,7 @@ class ColdStart:
     Attributes:
         venv_mb: size of the venv on disk (MB, 10^6 bytes).
         first_image_s: seconds from process start to exit, the x2 image written.
+        first_image_cpu_s: CPU seconds of that process (user + system, every thread).
         peak_rss_mb: peak resident set size of that process (MB).
         same_bytes: the PNG equals the full environment's ONNX Runtime output byte for byte.
         same_pixels: the decoded pixels are equal.
@@ -65,6 +66,7 @@ class ColdStart:
 
     venv_mb: float
     first_image_s: float
+    first_image_cpu_s: float
     peak_rss_mb: float
     same_bytes: bool
     same_pixels: bool
@@ -152,12 +154,16 @@ def make_runtime_venv(
     return time.perf_counter() - started
 
 
-def time_first_image(venv: Path, image: Path, *, output: Path, home: Path) -> tuple[float, float]:
+def time_first_image(
+    venv: Path, image: Path, *, output: Path, home: Path
+) -> tuple[float, float, float]:
     """Run ``lesrcnn-deploy upscale image --scale 2`` from ``venv`` in a new process, in a user's
     environment (no ``PYTHONPATH``, no ``LESRCNN_*``, ``HOME=home``).
 
     Returns:
-        ``(seconds from process start to exit, peak RSS in MB)``.
+        ``(seconds from process start to exit, peak RSS in MB, CPU seconds)``. The CPU time
+        (user + system, all threads) bounds the wall time the process needs on idle cores, so on
+        a busy machine it stands for the wall time an idle one would show.
 
     Raises:
         RuntimeError: the process failed (its stderr is in the message).
@@ -174,7 +180,8 @@ def time_first_image(venv: Path, image: Path, *, output: Path, home: Path) -> tu
     if proc.returncode != 0:
         msg = f"runtime venv upscale failed ({proc.returncode}): {err.strip()[-500:]}"
         raise RuntimeError(msg)
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_maxrss / 1024, cpu  # ru_maxrss is in KiB on Linux
 
 
 def _venv_packages(venv: Path) -> dict[str, str]:
@@ -203,7 +210,7 @@ def measure_cold_start(
 
     workdir.mkdir(parents=True, exist_ok=True)
     out, reference = workdir / "runtime_x2.png", workdir / "full_x2.png"
-    seconds, rss = time_first_image(venv, image, output=out, home=workdir / "home")
+    seconds, rss, cpu = time_first_image(venv, image, output=out, home=workdir / "home")
     full = [sys.executable, "-m", "lesrcnn_deploy", "upscale", str(image), "--scale", "2"]
     subprocess.run([*full, "--output", str(reference), "--quiet"], check=True)
     got, want = load_image(out).pixels, load_image(reference).pixels
@@ -211,6 +218,7 @@ def measure_cold_start(
     return ColdStart(
         venv_mb=round(dir_size(venv) / 1e6, 1),
         first_image_s=round(seconds, 3),
+        first_image_cpu_s=round(cpu, 3),
         peak_rss_mb=round(rss, 1),
         same_bytes=out.read_bytes() == reference.read_bytes(),
         same_pixels=bool(np.array_equal(got, want)),
@@ -220,4 +228,75 @@ def measure_cold_start(
         cpu_count=len(os.sched_getaffinity(0)),
         python=platform.python_version(),
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _test_image(workdir: Path) -> Path:
+    """Set5's 256x256 x2 LR butterfly when the shared data is there, else a seeded 256x256 image."""
+    from ..core.paths import shared_dir
+    from ..data import save_image
+
+    set5 = shared_dir() / "datasets" / "Set5" / "x2" / "img_001_SRF_2_LR.png"
+    if set5.is_file():
+        return set5
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)
+    img = ramp[None, :, None] * 0.5 + ramp[:, None, None] * 0.3 + rng.normal(0, 12, (256, 256, 3))
+    return save_image(workdir / "seeded_256.png", np.clip(img, 0, 255).astype(np.uint8))
+
+
+def run_cold_start(output: Path, *, root: Path, wheelhouse: Path | None = None) -> ColdStart:
+    """Make a runtime venv in a temporary folder, measure it, write ``output/coldstart.json``.
+
+    Args:
+        output: the bench's report folder.
+        root: the source checkout to install.
+        wheelhouse: install the dependencies from this folder only (no index).
+    """
+    from ..core.fileio import atomic_write_json
+
+    with tempfile.TemporaryDirectory(prefix="lesrcnn-coldstart-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        install_s = make_runtime_venv(tmp / "venv", root, wheelhouse=wheelhouse)
+        image = _test_image(tmp)
+        result = measure_cold_start(tmp / "venv", image, tmp / "work", install_s=install_s)
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output / COLD_START_FILE, result.to_dict())
+    return result
+
+
+COLD_START_FILE = "coldstart.json"
+"""Name of the measurement in the bench's report folder."""
+
+
+def load_cold_start(output: Path) -> dict[str, Any] | None:
+    """The last measurement written to ``output`` by :func:`run_cold_start`, if any."""
+    path = output / COLD_START_FILE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def format_cold_start(data: dict[str, Any] | None) -> str:
+    """The report's "Cold start" section (markdown)."""
+    head = "## Cold start (the runtime install: `pip install 'lesrcnn-deploy[serve]'`)\n\n"
+    if data is None:
+        return head + "Not measured in this report folder: run `make coldstart`.\n"
+    ok = "yes" if data["same_bytes"] else ("pixels only" if data["same_pixels"] else "**no**")
+    versions = ", ".join(
+        f"{k} {data['packages'][k]}"
+        for k in ("onnxruntime", "numpy", "opencv-python-headless", "pillow")
+        if k in data["packages"]
+    )
+    return head + (
+        "| venv on disk | process start to the first x2 int8 image | peak RSS | "
+        "PNG equals the full environment's ONNX Runtime output |\n|---:|---:|---:|---|\n"
+        f"| {data['venv_mb']:.0f} MB | {data['first_image_s']:.2f} s | "
+        f"{data['peak_rss_mb']:.0f} MB | {ok} |\n\n"
+        f"A fresh venv with this checkout's wheel and the `serve` extra ({len(data['packages'])} "
+        f"distributions, no PyTorch, no onnx; {versions}), `lesrcnn-deploy upscale` of a "
+        f"{data['image']} image in a new process on {data['cpu_count']} CPUs, measured "
+        f"{data['measured_at']} by `make coldstart` (installing took {data['install_s']:.0f} s, "
+        "which is why `make bench` reads this file instead of building the venv).\n"
     )
