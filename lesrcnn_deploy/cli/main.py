@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
     v.add_argument("--limit", type=positive_int, help="first N images only")
     add_threads_option(v, "ONNX Runtime / PyTorch / OpenVINO intra-op threads")
-    add_runtime_option(v)
+    add_runtime_option(v, default="ort")
     v.add_argument(
         "--precision",
         choices=["bf16"],

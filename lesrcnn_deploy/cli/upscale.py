@@ -94,7 +94,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             threads=args.threads,
             runtime=args.runtime,
         )
-        if args.runtime == "auto" and not args.quiet:
+        if not args.quiet:  # every run says which runtime runs it, and why
             print(up.runtime_choice.note, file=sys.stderr)
         return up
 
@@ -137,7 +137,8 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
     pairs = [
         (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
         (
-            args.ray is not None and (args.runtime != "ort" or args.precision == "bf16"),
+            args.ray is not None
+            and (args.runtime not in (None, "ort") or args.precision == "bf16"),
             "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
         ),
         (

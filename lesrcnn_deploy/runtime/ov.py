@@ -17,6 +17,7 @@ absence raises :class:`~lesrcnn_deploy.core.errors.RuntimeUnavailableError` with
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,8 @@ class OpenVinoRunner:
             d.get_length() if d.is_static else "?" for d in pshape
         )
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the shape LRU, when threads share the runner
+        self._busy = threading.Lock()  # the compiled models' built-in infer requests
 
     @property
     def config(self) -> dict[str, str]:
@@ -171,6 +174,10 @@ class OpenVinoRunner:
         Raises:
             ModelError: the model has a fixed input size other than ``shape``.
         """
+        with self._cache_lock:
+            return self._compiled_locked(shape)
+
+    def _compiled_locked(self, shape: tuple[int, ...]) -> Any:
         hit = self._compiled.get(shape)
         if hit is not None:
             self._compiled.move_to_end(shape)
@@ -194,7 +201,13 @@ class OpenVinoRunner:
         """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         compiled = self.compiled(tuple(int(d) for d in x.shape))
-        out = compiled(x, share_inputs=True, share_outputs=False)
+        if self._busy.acquire(blocking=False):  # the usual case: one caller at a time
+            try:
+                out = compiled(x, share_inputs=True, share_outputs=False)
+            finally:
+                self._busy.release()
+        else:  # another thread runs: an infer request of our own (one request is not reentrant)
+            out = compiled.create_infer_request().infer(x, share_inputs=True, share_outputs=False)
         return np.asarray(out[0])
 
     def runtime_ops(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> list[dict[str, str]]:

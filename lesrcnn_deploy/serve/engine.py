@@ -94,6 +94,7 @@ class ModelPool:
                 model=self.config.models.get(key),
                 tile=self.config.tile,
                 threads=self.config.threads,
+                runtime="ort",  # until `serve --runtime` (#18) passes the user's choice through
             )
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
             self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))

@@ -27,7 +27,7 @@ ImageArray = npt.NDArray[np.unsignedinteger[Any]]
 
 
 class Upscaler:
-    """Upscale uint8 / uint16 gray, RGB or RGBA images with LESRCNN on ONNX Runtime, tiled.
+    """Upscale uint8 / uint16 gray, RGB or RGBA images with LESRCNN, tiled, on the default runtime.
 
     The network sees RGB float32 in [0, 1]. How each kind of image is handled:
 
@@ -61,8 +61,9 @@ class Upscaler:
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
         threads: intra-op threads (``None`` = the runtime's default).
         runtime: ``"ort"`` (ONNX Runtime), ``"openvino"`` or ``"auto"`` (the faster installed
-            runtime for this model and machine, measured once and cached; see
-            :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which ran.
+            runtime for this model and machine, measured once and cached); ``None`` (default):
+            ``auto`` when OpenVINO is installed, else ``ort`` (see
+            :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which runs, why.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -80,14 +81,15 @@ class Upscaler:
         tile: int = DEFAULT_TILE,
         tile_overlap: int | None = None,
         threads: int | None = None,
-        runtime: str = "ort",
+        runtime: str | None = None,
     ) -> None:
         from ..core.vocab import check_runtime
         from ..runtime.choice import resolve_runtime
         from ..runtime.dispatch import open_runner
 
         self.scale = check_scale(scale)
-        check_runtime(runtime)
+        if runtime is not None:
+            check_runtime(runtime)
         self.precision = precision if precision == "bf16" else check_model_precision(precision)
         check_tile(tile)
         overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
