@@ -68,7 +68,7 @@ def test_inference_path_imports_neither_torch_nor_onnx(tmp_path: Path) -> None:
     assert (tmp_path / "one_x3.png").is_file()
     assert (tmp_path / "folder_x4" / "a_x4.png").is_file()
     # nothing was built or downloaded: the shipped models ran from the package
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache" / "models").exists()
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
