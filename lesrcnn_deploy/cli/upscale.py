@@ -53,6 +53,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         tag=options.suffix(args.scale) if options.resizes else None,
     )
+    only_videos = all(j.kind == "video" for j in jobs)
+    if only_videos and (args.quality is not None or args.lossless or args.strip_metadata):
+        msg = "--quality/--lossless/--strip-metadata apply to images; videos use --crf/--bitrate"
+        raise ConfigError(msg)
     for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
         if job.kind == "image":
             options.check_format(job.output.suffix)
