@@ -189,7 +189,11 @@ def add_upscale_parser(subparsers: Any) -> None:
         "on the fp32 model)",
     )
     add_runtime_option(p)
-    p.add_argument("--model", help="explicit .onnx model (default models/lesrcnn_x{S}[_int8].onnx)")
+    p.add_argument(
+        "--model",
+        help="explicit .onnx model (default: the shipped int8 model, or the fp32 export "
+        "models/lesrcnn_x{S}.onnx)",
+    )
     p.add_argument(
         "--output",
         help="output folder, or output file for one image (its extension picks the format)",

@@ -53,8 +53,9 @@ class Upscaler:
     Args:
         scale: 2, 3 or 4.
         precision: ``"int8"`` or ``"fp32"``; with ``model`` it must match the model's metadata.
-        model: explicit ``.onnx`` file; default ``models_dir()/lesrcnn_x{S}[_int8].onnx``, built
-            from the official checkpoint when missing (int8 needs ``make quantize``).
+        model: explicit ``.onnx`` file; default: the int8 model shipped in the package, or the
+            fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
+            built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
@@ -63,6 +64,8 @@ class Upscaler:
             runtime for this model and machine, measured once and cached); ``None`` (default):
             ``auto`` when OpenVINO is installed, else ``ort`` (see
             :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which runs, why.
+        streams: OpenVINO only: inference streams, i.e. tiles or callers run at once, the
+            threads split between them (the server's throughput mode); ``None``: one stream.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -81,6 +84,7 @@ class Upscaler:
         tile_overlap: int | None = None,
         threads: int | None = None,
         runtime: str | None = None,
+        streams: int | None = None,
     ) -> None:
         from ..core.vocab import check_runtime
         from ..runtime.choice import resolve_runtime
@@ -106,7 +110,11 @@ class Upscaler:
             threads=threads,
         )
         self.runner: Runner = open_runner(
-            self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
+            self.model_path,
+            threads=threads,
+            scale=self.scale,
+            choice=self.runtime_choice,
+            streams=streams,
         )
 
     def __repr__(self) -> str:
