@@ -141,3 +141,19 @@ def test_too_many_output_pixels_refused_before_decoding(up: Upscaler, tmp_path: 
     assert not (tmp_path / "o.gif").exists()
     out = upscale_animation(up, src, tmp_path / "s.gif", options=OutputOptions(), max_pixels=10**4)
     assert len(out.frames) == 3
+
+
+@pytest.mark.parametrize("ext", [".gif", ".webp", ".png"])
+def test_damaged_animations_fail_with_one_line(tmp_path: Path, ext: str) -> None:
+    good = _write(tmp_path / f"a{ext}", _frames(), loop=1).read_bytes()
+    rng = np.random.default_rng(5)
+    for i, cut in enumerate([10, len(good) // 3, len(good) // 2, len(good) - 20]):
+        bad = tmp_path / f"bad{i}{ext}"
+        noise = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+        bad.write_bytes(good[:cut] + (noise if i % 2 else b""))
+        try:
+            anim = load_animation(bad, max_pixels=10_000)
+        except ImageError as exc:
+            assert "\n" not in str(exc) and str(bad) in str(exc)
+        else:  # a decoder may recover some frames; they must still be whole frames
+            assert all(f.shape[:2] == (16, 20) for f in anim.frames)

@@ -53,8 +53,9 @@ class Upscaler:
     Args:
         scale: 2, 3 or 4.
         precision: ``"int8"`` or ``"fp32"``; with ``model`` it must match the model's metadata.
-        model: explicit ``.onnx`` file; default ``models_dir()/lesrcnn_x{S}[_int8].onnx``, built
-            from the official checkpoint when missing (int8 needs ``make quantize``).
+        model: explicit ``.onnx`` file; default: the int8 model shipped in the package, or the
+            fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
+            built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
