@@ -84,9 +84,16 @@ def _check_precision(path: Path, precision: str | None) -> tuple[str, str]:
 
 
 def open_on(
-    path: Path, runtime: str, *, float_precision: str = "f32", threads: int | None, scale: int = 0
+    path: Path,
+    runtime: str,
+    *,
+    float_precision: str = "f32",
+    threads: int | None,
+    scale: int = 0,
+    streams: int | None = None,
 ) -> Runner:
-    """Open ``path`` on one concrete runtime (``ort`` or ``openvino``); callers use
+    """Open ``path`` on one concrete runtime (``ort`` or ``openvino``; ``streams``: OpenVINO's
+    inference streams, ignored by ONNX Runtime); callers use
     :func:`~lesrcnn_deploy.runtime.dispatch.open_runner`, which resolves ``auto`` first."""
     if runtime == "ort":
         if float_precision != "f32":
@@ -95,7 +102,9 @@ def open_on(
         return OnnxRunner(path, threads=threads, scale=scale)
     from .ov import OpenVinoRunner
 
-    return OpenVinoRunner(path, threads=threads, scale=scale, float_precision=float_precision)
+    return OpenVinoRunner(
+        path, threads=threads, scale=scale, float_precision=float_precision, streams=streams
+    )
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class Upscaler:
             runtime for this model and machine, measured once and cached); ``None`` (default):
             ``auto`` when OpenVINO is installed, else ``ort`` (see
             :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which runs, why.
+        streams: OpenVINO only: inference streams, i.e. tiles or callers run at once, the
+            threads split between them (the server's throughput mode); ``None``: one stream.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -82,6 +84,7 @@ class Upscaler:
         tile_overlap: int | None = None,
         threads: int | None = None,
         runtime: str | None = None,
+        streams: int | None = None,
     ) -> None:
         from ..core.vocab import check_runtime
         from ..runtime.choice import resolve_runtime
@@ -107,7 +110,11 @@ class Upscaler:
             threads=threads,
         )
         self.runner: Runner = open_runner(
-            self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
+            self.model_path,
+            threads=threads,
+            scale=self.scale,
+            choice=self.runtime_choice,
+            streams=streams,
         )
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ perturbing one input pixel of a random-weight model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +132,10 @@ def tiled_forward(
         out: optional preallocated float32 ``(N, 3, H*s, W*s)`` buffer to write into.
         progress: called as ``progress(done, total)`` after each tile.
 
+    A runner with a ``run_many(items, sink)`` method (OpenVINO, see
+    :meth:`~lesrcnn_deploy.runtime.ov.OpenVinoRunner.run_many`) gets all tiles at once and runs
+    them as parallel infer requests; the result is the same as one tile after the other.
+
     Returns:
         float32 ``(N, 3, H*s, W*s)`` RGB, not clipped (``out`` when given).
 
@@ -163,20 +167,33 @@ def tiled_forward(
     cols = tile_windows(w, tile or w, overlap)
     total = len(rows) * len(cols)
     done = 0
-    for r in rows:
-        for c in cols:
-            patch = np.ascontiguousarray(x[:, :, r.start : r.stop, c.start : c.stop])
-            y = runner(patch)
-            want = (n, 3, (r.stop - r.start) * s, (c.stop - c.start) * s)
-            if y.shape != want:
-                msg = f"model returned {y.shape} for a {patch.shape} tile, expected {want}"
-                raise ModelError(msg)
-            y0, y1 = (r.core_start - r.start) * s, (r.core_stop - r.start) * s
-            x0, x1 = (c.core_start - c.start) * s, (c.core_stop - c.start) * s
-            out[:, :, r.core_start * s : r.core_stop * s, c.core_start * s : c.core_stop * s] = y[
-                :, :, y0:y1, x0:x1
-            ]
-            done += 1
-            if progress is not None:
-                progress(done, total)
+
+    def patches() -> Iterator[tuple[tuple[TileWindow, TileWindow], npt.NDArray[np.float32]]]:
+        for r in rows:
+            for c in cols:
+                yield (r, c), np.ascontiguousarray(x[:, :, r.start : r.stop, c.start : c.stop])
+
+    def paste(key: tuple[TileWindow, TileWindow], y: npt.NDArray[np.float32]) -> None:
+        nonlocal done
+        r, c = key
+        want = (n, 3, (r.stop - r.start) * s, (c.stop - c.start) * s)
+        if y.shape != want:
+            got = (n, 3, r.stop - r.start, c.stop - c.start)
+            msg = f"model returned {y.shape} for a {got} tile, expected {want}"
+            raise ModelError(msg)
+        y0, y1 = (r.core_start - r.start) * s, (r.core_stop - r.start) * s
+        x0, x1 = (c.core_start - c.start) * s, (c.core_stop - c.start) * s
+        out[:, :, r.core_start * s : r.core_stop * s, c.core_start * s : c.core_stop * s] = y[
+            :, :, y0:y1, x0:x1
+        ]
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    run_many = getattr(runner, "run_many", None)
+    if run_many is not None and total > 1:  # OpenVINO: the tiles as parallel infer requests
+        run_many(patches(), paste)
+    else:
+        for key, patch in patches():
+            paste(key, np.asarray(runner(patch)))
     return out
