@@ -447,8 +447,13 @@ def test_bench_video_rows_and_report(random_fp32: Path) -> None:
     assert r["clip"]["output_size"] == [128, 96]
     assert "| fp32 | ort | 4 |" in r["markdown"] and "Raw frame rate of fp32" in r["markdown"]
     assert "the fastest runner's raw frame rate" in r["markdown"]
-    res = BenchResults(config={}, system={"openvino_int8_amx": "no (0 of 22 int8 convs)"}, video=r)
+    from lesrcnn_deploy.runtime.choice import resolve_runtime
+
+    config = {"default_runtime": resolve_runtime(random_fp32, "ort").to_dict()}
+    system = {"openvino_int8_amx": "no (0 of 22 int8 convs)"}
+    res = BenchResults(config=config, system=system, video=r)
     md = render_markdown(res)
+    assert "Default runtime: ONNX Runtime (forced) (every deployed path runs it)." in md
     assert "## Video" in md and r["markdown"] in md
     assert "Int8 convolutions on AMX (OpenVINO's runtime graph): no (0 of 22" in md
     assert to_json(res)["video"]["rows"][0]["model"] == "fp32"

@@ -217,6 +217,11 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
             f" Int8 convolutions on AMX (OpenVINO's runtime graph): {sysi['openvino_int8_amx']}."
             if sysi.get("openvino_int8_amx")
             else ""
+        )
+        + (
+            f" Default {res.config['default_runtime']['note']} (every deployed path runs it)."
+            if isinstance(res.config.get("default_runtime"), dict)
+            else ""
         ),
         "",
         "## Model-zoo card table (`seed128` protocol)",

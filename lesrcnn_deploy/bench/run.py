@@ -210,6 +210,10 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         kernels = int8_conv_kernels(_model_paths(cfg, cfg.scales[0])[1], threads=cfg.threads)
         res.system["openvino_int8_convs"] = kernels.to_dict()
         res.system["openvino_int8_amx"] = kernels.summary()
+    from ..runtime.choice import resolve_runtime  # what every deployed path runs, and why
+
+    first_int8 = _model_paths(cfg, cfg.scales[0])[1]
+    res.config["default_runtime"] = resolve_runtime(first_int8, threads=cfg.threads).to_dict()
     set14_x3: Any = None  # (dataset, x3 int8 result) for the "Any output size" section
     for scale in cfg.scales:
         fp32_path, int8_path = _model_paths(cfg, scale)
