@@ -169,7 +169,7 @@ def time_first_image(
         RuntimeError: the process failed (its stderr is in the message).
     """
     cmd = [str(venv / "bin" / "lesrcnn-deploy"), "upscale", str(image), "--scale", "2"]
-    cmd += ["--output", str(output), "--quiet"]
+    cmd += ["--output", str(output), "--overwrite", "--quiet"]
     started = time.perf_counter()
     home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(cmd, env=_user_env(home), stderr=subprocess.PIPE)
