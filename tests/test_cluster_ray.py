@@ -99,7 +99,13 @@ def test_killed_actor_loses_no_image(ray_local: Any, random_fp32: Path, tmp_path
 
     def job() -> None:
         box["result"] = run_batch_ray(
-            jobs, scale=2, precision="fp32", model=random_fp32, actors=2, progress=False
+            jobs,
+            scale=2,
+            precision="fp32",
+            model=random_fp32,
+            actors=2,
+            threads=1,
+            progress=False,
         )
 
     worker = threading.Thread(target=job)
