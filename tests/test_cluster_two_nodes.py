@@ -212,6 +212,20 @@ def test_size_no_node_can_hold_fails_in_seconds(
     assert not (tmp_path / "in_x2").exists()
 
 
+def test_client_without_the_token_is_one_line(
+    cluster: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    address, env = cluster
+    no_token = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+    src = _images(tmp_path / "in", 1, 32)
+    res = _cli(["upscale", str(src), "--scale", "2", "--ray", address], no_token, 180)
+    err = res.stderr.strip()
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "\n" not in err and "Traceback" not in err, err
+    assert "authentication token missing or incorrect" in err and "RAY_AUTH_MODE=token" in err
+    assert not (tmp_path / "in_x2").exists()
+
+
 def test_killed_node_loses_no_image(cluster: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     import psutil
 
