@@ -3,9 +3,12 @@
 Everything is bounded: one server subprocess (started and stopped here, SIGTERM), a fixed number
 of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
 
-* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests at concurrency 1, 2,
-  4, 8, int8 and fp32 (one server holding both, ``workers`` workers, queue ``max_queue``);
-  concurrency stays within ``workers + max_queue``, so any error there is a failure.
+* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests on ONNX Runtime, fp32
+  (and int8 at ``concurrencies``, none by default) in one server (``workers`` workers, queue
+  ``max_queue``); concurrency stays within ``workers + max_queue``, so any error there is a
+  failure.
+* int8 per runtime: ``serve --runtime ort`` against the default server, side by side, with the
+  serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
 * Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
@@ -43,7 +46,8 @@ class ServingBenchConfig:
     Attributes:
         int8, fp32: the x2 models.
         size: input side in pixels (square RGB).
-        concurrencies: client concurrency levels of the int8 model.
+        concurrencies: client concurrency levels of the int8 model on ONNX Runtime (default none:
+            the per-runtime section measures int8).
         fp32_concurrencies: levels of the fp32 model (it is the slow reference: 1 and the
             worker count, where its throughput saturates).
         requests: requests per (precision, concurrency) level.
@@ -51,18 +55,20 @@ class ServingBenchConfig:
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
         ray_images: images in the folder of the Ray comparison.
+        runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
     int8: Path
     fp32: Path
     size: int = 256
-    concurrencies: tuple[int, ...] = (1, 2, 4)
+    concurrencies: tuple[int, ...] = ()
     fp32_concurrencies: tuple[int, ...] = (1, 2)
     requests: int = 6
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
     ray_images: int = 8
+    runtimes: bool = True
 
 
 def _free_port() -> int:
@@ -114,7 +120,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
-    cmd += ["--workers", str(cfg.workers), "--threads", "1"]
+    cmd += ["--runtime", "ort", "--workers", str(cfg.workers), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"rss": 0}
@@ -257,6 +263,13 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         }
     }
     out.update(_serve_levels(cfg, body))
+    out["runtimes"] = None
+    if cfg.runtimes:
+        from .serving_runtimes import RuntimeServingConfig, run_runtime_serving
+
+        with tempfile.TemporaryDirectory(prefix="lesrcnn-servebench-") as tmp:
+            rcfg = RuntimeServingConfig(int8=cfg.int8)
+            out["runtimes"] = run_runtime_serving(rcfg, workdir=Path(tmp))
     ray_ok = cfg.ray
     if ray_ok:
         try:
@@ -295,6 +308,11 @@ def format_serving(res: dict[str, Any]) -> str:
         f"{'alive' if o['alive'] else 'DEAD'} afterwards; peak RSS {o['peak_rss_mb']:.0f} MB; "
         f"exit code after SIGTERM {o['exit_code_after_sigterm']}.",
     ]
+    per_runtime = res.get("runtimes")
+    if per_runtime:
+        from .serving_runtimes import format_runtime_serving
+
+        lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
     ray = res.get("ray")
     if ray:
         lines += [
