@@ -194,9 +194,12 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
 
 
 _SUMMARY = re.compile(r"done (\d+), skipped (\d+), failed (\d+) \(([\d.]+) s\)")
+_RAN_ON = re.compile(r"runtime: (ONNX Runtime|OpenVINO)")
+_RUNTIME_IDS = {"ONNX Runtime": "ort", "OpenVINO": "openvino"}
 
 
-def _run_cli(args: list[str]) -> tuple[float, float, int]:
+def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
+    """``(wall s, in-job s, images done, stderr)`` of one CLI run."""
     t = time.perf_counter()
     cp = subprocess.run(
         [sys.executable, "-m", "lesrcnn_deploy", *args],
@@ -211,10 +214,12 @@ def _run_cli(args: list[str]) -> tuple[float, float, int]:
     if cp.returncode != 0 or m is None:
         msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
         raise RuntimeError(msg)
-    return wall, float(m.group(4)), int(m.group(1))
+    return wall, float(m.group(4)), int(m.group(1)), cp.stderr
 
 
 def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
+    """The Ray folder job on the default runtime (each actor resolves it), then the local command
+    on the runtime the actors reported; outputs compared byte for byte."""
     with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
         folder = Path(tmp) / "in"
         rng = np.random.default_rng(0)
@@ -222,19 +227,29 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
             img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
             save_image(folder / f"im{i:03d}.png", img)
         common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
-        local_wall, local_job, n = _run_cli(["upscale", *common, "--output", f"{tmp}/local"])
-        ray_wall, ray_job, n_ray = _run_cli(
+        ray_wall, ray_job, n_ray, ray_err = _run_cli(
             ["upscale", *common, "--output", f"{tmp}/ray", "--ray", "--threads", "1"]
         )
-        same = all(
-            (Path(tmp) / "local" / p.name).read_bytes() == p.read_bytes()
-            for p in (Path(tmp) / "ray").glob("*.png")
+        ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
+        if len(ran) != 1:
+            msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
+            raise RuntimeError(msg)
+        runtime = ran[0]
+        local_wall, local_job, n, _ = _run_cli(
+            ["upscale", *common, "--output", f"{tmp}/local", "--runtime", runtime]
+        )
+        local_files = sorted((Path(tmp) / "local").glob("*.png"))
+        ray_files = sorted((Path(tmp) / "ray").glob("*.png"))
+        same = [p.name for p in local_files] == [p.name for p in ray_files] and all(
+            a.read_bytes() == b.read_bytes() for a, b in zip(local_files, ray_files, strict=True)
         )
     return {
         "images": cfg.ray_images,
         "size": cfg.size,
+        "runtime": runtime,
         "local": {"wall_s": local_wall, "job_s": local_job, "images_per_s": n / local_job},
         "ray": {"wall_s": ray_wall, "job_s": ray_job, "images_per_s": n_ray / ray_job},
+        "ray_s_per_image": ray_job / max(n_ray, 1),
         "overhead_wall_s": ray_wall - local_wall,
         "identical_outputs": same,
     }
@@ -318,7 +333,9 @@ def format_serving(res: dict[str, Any]) -> str:
         lines += [
             "",
             f"Folder job, {ray['images']} images {ray['size']}x{ray['size']} -> x2 int8 "
-            "(`upscale DIR` vs `upscale DIR --ray`, local Ray on this machine):",
+            "(`upscale DIR --ray --threads 1` on the default runtime, local Ray on this machine, "
+            f"vs `upscale DIR --runtime {ray.get('runtime', 'ort')}`, the runtime the actors "
+            "reported):",
             "",
             "| Command | Wall incl. start-up (s) | Job (s) | Images/s (job) |",
             "|---|---:|---:|---:|",
@@ -329,5 +346,10 @@ def format_serving(res: dict[str, Any]) -> str:
                 f"| {name} | {r['wall_s']:.1f} | {r['job_s']:.1f} | {r['images_per_s']:.2f} |"
             )
         same = "identical" if ray["identical_outputs"] else "DIFFERENT"
-        lines += ["", f"Ray overhead {ray['overhead_wall_s']:.1f} s wall; outputs {same}."]
+        per_image = ray.get("ray_s_per_image", ray["ray"]["job_s"] / max(ray["images"], 1))
+        lines += [
+            "",
+            f"Ray per image: {per_image:.2f} s on {ray.get('runtime', 'ort')}; Ray overhead "
+            f"{ray['overhead_wall_s']:.1f} s wall; outputs {same}.",
+        ]
     return "\n".join(lines) + "\n"
