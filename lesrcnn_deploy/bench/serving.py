@@ -18,10 +18,8 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,10 @@ import numpy as np
 
 from ..core.extras import require
 from ..data import encode_image, save_image
+from .http_load import free_port as _free_port
+from .http_load import load as _load
+from .http_load import percentile as _percentile
+from .http_load import server_env as _env
 
 __all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
 
@@ -69,48 +71,6 @@ class ServingBenchConfig:
     ray: bool = True
     ray_images: int = 8
     runtimes: bool = True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-
-
-async def _load(
-    base: str, body: bytes, precision: str, concurrency: int, total: int
-) -> tuple[list[float], dict[int, int], float]:
-    httpx = require("httpx", "bench", "the serving bench")
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    left = total
-    url = f"{base}/v1/upscale?scale=2&precision={precision}&format=png"
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t = time.perf_counter()
-                r = await client.post(url, content=body)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - t)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return latencies, statuses, wall
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core.extras import require
+from .http_load import free_port, load, percentile, server_env
 
 __all__ = ["RuntimeServingConfig", "format_runtime_serving", "run_runtime_serving"]
 
@@ -61,13 +62,11 @@ class RuntimeServingConfig:
 
 
 def _start(cfg: RuntimeServingConfig, extra: list[str]) -> tuple[subprocess.Popen[Any], str]:
-    from .serving import _env, _free_port
-
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--max-queue", "16", "--log-level", "warning"]
     proc = subprocess.Popen(
-        [*cmd, *extra], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*cmd, *extra], env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -99,17 +98,15 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 
 def _level(base: str, body: bytes, c: int, n: int) -> dict[str, Any]:
-    from .serving import _load, _percentile
-
-    lat, statuses, wall = asyncio.run(_load(base, body, "int8", c, n))
+    lat, statuses, wall = asyncio.run(load(base, body, "int8", c, n))
     ok = statuses.get(200, 0)
     return {
         "concurrency": c,
         "requests": n,
         "errors": n - ok,
         "images_per_s": ok / wall,
-        "p50_ms": 1000 * _percentile(lat, 50),
-        "p99_ms": 1000 * _percentile(lat, 99),
+        "p50_ms": 1000 * percentile(lat, 50),
+        "p99_ms": 1000 * percentile(lat, 99),
     }
 
 
@@ -177,10 +174,8 @@ def _bounded_load(
             "errors": total - ok,
             "images_per_s": rps * ok / total if total else 0.0,
         }
-    from .serving import _load
-
     n = max(1, int(cfg.seconds * 2))
-    _, statuses, wall = asyncio.run(_load(base, body, "int8", cfg.load_concurrency, n))
+    _, statuses, wall = asyncio.run(load(base, body, "int8", cfg.load_concurrency, n))
     ok = statuses.get(200, 0)
     return {"tool": "httpx", "ok": ok, "errors": n - ok, "images_per_s": ok / wall}
 
