@@ -79,7 +79,7 @@ def _env() -> dict[str, str]:
 async def _load(
     base: str, body: bytes, precision: str, concurrency: int, total: int
 ) -> tuple[list[float], dict[int, int], float]:
-    httpx = require("httpx", "bench", "the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     left = total
@@ -108,8 +108,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
-    psutil = require("psutil", "bench", "the serving bench")
-    httpx = require("httpx", "bench", "the serving bench")
+    psutil = require("psutil", "bench", what="the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
@@ -241,7 +241,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         ``{"config", "levels", "overload", "ray"}`` (``ray`` is None when skipped); see the module
         docstring. Raises ``MissingExtraError`` without the ``serve`` extra.
     """
-    require("uvicorn", "serve", "the serving bench")
+    require("uvicorn", "serve", what="the serving bench")
     rng = np.random.default_rng(0)
     body = encode_image(rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8), "png")
     out: dict[str, Any] = {
@@ -260,7 +260,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
     ray_ok = cfg.ray
     if ray_ok:
         try:
-            require("ray", "ray", "the serving bench's Ray comparison")
+            require("ray", "ray", what="the serving bench's Ray comparison")
         except Exception:
             ray_ok = False
     out["ray"] = _ray_vs_local(cfg) if ray_ok else None

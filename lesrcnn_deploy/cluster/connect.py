@@ -29,7 +29,7 @@ def connect_ray(
     Raises:
         MissingExtraError: Ray is not installed.
     """
-    ray = require("ray", "ray", what)
+    ray = require("ray", "ray", what=what)
     if ray.is_initialized():
         return ray
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}

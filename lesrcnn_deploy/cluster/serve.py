@@ -47,7 +47,7 @@ def deploy_on_ray(
     connect_ray(address, what="serve --ray")
     from ..core.extras import require
 
-    serve = require("ray.serve", "ray", "serve --ray")
+    serve = require("ray.serve", "ray", what="serve --ray")
     ingress = serve.ingress(_builder(config))
     cls = ingress(type("LesrcnnServe", (), {"__module__": __name__}))
     deployment = serve.deployment(

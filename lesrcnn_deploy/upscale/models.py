@@ -20,8 +20,8 @@ __all__ = ["default_model_path", "resolve_model"]
 def resolve_model(
     scale: int,
     precision: str,
-    model: str | os.PathLike[str] | None = None,
     *,
+    model: str | os.PathLike[str] | None = None,
     build: bool = True,
 ) -> Path:
     """The ONNX file for ``scale`` and ``precision``.
