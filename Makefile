@@ -10,7 +10,7 @@ INT8   := $(foreach s,$(SCALES),models/lesrcnn_x$(s)_int8.onnx)
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all venv export quantize artifacts image finetune bench test test-all lint gate readme clean
+.PHONY: all venv export quantize artifacts image coldstart finetune bench test test-all lint gate readme clean
 .DELETE_ON_ERROR:
 
 all: bench
@@ -52,6 +52,12 @@ finetune: $(STAMP) $(FP32)
 
 bench: quantize
 	$(CLI) bench $(BENCH_ARGS)
+
+# The runtime install's cold start (a fresh venv with lesrcnn-deploy[serve] in a temporary folder:
+# size on disk, time to the first image, peak RSS) into reports/bench/coldstart.json, which
+# `make bench` includes. Separate because making that venv takes 1-2 min of pip.
+coldstart: $(STAMP)
+	$(CLI) bench --cold-start
 
 # The fast tier (the README's test command, < 10 min on 2 cores): everything but `slow`.
 test: $(STAMP)

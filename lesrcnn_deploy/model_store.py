@@ -11,8 +11,9 @@
   configuration); otherwise it is rebuilt. Nothing here ever trains: a recipe that does not match
   the fp32 model is an error that says how to retrain.
 
-The CLI, :class:`~lesrcnn_deploy.upscale.Upscaler`, the benchmark, the gate and the tests all call
-:func:`default_model`, so they share one build.
+``export``, ``quantize``, the benchmark, the gate and the tests call :func:`default_model`, so they
+share one build. Inference (``upscale``, ``serve``, Ray, video) never comes here: it runs the int8
+models shipped in :mod:`~lesrcnn_deploy.artifacts` (equal to this build, tested) or a given file.
 """
 
 from __future__ import annotations

@@ -119,3 +119,41 @@ def test_cli_animated_webp_with_outscale_and_quality(up: Upscaler, tmp_path: Pat
     # an animation cannot become a JPEG: that job fails with one line, nothing is written
     assert main([*argv, "--format", "jpg", "--output", str(tmp_path / "o")]) == 1
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_too_many_output_pixels_refused_before_decoding(up: Upscaler, tmp_path: Path) -> None:
+    from lesrcnn_deploy.upscale.output import (
+        MAX_ANIMATION_OUTPUT_PIXELS,
+        OutputOptions,
+        upscale_animation,
+    )
+
+    src = _write(tmp_path / "a.gif", _frames())
+    assert MAX_ANIMATION_OUTPUT_PIXELS == 400_000_000
+    frames = [np.full((2000, 2000, 3), v, np.uint8) for v in (0, 255)]  # 2 x 32000 x 32000 out
+    big = tmp_path / "big.gif"
+    ims = [Image.fromarray(f) for f in frames]
+    ims[0].save(big, save_all=True, append_images=ims[1:], duration=[50, 50])
+    with pytest.raises(ImageError, match="animation too large: 2 frames of 32000x32000"):
+        upscale_animation(
+            up, big, tmp_path / "o.gif", options=OutputOptions(outscale=16), max_pixels=10**8
+        )
+    assert not (tmp_path / "o.gif").exists()
+    out = upscale_animation(up, src, tmp_path / "s.gif", options=OutputOptions(), max_pixels=10**4)
+    assert len(out.frames) == 3
+
+
+@pytest.mark.parametrize("ext", [".gif", ".webp", ".png"])
+def test_damaged_animations_fail_with_one_line(tmp_path: Path, ext: str) -> None:
+    good = _write(tmp_path / f"a{ext}", _frames(), loop=1).read_bytes()
+    rng = np.random.default_rng(5)
+    for i, cut in enumerate([10, len(good) // 3, len(good) // 2, len(good) - 20]):
+        bad = tmp_path / f"bad{i}{ext}"
+        noise = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+        bad.write_bytes(good[:cut] + (noise if i % 2 else b""))
+        try:
+            anim = load_animation(bad, max_pixels=10_000)
+        except ImageError as exc:
+            assert "\n" not in str(exc) and str(bad) in str(exc)
+        else:  # a decoder may recover some frames; they must still be whole frames
+            assert all(f.shape[:2] == (16, 20) for f in anim.frames)

@@ -8,6 +8,7 @@ from torch import nn
 
 from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.network.cost import measure_cost
+from lesrcnn_deploy.network.facts import NetworkCost
 from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model, count_parameters
 
 
@@ -137,3 +138,18 @@ def test_scale_errors() -> None:
         build_model(None)(torch.rand(1, 3, 8, 8))
     with pytest.raises(ConfigError, match="x2 model"):
         build_model(2)(torch.rand(1, 3, 8, 8), 3)
+
+
+def test_cost_table_of_inference_is_the_measured_cost() -> None:
+    # `info` prints COST_128 without PyTorch; here it is measured on the built networks
+    from lesrcnn_deploy.network.facts import COST_128
+    from lesrcnn_deploy.weights import list_weights
+
+    keys = set()
+    for rec in list_weights():
+        for s in [rec.scale] if rec.scale is not None else [2, 3, 4]:
+            cost = measure_cost(build_model(rec.scale), s)
+            fused = measure_cost(build_model(rec.scale, fuse_upsample=True), s)
+            assert COST_128[rec.name, s] == NetworkCost(cost.params, cost.macs, fused.macs)
+            keys.add((rec.name, s))
+    assert keys == set(COST_128)

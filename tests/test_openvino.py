@@ -110,37 +110,100 @@ def test_upscaler_and_open_runner_take_runtime(random_int8: Path) -> None:
 
 
 def test_auto_measures_once_then_reads_the_cache(
-    random_fp32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    random_int8: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[list[str]] = []
-
-    def fake(runners: dict[str, object], **_: object) -> dict[str, float]:
-        calls.append(sorted(runners))
-        return {"ort": 20.0, "openvino": 10.0}
-
-    monkeypatch.setattr(runtime_select, "measure_runtimes", fake)
-    first = resolve_runtime(random_fp32, "auto", threads=2, cache_dir=tmp_path)
-    assert first.runtime == "openvino" and not first.cached and calls == [["openvino", "ort"]]
-    assert "measured now" in first.note and "openvino 10.0 ms" in first.note
-    second = resolve_runtime(random_fp32, "auto", threads=2, cache_dir=tmp_path)
-    assert second.cached and second.runtime == "openvino" and len(calls) == 1
-    assert "cached" in second.note
-    cache = json.loads((tmp_path / runtime_select.CACHE_FILE).read_text())
-    assert list(cache) == [first.key] and first.key.startswith(first.key.split("|")[0])
-    assert "openvino=" in first.key and "onnxruntime=" in first.key
-    # another model (one metadata byte differs) -> another key -> measured again
-    other = tmp_path / "other.onnx"
-    shutil.copy(random_fp32, other)
+    first = resolve_runtime(random_int8, "auto", threads=2, cache_dir=tmp_path)  # real timing
+    assert not first.cached and set(first.timings_ms) == {"ort", "openvino"}
+    assert all(0 < ms < 60_000 for ms in first.timings_ms.values())
+    assert first.runtime == min(first.timings_ms, key=first.timings_ms.__getitem__)
+    assert "measured now at 96x96" in first.note and not first.default
+    assert f"ort {first.timings_ms['ort']:.1f} ms" in first.note
+    file = runtime_select.choice_file(first.key, tmp_path)
+    assert file.parent == tmp_path / runtime_select.CHOICES_DIR
+    record = json.loads(file.read_text())
+    assert record["key"] == first.key and record["runtime"] == first.runtime
+    mtime = file.stat().st_mtime_ns
+    second = resolve_runtime(random_int8, "auto", threads=2, cache_dir=tmp_path)
+    assert second.cached and second.runtime == first.runtime and "cached measurement" in second.note
+    assert second.timings_ms == first.timings_ms  # read back, not timed again
+    assert file.stat().st_mtime_ns == mtime
+    # the key: model SHA256, both runtime versions, CPU and its ISA flags, threads, precision
+    sha, *rest = first.key.split("|")
+    assert len(sha) == 64 and rest[0].startswith("onnxruntime=") and rest[1].startswith("openvino=")
+    assert rest[3].startswith("isa=") and rest[4:] == ["threads=2", "float=f32"]
+    assert runtime_select.choice_key(random_int8, threads=1) != first.key
+    other = tmp_path / "other.onnx"  # another model (one metadata byte differs) -> another key
+    shutil.copy(random_int8, other)
     import onnx
 
     m = onnx.load(str(other))
     m.doc_string = "changed"
     onnx.save(m, str(other))
-    third = resolve_runtime(other, "auto", threads=2, cache_dir=tmp_path)
-    assert third.key != first.key and len(calls) == 2 and not third.cached
-    # another thread count is another machine configuration
-    resolve_runtime(random_fp32, "auto", threads=1, cache_dir=tmp_path)
-    assert len(calls) == 3
+    assert runtime_select.choice_key(other, threads=2).split("|")[1:] == rest
+    assert runtime_select.choice_key(other, threads=2) != first.key
+    # default place: the user cache, which LESRCNN_CACHE_DIR overrides (also in a checkout)
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path / "user"))
+    assert runtime_select.choice_file(first.key).parent == tmp_path / "user" / "runtime_choices"
+
+
+_RACE = """
+import json, sys
+from lesrcnn_deploy.runtime.choice import resolve_runtime
+c = resolve_runtime(sys.argv[1], "auto", threads=1, cache_dir=sys.argv[2])
+print(json.dumps([c.runtime, c.cached, c.timings_ms]))
+"""
+
+
+def test_two_processes_racing_measure_once(random_int8: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    cmd = [sys.executable, "-c", _RACE, str(random_int8), str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o[1] for o in outs) == [False, True]  # one measured, the other read its result
+    assert outs[0][0] == outs[1][0] and outs[0][2] == outs[1][2]
+    assert len(list((tmp_path / runtime_select.CHOICES_DIR).glob("*.json"))) == 1
+
+
+def test_default_runtime_is_auto_with_openvino(
+    random_int8: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
+    assert runtime_select.default_runtime() == "auto"
+    up = Upscaler(2, "int8", model=random_int8, tile=24, threads=2)
+    c = up.runtime_choice
+    assert c.default and c.requested == "auto" and set(c.timings_ms) == {"ort", "openvino"}
+    name = "OpenVINO" if c.runtime == "openvino" else "ONNX Runtime"
+    assert c.note.startswith(f"runtime: {name} (default auto, measured now at 96x96")
+    assert c.to_dict()["why"] == c.why and c.to_dict()["runtime"] == c.runtime
+    forced = resolve_runtime(random_int8, "ort")
+    assert forced.note == "runtime: ONNX Runtime (forced)" and not forced.default
+
+
+def test_upscale_cli_says_the_runtime_and_why(
+    random_int8: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import cv2
+
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path / "cache"))
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), (np.random.default_rng(5).random((20, 24, 3)) * 255).astype(np.uint8))
+    base = ["upscale", str(img), "--model", str(random_int8), "--threads", "2", "--overwrite"]
+    for extra, want in (
+        ([], "(default auto, measured now at 96x96: openvino "),
+        ([], "(default auto, cached measurement at 96x96: openvino "),
+        (["--runtime", "ort"], "runtime: ONNX Runtime (forced)"),
+        (["--runtime", "openvino"], "runtime: OpenVINO (forced)"),
+    ):
+        assert main([*base, *extra, "--output", str(tmp_path / "out.png")]) == 0
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.startswith("runtime: ")]
+        assert len(lines) == 1 and want in lines[0], err
+    assert cv2.imread(str(tmp_path / "out.png")).shape == (40, 48, 3)
 
 
 def test_without_openvino_auto_is_ort_and_openvino_is_one_line(
@@ -149,9 +212,15 @@ def test_without_openvino_auto_is_ort_and_openvino_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    import cv2
+
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
+    assert runtime_select.default_runtime() == "ort"
     choice = resolve_runtime(random_fp32, "auto", cache_dir=tmp_path)
-    assert choice.runtime == "ort" and "only runtime installed" in choice.note
+    assert choice.runtime == "ort" and choice.note.endswith("(auto: OpenVINO is not installed)")
+    default = Upscaler(2, "fp32", model=random_fp32, tile=0).runtime_choice
+    assert default.runtime == "ort" and default.default
+    assert default.note == "runtime: ONNX Runtime (default auto: OpenVINO is not installed)"
     with pytest.raises(RuntimeUnavailableError, match="pip install 'lesrcnn-deploy\\[openvino\\]'"):
         resolve_runtime(random_fp32, "openvino")
     with pytest.raises(RuntimeUnavailableError):
@@ -162,6 +231,13 @@ def test_without_openvino_auto_is_ort_and_openvino_is_one_line(
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and INSTALL_HINT in err
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), np.full((8, 8, 3), 90, np.uint8))
+    out = tmp_path / "out.png"
+    code = main(["upscale", str(img), "--model", str(random_fp32), "--runtime", "openvino",
+                 "--output", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"lesrcnn-deploy: error: {INSTALL_HINT}\n" and not out.exists()
 
 
 def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None:

@@ -1,10 +1,9 @@
-"""The installed package: every sub-package and the recipes ship in the wheel, and a wheel installed
-into a fresh virtual environment upscales an image from an empty folder without writing anything
-there and without training (the int8 model is replayed from the shipped recipe)."""
+"""The installed package: every sub-package, the recipes and the int8 models ship in the wheel,
+and a wheel installed into a fresh virtual environment upscales an image from an empty folder
+without writing anything there or in its cache (the int8 model ships ready: nothing is built)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -53,13 +52,13 @@ def test_wheel_holds_the_recipes(wheel: Path) -> None:
     for scale in (2, 3, 4):
         for suffix in ("json", "npz"):
             assert f"lesrcnn_deploy/recipes/lesrcnn_x{scale}_int8.recipe.{suffix}" in names
+        assert f"lesrcnn_deploy/artifacts/lesrcnn_x{scale}_int8.onnx" in names
+    assert "lesrcnn_deploy/artifacts/SHA256SUMS" in names
     assert not any(n.startswith(("tests/", "calibration/")) for n in names)
 
 
 @pytest.mark.slow
-def test_installed_wheel_upscales_from_an_empty_folder(
-    wheel: Path, weights_dir: Path, tmp_path: Path
-) -> None:
+def test_installed_wheel_upscales_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:
     import cv2
 
     venv = tmp_path / "venv"
@@ -88,7 +87,7 @@ def test_installed_wheel_upscales_from_an_empty_folder(
         for k, v in os.environ.items()
         if not k.startswith(("LESRCNN_", "XDG_", "PYTHON")) and k != "VIRTUAL_ENV"
     }
-    env.update(HOME=str(home), LESRCNN_WEIGHTS_DIR=str(weights_dir))
+    env.update(HOME=str(home))  # no weights anywhere: the int8 model needs none
     where = subprocess.check_output(
         [py, "-c", "import lesrcnn_deploy, sys; print(lesrcnn_deploy.__file__)"],
         cwd=work,
@@ -108,15 +107,8 @@ def test_installed_wheel_upscales_from_an_empty_folder(
     assert sorted(os.listdir(work)) == ["photo.png", "photo_x2.png"]
     out = cv2.imread(str(work / "photo_x2.png"))
     assert out is not None and out.shape == (80, 112, 3)
-    cache = home / ".cache" / "lesrcnn-deploy" / "models"
-    assert sorted(p.name for p in cache.glob("*.onnx")) == [
-        "lesrcnn_x2.onnx",
-        "lesrcnn_x2_int8.onnx",
-    ]
-    manifest = json.loads((cache / "lesrcnn_x2_int8.json").read_text())
-    # replayed from the recipe shipped in the wheel: no calibration, no training
-    assert manifest["recipe_source"] == "lesrcnn_deploy.recipes/lesrcnn_x2_int8.recipe.json"
-    assert not (home / ".cache" / "lesrcnn-deploy" / "recipes").exists()
+    # the shipped int8 model ran from the wheel: no export, no replay, no download
+    assert not (home / ".cache" / "lesrcnn-deploy").exists()
 
 
 def test_help_and_data_readers_do_not_import_torch() -> None:

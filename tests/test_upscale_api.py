@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -124,16 +125,29 @@ def test_rejects_bad_options(x2_model: Path) -> None:
 def test_default_model_paths(
     x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from conftest import stand_in_for_official
+
+    from lesrcnn_deploy.artifacts import shipped_model
+
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     models = tmp_path / "models"
     assert default_model_path(3, "fp32") == models / "lesrcnn_x3.onnx"
-    assert default_model_path(3, "int8") == models / "lesrcnn_x3_int8.onnx"
-    from conftest import stand_in_for_official
-
+    # int8: the model shipped in the package, never one built in the cache
+    assert default_model_path(3, "int8") == shipped_model(3) == resolve_model(3, "int8")
+    assert not models.exists()
     stand_in_for_official(x2_model, models / "lesrcnn_x2.onnx")
     assert resolve_model(2, "fp32") == models / "lesrcnn_x2.onnx"
-    with pytest.raises(ModelError, match="model not found"):
-        resolve_model(4, "fp32", build=False)
+    # inference never exports: a missing fp32 model is one line saying how to get one
+    with pytest.raises(ModelError) as err:
+        resolve_model(4, "fp32")
+    assert str(err.value) == (
+        f"{models / 'lesrcnn_x4.onnx'}: fp32 model not found: run `lesrcnn-deploy export "
+        "--scale 4` (needs pip install 'lesrcnn-deploy[build]') or give a model file (--model)"
+    )
+    assert sorted(p.name for p in models.iterdir()) == ["lesrcnn_x2.onnx"]
+    shutil.copy(x2_model, models / "lesrcnn_x3.onnx")  # not the official export
+    with pytest.raises(ModelError, match=r"is not lesrcnn-deploy .*'s export of the official"):
+        resolve_model(3, "fp32")
 
 
 def test_fp32_model_built_from_official_weights(
@@ -142,11 +156,13 @@ def test_fp32_model_built_from_official_weights(
     from skimage import data
 
     from lesrcnn_deploy.data import bicubic_downscale
+    from lesrcnn_deploy.model_store import default_model
 
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("LESRCNN_WEIGHTS_DIR", str(weights_dir))
+    built = default_model(2, "fp32")  # the build side (export), as `lesrcnn-deploy export` does
     up = Upscaler(2, "fp32", tile=32, threads=1)
-    assert up.model_path == tmp_path / "models" / "lesrcnn_x2.onnx" and up.model_path.is_file()
+    assert up.model_path == built == tmp_path / "models" / "lesrcnn_x2.onnx"
     hr = np.asarray(data.chelsea())[60:156, 100:196]  # 96x96 RGB uint8, fur and whiskers
     lr = bicubic_downscale(hr, 2)  # the degradation LESRCNN was trained on
     sr = up.upscale(lr)

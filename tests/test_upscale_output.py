@@ -143,3 +143,21 @@ def test_gif_output_is_for_animations_only(
     code = main(["upscale", str(src), "--model", str(_model(2)), "--format", "gif", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "GIF output is for animated inputs" in err and len(err.splitlines()) == 1
+
+
+def test_image_options_refused_for_videos_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    av = pytest.importorskip("av")
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as box:
+        stream = box.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * i, np.uint8), "rgb24")
+            box.mux(stream.encode(frame))
+        box.mux(stream.encode())
+    code = main(["upscale", str(clip), "--model", str(_model(2)), "--quality", "80", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "videos use --crf/--bitrate" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

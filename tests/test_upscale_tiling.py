@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from lesrcnn_deploy.core.errors import ConfigError, ModelError
+from lesrcnn_deploy.network.cost import receptive_field_of
+from lesrcnn_deploy.network.facts import RECEPTIVE_FIELD
 from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model
 from lesrcnn_deploy.runtime.ort import OnnxRunner
 from lesrcnn_deploy.upscale.tiling import receptive_field, tile_windows, tiled_forward
@@ -44,8 +46,11 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_receptive_field_analytic(scale: int) -> None:
-    # 9 LR 3x3 convs + 1 upsample conv at LR + five HR 3x3 convs seen through the pixel shuffle
-    assert receptive_field(scale) == ANALYTIC[scale]
+    # 9 LR 3x3 convs + 1 upsample conv at LR + five HR 3x3 convs seen through the pixel shuffle;
+    # the table inference reads equals the walk through the real network's layers
+    assert receptive_field(scale) == RECEPTIVE_FIELD[scale] == ANALYTIC[scale]
+    for fuse in (False, True):
+        assert receptive_field_of(build_model(scale, fuse_upsample=fuse), scale) == ANALYTIC[scale]
 
 
 def _influence_radius(model: LESRCNN, scale: int, base: torch.Tensor, q: tuple[int, int]) -> int:

@@ -87,6 +87,8 @@ class BenchResults:
         quantization: the int8 models' manifests (config, calibration), by scale.
         video: :func:`~lesrcnn_deploy.bench.video.bench_video`'s result (empty: not run).
         outscale: :func:`~lesrcnn_deploy.bench.outscale.bench_outscale`'s result (empty: not run).
+        cold_start: the runtime install's last cold-start measurement in the report folder
+            (:mod:`.coldstart`, written by ``make coldstart``), or None.
         serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
         runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
@@ -112,6 +114,7 @@ class BenchResults:
     wall_s: float = 0.0
     started: str = ""
     serving: dict[str, Any] | None = None
+    cold_start: dict[str, Any] | None = None
 
 
 def _f(v: float | None, nd: int, signed: bool = False) -> str:
@@ -265,6 +268,9 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         from .serving import format_serving
 
         out += [format_serving(res.serving)]
+    from .coldstart import format_cold_start
+
+    out += [format_cold_start(res.cold_start)]
     out += ["## Manifest", "", "| Model | Precision | sha256 | Size |", "|---|---|---|---:|"]
     for m in res.models:
         out.append(
@@ -354,6 +360,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "quantization": {str(k): v for k, v in res.quantization.items()},
         "video": res.video,
         "outscale": res.outscale,
+        "cold_start": res.cold_start,
         "serving": res.serving,
         "runtimes": [a.to_dict() for a in res.runtimes],
     }

@@ -23,6 +23,7 @@ from ..runtime.dispatch import open_runner
 from ..runtime.timing import time_runners
 from . import runtimes as rt
 from .accuracy import compare
+from .coldstart import load_cold_start
 from .plots import plot_psnr_drop, plot_speed
 from .report import BenchResults, ModelEntry, write_reports
 from .speed import RunnerSpec, measure_peak_memory, open_spec, workloads
@@ -301,6 +302,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
 
         fp32_2, int8_2 = _model_paths(cfg, 2)
         res.serving = run_serving_bench(ServingBenchConfig(int8=int8_2, fp32=fp32_2))
+    res.cold_start = load_cold_start(out)  # measured by `make coldstart` (see .coldstart)
     res.wall_s = time.perf_counter() - t0
     write_reports(res, out)
     return res

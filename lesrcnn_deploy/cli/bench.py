@@ -21,6 +21,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from ..core.paths import checkout_root
 
     output = Path(args.output)
+    if args.cold_start:
+        return _cold_start(output)
     if args.readme_only:
         readme = Path(args.readme or "README.md")
         path = refresh_readme(
@@ -56,6 +58,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
         )
         print(f"updated {args.readme}")
+    return 0
+
+
+def _cold_start(output: Path) -> int:
+    from ..bench.coldstart import format_cold_start, run_cold_start
+    from ..core.errors import ConfigError
+    from ..core.paths import checkout_root
+
+    root = checkout_root()
+    if root is None:
+        msg = "bench --cold-start installs this checkout's wheel: run it from a source checkout"
+        raise ConfigError(msg)
+    result = run_cold_start(output, root=root)
+    print(format_cold_start(result.to_dict()))
+    print(f"wrote {output / 'coldstart.json'}")
     return 0
 
 
@@ -172,6 +189,13 @@ def add_bench_parser(subparsers: Any) -> None:
         nargs="?",
         const="README.md",
         help="then refresh the <!-- bench:start/end --> section of this file (default README.md)",
+    )
+    b.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="only measure the runtime install (a fresh venv with lesrcnn-deploy[serve]: size, "
+        "time to the first image, peak RSS; 1-2 min) into --output/coldstart.json, which the "
+        "bench report includes",
     )
     b.add_argument(
         "--readme-only",

@@ -83,24 +83,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from ..network.cost import measure_cost
-    from ..network.lesrcnn import build_model
-    from ..weights import list_weights
+    from ..network.facts import COST_128
+    from ..weights.registry import list_weights
 
     rows = []
     for rec in list_weights():
         scales = [rec.scale] if rec.scale is not None else [2, 3, 4]
         for s in scales:
-            cost = measure_cost(build_model(rec.scale), s)
-            fused = measure_cost(build_model(rec.scale, fuse_upsample=True), s)
+            cost = COST_128[rec.name, s]
             rows.append(
                 {
                     "weights": rec.name,
                     "scale": s,
                     "params": cost.params,
                     "card_flops_g@128": round(cost.card_flops_g, 3),
-                    "gmacs@128": round(cost.gmacs, 3),
-                    "deployed_gmacs@128": round(fused.gmacs, 3),
+                    "gmacs@128": round(cost.macs / 1e9, 3),
+                    "deployed_gmacs@128": round(cost.fused_macs / 1e9, 3),
                     "sha256": rec.sha256 or "(none on record)",
                     "url": rec.url,
                 }
@@ -173,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
     v.add_argument("--limit", type=positive_int, help="first N images only")
     add_threads_option(v, "ONNX Runtime / PyTorch / OpenVINO intra-op threads")
-    add_runtime_option(v)
+    add_runtime_option(v, default="ort")
     v.add_argument(
         "--precision",
         choices=["bf16"],

@@ -79,15 +79,21 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_runtime_option(parser: argparse.ArgumentParser) -> None:
-    """The one ``--runtime ort|openvino|auto`` option of every command that runs a model."""
-    parser.add_argument(
-        "--runtime",
-        choices=list(RUNTIMES),
-        default="ort",
-        help="ort (ONNX Runtime, default), openvino, or auto (the faster one here, measured "
-        "once and cached)",
-    )
+def add_runtime_option(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """The one ``--runtime ort|openvino|auto`` option of every command that runs a model.
+
+    ``default=None`` (deployed paths): ``args.runtime`` stays ``None`` unless given, and the
+    runtime layer runs :func:`~lesrcnn_deploy.runtime.choice.default_runtime` (``auto`` with
+    OpenVINO installed, else ``ort``). ``evaluate`` passes ``"ort"``, its reference runtime.
+    """
+    if default is None:
+        text = (
+            "ort (ONNX Runtime), openvino, or auto (the faster one for this model here, measured "
+            "once and cached); default: auto when OpenVINO is installed, else ort"
+        )
+    else:
+        text = f"ort (ONNX Runtime), openvino, or auto (measured, cached); default {default}"
+    parser.add_argument("--runtime", choices=list(RUNTIMES), default=default, help=text)
 
 
 def model_scale(model: str, given: int | None) -> int:

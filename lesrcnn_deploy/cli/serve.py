@@ -8,7 +8,8 @@ import sys
 from types import FrameType
 from typing import Any
 
-from .options import add_threads_option, add_tile_options, int_at_least
+from ..core.vocab import DEFAULT_STREAMS
+from .options import add_runtime_option, add_threads_option, add_tile_options, int_at_least
 
 __all__ = ["add_serve_parser", "run_uvicorn"]
 
@@ -47,6 +48,8 @@ def _config(args: argparse.Namespace) -> Any:
         port=args.port,
         workers=args.workers,
         threads=args.threads,
+        runtime=args.runtime,
+        streams=args.streams,
         max_queue=args.max_queue,
         max_pixels=args.max_pixels,
         max_body_bytes=args.max_body_bytes,
@@ -97,6 +100,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(cfg, pool=pool)
     names = ", ".join(f"x{s} {p}" for s, p in pool.loaded())
     print(f"serving {names} on http://{cfg.host}:{cfg.port} (Ctrl-C or SIGTERM to stop)")
+    for s, p in pool.loaded():
+        m = pool.get(s, p)
+        if m is not None:
+            print(f"x{s} {p}: {m.upscaler.runtime_choice.note}")
     sys.stdout.flush()
     run_uvicorn(app, cfg.host, port=cfg.port, log_level=args.log_level)
     return 0
@@ -129,10 +136,24 @@ def add_serve_parser(subparsers: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
+    add_runtime_option(p)
     p.add_argument(
-        "--workers", type=int_at_least(1), default=1, help="inference workers (default 1)"
+        "--workers",
+        type=int_at_least(1),
+        default=1,
+        help="inference workers, requests computed at once (default 1; on OpenVINO at least "
+        "2 x --streams)",
     )
-    add_threads_option(p, "ONNX Runtime intra-op threads per inference")
+    add_threads_option(
+        p, "ONNX Runtime intra-op threads per inference; OpenVINO: threads of all streams"
+    )
+    p.add_argument(
+        "--streams",
+        type=int_at_least(1),
+        default=None,
+        help="OpenVINO inference streams: requests (or tiles of one) run at once, the threads "
+        f"split between them (default {DEFAULT_STREAMS}, at most --threads)",
+    )
     p.add_argument(
         "--max-queue",
         type=int_at_least(0),

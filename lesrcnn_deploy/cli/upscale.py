@@ -53,6 +53,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         tag=options.suffix(args.scale) if options.resizes else None,
     )
+    only_videos = all(j.kind == "video" for j in jobs)
+    if only_videos and (args.quality is not None or args.lossless or args.strip_metadata):
+        msg = "--quality/--lossless/--strip-metadata apply to images; videos use --crf/--bitrate"
+        raise ConfigError(msg)
     for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
         if job.kind == "image":
             options.check_format(job.output.suffix)
@@ -94,7 +98,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             threads=args.threads,
             runtime=args.runtime,
         )
-        if args.runtime == "auto" and not args.quiet:
+        if not args.quiet:  # every run says which runtime runs it, and why
             print(up.runtime_choice.note, file=sys.stderr)
         return up
 
@@ -137,7 +141,8 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
     pairs = [
         (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
         (
-            args.ray is not None and (args.runtime != "ort" or args.precision == "bf16"),
+            args.ray is not None
+            and (args.runtime not in (None, "ort") or args.precision == "bf16"),
             "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
         ),
         (
@@ -184,7 +189,11 @@ def add_upscale_parser(subparsers: Any) -> None:
         "on the fp32 model)",
     )
     add_runtime_option(p)
-    p.add_argument("--model", help="explicit .onnx model (default models/lesrcnn_x{S}[_int8].onnx)")
+    p.add_argument(
+        "--model",
+        help="explicit .onnx model (default: the shipped int8 model, or the fp32 export "
+        "models/lesrcnn_x{S}.onnx)",
+    )
     p.add_argument(
         "--output",
         help="output folder, or output file for one image (its extension picks the format)",

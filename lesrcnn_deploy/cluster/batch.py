@@ -55,8 +55,14 @@ class UpscaleActor:
     ) -> None:
         from ..upscale.api import Upscaler
 
-        self.upscaler = Upscaler(
-            scale, precision, model=model, tile=tile, tile_overlap=tile_overlap, threads=threads
+        self.upscaler = Upscaler(  # ORT until `--ray` passes --runtime through (#18)
+            scale,
+            precision,
+            model=model,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            threads=threads,
+            runtime="ort",
         )
         self.max_pixels = max_pixels
 

@@ -8,7 +8,7 @@ scale, precision and provenance are written and read the same way everywhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,27 +61,88 @@ def proto_metadata(model: onnx.ModelProto) -> dict[str, str]:
     }
 
 
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A protobuf varint at ``pos``: ``(value, next position)``."""
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            msg = "truncated varint"
+            raise ValueError(msg)
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _fields(data: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(field number, wire type, start, stop)`` of each field of the message ``data[start:stop]``
+    (for a length-delimited field the span of its bytes, else of its encoding)."""
+    pos = start
+    while pos < stop:
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        begin = pos
+        if wire == 0:
+            _, pos = _varint(data, pos)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            size, begin = _varint(data, pos)
+            pos = begin + size
+        else:
+            msg = f"wire type {wire}"
+            raise ValueError(msg)
+        if number == 0 or pos > stop:
+            msg = "bad field"
+            raise ValueError(msg)
+        yield number, wire, begin, pos
+
+
+_GRAPH, _METADATA_PROPS, _GRAPH_NODE = 7, 14, 1
+"""Field numbers in onnx.proto: ModelProto.graph, ModelProto.metadata_props, GraphProto.node."""
+
+
+def _parse_model(data: bytes) -> tuple[dict[str, str], int]:
+    """``(metadata_props, number of graph nodes)`` of a serialized ``ModelProto``.
+
+    A few dozen lines of protobuf wire format instead of the ``onnx`` package, which the runtime
+    install does not have: the model's other fields (the weights too) are skipped by length.
+    """
+    props: dict[str, str] = {}
+    nodes = 0
+    for number, wire, begin, end in _fields(data, 0, len(data)):
+        if wire != 2:
+            continue
+        if number == _GRAPH:
+            inner = _fields(data, begin, end)
+            nodes += sum(1 for n, w, _, _ in inner if n == _GRAPH_NODE and w == 2)
+        elif number == _METADATA_PROPS:
+            entry = {n: data[b:e].decode() for n, w, b, e in _fields(data, begin, end) if w == 2}
+            props[entry.get(1, "")] = entry.get(2, "")
+    return props, nodes
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The ``lesrcnn.*`` metadata of an ONNX file (prefix stripped), without loading weights.
+    """The ``lesrcnn.*`` metadata of an ONNX file (prefix stripped), read without the ``onnx``
+    package and without decoding the weights.
 
     Raises:
         ModelError: the file is missing, truncated or not an ONNX model.
     """
-    import onnx
-
     p = Path(path)
     if not p.is_file():
         msg = f"{p}: model file not found"
         raise ModelError(msg)
     try:
-        model = onnx.load(os.fspath(p), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError, RuntimeError, ... for garbage
+        props, nodes = _parse_model(p.read_bytes())
+    except ValueError as exc:  # bad wire format, truncation, invalid UTF-8
         msg = f"{p}: not a readable ONNX model (truncated or corrupted: {type(exc).__name__})"
         raise ModelError(msg) from exc
-    if not model.graph.node:
+    if not nodes:
         msg = f"{p}: not a readable ONNX model (empty graph)"
         raise ModelError(msg)
-    return proto_metadata(model)
+    return {k[len(META_PREFIX) :]: v for k, v in props.items() if k.startswith(META_PREFIX)}
 
 
 def check_model(

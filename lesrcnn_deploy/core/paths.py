@@ -6,7 +6,8 @@ to ``<checkout>/models``, reports to ``<checkout>/reports`` and retrained recipe
 the per-user cache directory of the platform (``~/.cache/lesrcnn-deploy`` on Linux,
 ``~/Library/Caches/lesrcnn-deploy`` on macOS, ``%LOCALAPPDATA%\\lesrcnn-deploy\\Cache`` on
 Windows), never in the current folder. ``LESRCNN_CACHE_DIR`` (or the CLI's ``--cache-dir``)
-moves all of it elsewhere.
+moves all of it elsewhere. Measurements of this machine (the ``auto`` runtime choice) always go
+to the per-user cache (:func:`user_cache_dir`), also in a checkout.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "recipes_dir",
     "reports_dir",
     "shared_dir",
+    "user_cache_dir",
 ]
 
 CACHE_ENV = "LESRCNN_CACHE_DIR"
@@ -45,6 +47,18 @@ def cache_dir() -> Path:
     root = checkout_root()
     if root is not None:
         return root
+    from platformdirs import user_cache_path
+
+    return user_cache_path("lesrcnn-deploy", appauthor=False)
+
+
+def user_cache_dir() -> Path:
+    """The per-user, per-machine cache (``$LESRCNN_CACHE_DIR``, else the platform's user cache
+    directory, even in a checkout): what was measured on this machine, e.g. the ``auto`` runtime
+    choices, which a checkout shared between machines must not carry."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
     from platformdirs import user_cache_path
 
     return user_cache_path("lesrcnn-deploy", appauthor=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_STREAMS",
     "DEFAULT_THREADS",
     "DEFAULT_TILE",
     "MODEL_PRECISIONS",
@@ -39,6 +40,10 @@ DEFAULT_TILE = 128
 
 DEFAULT_THREADS = 2
 """Intra-op threads of every command unless ``--threads`` says otherwise."""
+
+DEFAULT_STREAMS = 2
+"""OpenVINO inference streams of ``serve`` unless ``--streams`` says otherwise (at most one per
+thread); chosen by measurement (README, serving section)."""
 
 
 def _choose(kind: str, value: object, allowed: tuple[object, ...]) -> None:

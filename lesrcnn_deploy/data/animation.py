@@ -32,6 +32,7 @@ __all__ = [
     "Animation",
     "is_animated",
     "load_animation",
+    "probe_animation",
     "save_animation",
 ]
 
@@ -90,8 +91,27 @@ def is_animated(path: str | os.PathLike[str]) -> bool:
             if im.format != ANIMATION_FORMATS[ext]:
                 return False
             return ext == ".gif" or bool(getattr(im, "is_animated", False))
-    except (ImageError, OSError):
+    except Exception:  # damage: the reader that runs next reports it in one line
         return False
+
+
+def probe_animation(source: str | os.PathLike[str]) -> tuple[int, tuple[int, int]]:
+    """``(frames, (width, height))`` from the header of a GIF/WebP/PNG, without decoding frames.
+
+    Raises:
+        ImageError: unreadable.
+    """
+    p = Path(source)
+    with _open(p, str(p)) as im:
+        return _count_frames(im, str(p)), (int(im.size[0]), int(im.size[1]))
+
+
+def _count_frames(im: Image.Image, label: str) -> int:
+    try:
+        return int(getattr(im, "n_frames", 1))  # seeks through the file: may meet damage
+    except Exception as err:
+        msg = f"{label}: truncated or corrupt {im.format} animation ({one_line(err)})"
+        raise ImageError(msg) from None
 
 
 def load_animation(
@@ -122,7 +142,7 @@ def load_animation(
         if w * h > max_pixels:
             msg = f"{label}: image too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
             raise ImageTooLargeError(msg)
-        n = int(getattr(im, "n_frames", 1))
+        n = _count_frames(im, label)
         if n > MAX_FRAMES:
             msg = f"{label}: {n} frames (at most {MAX_FRAMES})"
             raise ImageError(msg)

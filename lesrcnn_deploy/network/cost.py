@@ -7,12 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .facts import CARD_FLOPS_DIVISOR
 from .lesrcnn import LESRCNN, count_parameters
 
-__all__ = ["CARD_FLOPS_DIVISOR", "ModelCost", "measure_cost"]
-
-CARD_FLOPS_DIVISOR = 0.9e9
-"""The card's Flops(G) is thop's MAC count x 2 / 0.9e9 (an odd convention, reproduced as is)."""
+__all__ = ["CARD_FLOPS_DIVISOR", "ModelCost", "layer_plan", "measure_cost", "receptive_field_of"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +67,54 @@ def measure_cost(
         for h in handles:
             h.remove()
     return ModelCost(params=count_parameters(model), macs=total, input_hw=input_hw)
+
+
+def layer_plan(model: LESRCNN, scale: int) -> list[tuple[str, int]]:
+    """The spatial layers on LESRCNN's longest path, input to output, read off ``model``.
+
+    Returns:
+        ``[("conv", kernel_size) | ("shuffle", factor), ...]`` in execution order. Element-wise
+        layers (ReLU, residual adds, the 1x1 mean shifts) do not widen the receptive field and are
+        left out; the skip from ``conv1`` to the upsampler is a shorter path and is covered.
+    """
+    from .lesrcnn import _STAGES
+
+    plan: list[tuple[str, int]] = []
+
+    def conv(name: str) -> None:
+        layer = getattr(model, name)[0]
+        if not isinstance(layer, nn.Conv2d):  # pragma: no cover - guards the model definition
+            msg = f"LESRCNN.{name} is not a Conv2d; update layer_plan"
+            raise TypeError(msg)
+        plan.append(("conv", int(layer.kernel_size[0])))
+
+    conv("conv1")
+    for i in range(2, 2 + 2 * _STAGES):
+        conv(f"conv{i}")
+    for m in model.upsample.head(scale).body:
+        if isinstance(m, nn.Conv2d):
+            plan.append(("conv", int(m.kernel_size[0])))
+        elif isinstance(m, nn.PixelShuffle):
+            plan.append(("shuffle", int(m.upscale_factor)))
+    for j in range(1, 5):
+        conv(f"conv17_{j}")
+    conv("conv18")
+    return plan
+
+
+def receptive_field_of(model: LESRCNN, scale: int) -> int:
+    """One-sided receptive field in LR pixels, walked backwards through :func:`layer_plan` from an
+    HR pixel of every sub-pixel phase: a conv of kernel ``k`` widens the interval by ``k // 2`` on
+    each side, a pixel shuffle by ``f`` maps pixel ``i`` to ``i // f``. (Inference reads the same
+    numbers from :data:`~lesrcnn_deploy.network.facts.RECEPTIVE_FIELD`.)"""
+    plan = layer_plan(model, scale)
+    radius = 0
+    for phase in range(scale):
+        lo = hi = phase
+        for kind, value in reversed(plan):
+            if kind == "conv":
+                lo, hi = lo - value // 2, hi + value // 2
+            else:
+                lo, hi = lo // value, hi // value
+        radius = max(radius, -lo, hi)  # relative to the source pixel phase // scale == 0
+    return radius

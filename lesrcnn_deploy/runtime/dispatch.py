@@ -28,6 +28,7 @@ def open_runner(
     precision: str | None = None,
     choice: RuntimeChoice | None = None,
     fuse_upsample: bool = False,
+    streams: int | None = None,
 ) -> Runner:
     """Open an ``.onnx`` model or a ``.pth`` checkpoint as a runner.
 
@@ -42,6 +43,8 @@ def open_runner(
         precision: ``None`` (the model's own), ``"fp32"``, ``"int8"`` or ``"bf16"`` (OpenVINO).
         choice: an already resolved runtime choice (skips :func:`~.choice.resolve_runtime`).
         fuse_upsample: PyTorch only: run the fused upsampler, as the ONNX export does.
+        streams: OpenVINO only: inference streams (inputs run at once, see
+            :class:`~.ov.OpenVinoRunner`); ``None``: one stream on all threads.
 
     Raises:
         ConfigError: unknown extension, scale, runtime or precision.
@@ -60,6 +63,7 @@ def open_runner(
             float_precision=choice.float_precision,
             threads=threads,
             scale=scale or 0,
+            streams=streams,
         )
     if suffix in (".pth", ".pt") or (runtime == "torch" and not str(path)):
         return _open_torch(

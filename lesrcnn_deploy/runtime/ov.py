@@ -17,7 +17,9 @@ absence raises :class:`~lesrcnn_deploy.core.errors.RuntimeUnavailableError` with
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +36,7 @@ from ..core.errors import (
 )
 from ..core.fileio import sha256_file
 from ..core.onnx_io import model_metadata
+from .ov_requests import RequestPool, run_many
 
 __all__ = [
     "FLOAT_PRECISIONS",
@@ -96,6 +99,11 @@ class OpenVinoRunner:
         scale: expected scale; checked against the model's metadata.
         float_precision: ``INFERENCE_PRECISION_HINT`` of the float layers, ``"f32"`` (default:
             fp32 stays fp32) or ``"bf16"``.
+        streams: ``NUM_STREAMS``: inputs run at once, the ``threads`` split between them (the
+            server's throughput mode); ``None`` (default): one stream on all threads (latency).
+            Any number of threads may call the runner; each call runs on an infer request of
+            its own (:mod:`.ov_requests`), and :meth:`run_many` runs the tiles of one image as
+            parallel requests.
 
     Attributes:
         kind: ``"openvino-fp32"``, ``"openvino-bf16"``, ``"openvino-int8"`` or
@@ -113,6 +121,7 @@ class OpenVinoRunner:
     threads: int | None = None
     scale: int = 0
     float_precision: str = "f32"
+    streams: int | None = None
     kind: str = "openvino"
     precision: str = "fp32"
     metadata: dict[str, str] = field(default_factory=dict)
@@ -128,6 +137,9 @@ class OpenVinoRunner:
             raise ConfigError(msg)
         if self.threads is not None and self.threads < 1:
             msg = f"threads must be >= 1, got {self.threads}"
+            raise ConfigError(msg)
+        if self.streams is not None and self.streams < 1:
+            msg = f"streams must be >= 1, got {self.streams}"
             raise ConfigError(msg)
         self.metadata, self.scale = model_metadata(self.path, self.scale)
         model_precision = self.metadata.get("precision", "fp32")
@@ -151,6 +163,8 @@ class OpenVinoRunner:
             d.get_length() if d.is_static else "?" for d in pshape
         )
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._pools: dict[tuple[int, ...], RequestPool] = {}
+        self._cache_lock = threading.Lock()  # the shape LRU, when threads share the runner
 
     @property
     def config(self) -> dict[str, str]:
@@ -158,6 +172,8 @@ class OpenVinoRunner:
         cfg = {"INFERENCE_PRECISION_HINT": self.float_precision}
         if self.threads is not None:
             cfg["INFERENCE_NUM_THREADS"] = str(self.threads)
+        if self.streams is not None:
+            cfg["NUM_STREAMS"] = str(self.streams)
         return cfg
 
     @property
@@ -171,7 +187,14 @@ class OpenVinoRunner:
         Raises:
             ModelError: the model has a fixed input size other than ``shape``.
         """
-        hit = self._compiled.get(shape)
+        return self._pool(shape).compiled
+
+    def _pool(self, shape: tuple[int, ...]) -> RequestPool:
+        with self._cache_lock:
+            return self._pool_locked(shape)
+
+    def _pool_locked(self, shape: tuple[int, ...]) -> RequestPool:
+        hit = self._pools.get(shape)
         if hit is not None:
             self._compiled.move_to_end(shape)
             return hit
@@ -186,16 +209,40 @@ class OpenVinoRunner:
         model.reshape(list(shape))
         compiled = self._core.compile_model(model, "CPU", self.config)
         self._compiled[shape] = compiled
+        self._pools[shape] = RequestPool(compiled)
         while len(self._compiled) > _SHAPE_CACHE:
-            self._compiled.popitem(last=False)
-        return compiled
+            old, _ = self._compiled.popitem(last=False)
+            del self._pools[old]  # callers holding its requests finish on them undisturbed
+        return self._pools[shape]
+
+    def requests(self, shape: tuple[int, ...]) -> int:
+        """Infer requests run at once at input ``shape`` (the compiled model's streams)."""
+        return self._pool(shape).size
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""
+        """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``.
+
+        Thread-safe: each call runs on a free infer request of the compiled model.
+        """
         x = np.ascontiguousarray(x, dtype=np.float32)
-        compiled = self.compiled(tuple(int(d) for d in x.shape))
-        out = compiled(x, share_inputs=True, share_outputs=False)
-        return np.asarray(out[0])
+        return self._pool(tuple(int(d) for d in x.shape)).infer(x)
+
+    def run_many(
+        self,
+        items: Iterable[tuple[Any, np.ndarray]],
+        sink: Callable[[Any, np.ndarray], None],
+    ) -> None:
+        """Run ``(key, x)`` inputs as parallel infer requests; ``sink(key, y)`` per output.
+
+        ``y`` is a view that is reused afterwards (copy what you keep); see
+        :func:`.ov_requests.run_many`.
+        """
+
+        def pool_of(x: np.ndarray) -> RequestPool:
+            return self._pool(tuple(int(d) for d in x.shape))
+
+        contiguous = ((k, np.ascontiguousarray(x, dtype=np.float32)) for k, x in items)
+        run_many(contiguous, pool_of, sink=sink)
 
     def runtime_ops(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> list[dict[str, str]]:
         """What the CPU plugin runs: one dict per op of the runtime graph at ``shape``.

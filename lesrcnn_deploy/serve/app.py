@@ -36,7 +36,14 @@ from ..core.errors import (
     UnsupportedFormatError,
 )
 from .config import ServeConfig, output_options
-from .engine import InferenceEngine, ModelPool, RequestCancelled, UpscaleResult, upscale_bytes
+from .engine import (
+    InferenceEngine,
+    ModelPool,
+    RequestCancelled,
+    UpscaleResult,
+    runtime_fields,
+    upscale_bytes,
+)
 from .http import authorized, find_model, model_headers, read_body, unauthorized
 from .http import error as _error
 from .jobs import JOB_STATES, JobManager
@@ -62,15 +69,28 @@ class Service:
     def __init__(self, config: ServeConfig, pool: ModelPool | None = None) -> None:
         self.config = config
         self.pool = pool if pool is not None else ModelPool(config)
-        self.engine = InferenceEngine(config.workers, config.max_queue)
+        ready = self.pool.ready.is_set()
+        self.engine = InferenceEngine(
+            self.pool.workers() if ready else config.workers, config.max_queue
+        )
         self.jobs: JobManager | None = None  # created at start-up, closed at shutdown
         self.metrics = ServeMetrics(
             lambda: self.engine.running,
             lambda: self.engine.queued,
             jobs=self._job_counts,
             job_bytes=lambda: self.jobs.held_bytes() if self.jobs is not None else 0,
+            runtimes=self._runtimes,
         )
         self.token = config.read_token()
+
+    def _runtimes(self) -> list[tuple[int, str, str, str]]:
+        rows = []
+        for s, p in self.pool.loaded():
+            m = self.pool.get(s, p)
+            if m is not None:
+                f = runtime_fields(m)
+                rows.append((s, p, str(f["runtime"]), str(f["runtime_requested"])))
+        return rows
 
     def _job_counts(self) -> dict[str, int]:
         if self.jobs is None:
@@ -210,7 +230,7 @@ async def _readyz(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return _error(503, "models are still loading", headers={"Retry-After": "1"})
     models = [
-        {"scale": s, "precision": p, "sha256": m.sha256}
+        {"scale": s, "precision": p, "sha256": m.sha256, **runtime_fields(m)}
         for s, p in service.pool.loaded()
         if (m := service.pool.get(s, p)) is not None
     ]
@@ -220,6 +240,7 @@ async def _readyz(request: Request) -> Response:
             "status": "ready",
             "models": models,
             "auth": service.token is not None,
+            "workers": service.engine.threads,
             "max_body_bytes": cfg.max_body_bytes,
             "max_pixels": cfg.max_pixels,
             "max_job_bytes": cfg.max_job_bytes,
@@ -263,6 +284,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not service.pool.ready.is_set():
             await asyncio.to_thread(service.pool.load)
+            service.engine.resize(service.pool.workers())  # OpenVINO: 2 per stream
         service.start_jobs()
         try:
             yield

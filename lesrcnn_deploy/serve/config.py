@@ -8,7 +8,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..core.errors import ConfigError
-from ..core.vocab import DEFAULT_TILE, SCALES, check_model_precision, check_scale
+from ..core.vocab import (
+    DEFAULT_STREAMS,
+    DEFAULT_TILE,
+    SCALES,
+    check_model_precision,
+    check_runtime,
+    check_scale,
+)
 from ..data.outsize import parse_fit
 from ..upscale.output import OutputOptions
 
@@ -81,8 +88,14 @@ class ServeConfig:
             model paths (:func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         host: listen address (loopback unless told otherwise).
         port: TCP port (0 = any free port).
-        workers: inference workers (requests computed at the same time).
-        threads: ONNX Runtime intra-op threads per inference (``None`` = ORT default).
+        workers: inference workers (requests computed at the same time); on OpenVINO at least
+            ``2 * streams``, so that decoding and encoding overlap the streams' inference.
+        threads: ONNX Runtime intra-op threads per inference (``None`` = ORT default); on
+            OpenVINO the threads of all its streams together (``None`` = all cores).
+        runtime: ``ort``, ``openvino`` or ``auto`` (the faster one here, measured once and
+            cached); ``None``: the default runtime (``auto`` with OpenVINO installed, else ``ort``).
+        streams: OpenVINO inference streams (requests, or tiles of one request, run at once);
+            ``None``: :data:`DEFAULT_STREAMS` capped by ``threads``. Ignored on ONNX Runtime.
         max_queue: requests allowed to wait for a worker; beyond it: 503 + ``Retry-After``.
         max_pixels: largest accepted input ``width * height``; beyond it: 413.
         max_body_bytes: largest accepted request body; beyond it: 413, without reading it whole.
@@ -103,6 +116,8 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     threads: int | None = None
+    runtime: str | None = None
+    streams: int | None = None
     max_queue: int = 8
     max_pixels: int = 4_000_000
     max_body_bytes: int = 32 * 1024 * 1024
@@ -130,6 +145,10 @@ class ServeConfig:
         _positive("workers", self.workers)
         if self.threads is not None:
             _positive("threads", self.threads)
+        if self.runtime is not None:
+            check_runtime(self.runtime)
+        if self.streams is not None:
+            _positive("streams", self.streams)
         _positive("max_queue", self.max_queue, 0)
         _positive("max_pixels", self.max_pixels)
         _positive("max_body_bytes", self.max_body_bytes)
@@ -149,6 +168,14 @@ class ServeConfig:
         if not self.model_keys():
             msg = "no model to serve: give --scales/--precision or --model"
             raise ConfigError(msg)
+
+    @property
+    def ov_streams(self) -> int:
+        """OpenVINO inference streams: ``streams``, else :data:`DEFAULT_STREAMS` capped by
+        ``threads``."""
+        if self.streams is not None:
+            return self.streams
+        return min(DEFAULT_STREAMS, self.threads) if self.threads else DEFAULT_STREAMS
 
     def model_keys(self) -> list[ModelKey]:
         """The ``(scale, precision)`` pairs to load, default precision first."""

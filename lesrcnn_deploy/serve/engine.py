@@ -1,9 +1,17 @@
 """Thread-safe inference behind the HTTP service: shared models, bounded worker pool and queue.
 
-* :class:`ModelPool`: one :class:`~lesrcnn_deploy.upscale.api.Upscaler` (so one ONNX Runtime
-  session) per ``(scale, precision)``, loaded and warmed up once, shared by every request.
-  ``InferenceSession.run`` is thread-safe and ``Upscaler.upscale`` keeps no per-call state on the
+* :class:`ModelPool`: one :class:`~lesrcnn_deploy.upscale.api.Upscaler` per ``(scale, precision)``
+  on the configured runtime (``--runtime``; default: ``auto`` with OpenVINO installed), loaded and
+  warmed up once, shared by every request; ``Upscaler.upscale`` keeps no per-call state on the
   object, so no lock is taken around inference.
+
+  - ONNX Runtime: one session; ``InferenceSession.run`` is thread-safe, ``workers`` requests
+    run at once, each on ``threads`` intra-op threads.
+  - OpenVINO: the model is compiled with ``NUM_STREAMS`` inference streams (the ``threads``
+    split between them) and every inference runs on an asynchronous infer request of its own
+    (:mod:`~lesrcnn_deploy.runtime.ov_requests`), never N threads on one request; the tiles of
+    one large request run as parallel infer requests. The worker pool holds ``2 * streams``
+    workers at least, so one request's PNG decode and encode overlap other requests' inference.
 * :class:`InferenceEngine`: ``threads`` workers and at most ``max_queue`` waiting jobs; one more
   is refused at once with :class:`~lesrcnn_deploy.core.errors.ServerBusyError` (never an unbounded
   backlog). A job that is cancelled before it starts frees its place at once; a running job is
@@ -15,7 +23,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..core.errors import LesrcnnError, ServerBusyError
+from ..core.errors import ConfigError, LesrcnnError, ServerBusyError
 from ..core.fileio import sha256_file
 from ..data import decode_image, encode_image
 from ..upscale.api import Upscaler
@@ -36,6 +44,7 @@ __all__ = [
     "ModelPool",
     "RequestCancelled",
     "UpscaleResult",
+    "runtime_fields",
     "upscale_bytes",
 ]
 
@@ -68,6 +77,21 @@ class UpscaleResult:
     height: int
 
 
+def runtime_fields(model: LoadedModel) -> dict[str, Any]:
+    """What ``/readyz`` says of a model's runtime: ``runtime`` (``ort``/``openvino``),
+    ``runtime_requested`` (``auto``...), ``runtime_note`` (why), and OpenVINO's ``streams``."""
+    choice = model.upscaler.runtime_choice
+    fields: dict[str, Any] = {
+        "runtime": choice.runtime,
+        "runtime_requested": choice.requested,
+        "runtime_note": choice.note,
+    }
+    streams = getattr(model.upscaler.runner, "streams", None)
+    if choice.runtime == "openvino" and streams is not None:
+        fields["streams"] = streams
+    return fields
+
+
 class ModelPool:
     """The models of a :class:`ServeConfig`, loaded on :meth:`load`.
 
@@ -94,10 +118,23 @@ class ModelPool:
                 model=self.config.models.get(key),
                 tile=self.config.tile,
                 threads=self.config.threads,
+                runtime=self.config.runtime,  # None: the default runtime
+                streams=self.config.ov_streams,
             )
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
             self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))
         self.ready.set()
+
+    def runtimes(self) -> list[str]:
+        """The concrete runtimes of the loaded models (``ort``, ``openvino``), without repeats."""
+        return list(dict.fromkeys(m.upscaler.runtime_choice.runtime for m in self._models.values()))
+
+    def workers(self) -> int:
+        """Worker threads for the loaded models: ``config.workers``, and on OpenVINO at least
+        ``2 * streams`` (decode and encode of one request overlap the inference of others)."""
+        if "openvino" in self.runtimes():
+            return max(self.config.workers, 2 * self.config.ov_streams)
+        return self.config.workers
 
     def loaded(self) -> list[ModelKey]:
         """Loaded ``(scale, precision)`` pairs."""
@@ -117,11 +154,27 @@ class _CancellableRunner:
         self.scale: int = runner.scale
         self.kind: str = runner.kind
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if hasattr(runner, "run_many"):
+            self.run_many = self._run_many
+
+    def _check(self) -> None:
         if self._cancel.is_set():
             msg = "client disconnected"
             raise RequestCancelled(msg)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self._check()
         return np.asarray(self._runner(x))
+
+    def _run_many(
+        self, items: Iterable[tuple[Any, np.ndarray]], sink: Callable[[Any, np.ndarray], None]
+    ) -> None:
+        def checked() -> Iterator[tuple[Any, np.ndarray]]:
+            for item in items:
+                self._check()
+                yield item
+
+        self._runner.run_many(checked(), sink)
 
 
 _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -191,7 +244,7 @@ class InferenceEngine:
     def __init__(self, threads: int, max_queue: int) -> None:
         self.threads = threads
         self.max_queue = max_queue
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lesrcnn")
+        self._executor: ThreadPoolExecutor | None = None  # started by the first job
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
@@ -231,6 +284,9 @@ class InferenceEngine:
                 msg = f"server busy: {self._admitted} requests admitted (limit {self.capacity})"
                 raise ServerBusyError(msg)
             self._admitted += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="lesrcnn")
+            executor = self._executor
 
         def work() -> T:
             with self._lock:
@@ -241,7 +297,7 @@ class InferenceEngine:
                 with self._lock:
                     self._running -= 1
 
-        future = self._executor.submit(work)
+        future = executor.submit(work)
         future.add_done_callback(self._release)
         return future
 
@@ -253,4 +309,18 @@ class InferenceEngine:
         """Refuse new jobs and stop the workers (after the admitted jobs when ``wait``)."""
         with self._lock:
             self._closed = True
-        self._executor.shutdown(wait=wait)
+            executor = self._executor
+        if executor is not None:
+            executor.shutdown(wait=wait)
+
+    def resize(self, threads: int) -> None:
+        """Set the number of workers (once the models are loaded: it depends on the runtime).
+
+        Raises:
+            ConfigError: ``threads`` < 1, or jobs already ran.
+        """
+        with self._lock:
+            if threads < 1 or self._executor is not None:
+                msg = f"cannot resize the worker pool to {threads} once it has started"
+                raise ConfigError(msg)
+            self.threads = threads

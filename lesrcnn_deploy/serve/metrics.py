@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,6 +29,8 @@ class ServeMetrics:
         queued: returns the number of requests waiting for a worker.
         jobs: returns the number of jobs in each state (``lesrcnn_jobs{state=...}``).
         job_bytes: returns the bytes held by job files (``lesrcnn_job_storage_bytes``).
+        runtimes: returns ``(scale, precision, runtime, requested)`` per loaded model
+            (``lesrcnn_model_runtime_info``: which runtime runs it, and what was asked).
     """
 
     def __init__(
@@ -38,9 +40,18 @@ class ServeMetrics:
         *,
         jobs: Callable[[], Mapping[str, int]] | None = None,
         job_bytes: Callable[[], float] | None = None,
+        runtimes: Callable[[], Iterable[tuple[int, str, str, str]]] | None = None,
     ) -> None:
         self._job_counts = jobs
+        self._runtimes = runtimes
         self.registry = CollectorRegistry(auto_describe=True)
+        self.runtime_info = Gauge(
+            "lesrcnn_model_runtime_info",
+            "1 per loaded model: the runtime that runs it (ort, openvino) and the one asked for "
+            "(ort, openvino, auto).",
+            ["scale", "precision", "runtime", "requested"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "lesrcnn_upscale_requests",
             "Upscale requests answered, by HTTP status.",
@@ -93,6 +104,11 @@ class ServeMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        if self._runtimes is not None:
+            for scale, precision, runtime, requested in self._runtimes():
+                self.runtime_info.labels(
+                    scale=str(scale), precision=precision, runtime=runtime, requested=requested
+                ).set(1)
         if self._job_counts is not None:
             for state, n in self._job_counts().items():
                 self.jobs.labels(state=state).set(n)

@@ -27,7 +27,7 @@ ImageArray = npt.NDArray[np.unsignedinteger[Any]]
 
 
 class Upscaler:
-    """Upscale uint8 / uint16 gray, RGB or RGBA images with LESRCNN on ONNX Runtime, tiled.
+    """Upscale uint8 / uint16 gray, RGB or RGBA images with LESRCNN, tiled, on the default runtime.
 
     The network sees RGB float32 in [0, 1]. How each kind of image is handled:
 
@@ -53,15 +53,19 @@ class Upscaler:
     Args:
         scale: 2, 3 or 4.
         precision: ``"int8"`` or ``"fp32"``; with ``model`` it must match the model's metadata.
-        model: explicit ``.onnx`` file; default ``models_dir()/lesrcnn_x{S}[_int8].onnx``, built
-            from the official checkpoint when missing (int8 needs ``make quantize``).
+        model: explicit ``.onnx`` file; default: the int8 model shipped in the package, or the
+            fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
+            built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
         threads: intra-op threads (``None`` = the runtime's default).
         runtime: ``"ort"`` (ONNX Runtime), ``"openvino"`` or ``"auto"`` (the faster installed
-            runtime for this model and machine, measured once and cached; see
-            :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which ran.
+            runtime for this model and machine, measured once and cached); ``None`` (default):
+            ``auto`` when OpenVINO is installed, else ``ort`` (see
+            :mod:`~lesrcnn_deploy.runtime.choice`). ``runtime_choice.note`` says which runs, why.
+        streams: OpenVINO only: inference streams, i.e. tiles or callers run at once, the
+            threads split between them (the server's throughput mode); ``None``: one stream.
 
     ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
 
@@ -79,14 +83,16 @@ class Upscaler:
         tile: int = DEFAULT_TILE,
         tile_overlap: int | None = None,
         threads: int | None = None,
-        runtime: str = "ort",
+        runtime: str | None = None,
+        streams: int | None = None,
     ) -> None:
         from ..core.vocab import check_runtime
         from ..runtime.choice import resolve_runtime
         from ..runtime.dispatch import open_runner
 
         self.scale = check_scale(scale)
-        check_runtime(runtime)
+        if runtime is not None:
+            check_runtime(runtime)
         self.precision = precision if precision == "bf16" else check_model_precision(precision)
         check_tile(tile)
         overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
@@ -104,7 +110,11 @@ class Upscaler:
             threads=threads,
         )
         self.runner: Runner = open_runner(
-            self.model_path, threads=threads, scale=self.scale, choice=self.runtime_choice
+            self.model_path,
+            threads=threads,
+            scale=self.scale,
+            choice=self.runtime_choice,
+            streams=streams,
         )
 
     def __repr__(self) -> str:

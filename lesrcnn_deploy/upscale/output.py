@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, ImageTooLargeError
 from ..core.vocab import SCALES, check_scale
-from ..data.animation import Animation, load_animation, save_animation
+from ..data.animation import Animation, load_animation, probe_animation, save_animation
 from ..data.image_encode import check_encode_options, check_writable
 from ..data.image_meta import ImageMeta
 from ..data.outsize import OutputPlan, check_outscale, parse_fit, resize_to, target_size
@@ -36,6 +36,10 @@ __all__ = [
     "upscale_animation",
     "upscale_pixels",
 ]
+
+MAX_ANIMATION_OUTPUT_PIXELS = 400_000_000
+"""Largest ``frames * output width * output height`` of an animation (all frames are held in
+memory to be encoded: 400 M RGBA pixels are 1.6 GB); larger ones are refused before decoding."""
 
 Pixels = npt.NDArray[np.unsignedinteger[Any]]
 
@@ -179,9 +183,20 @@ def upscale_animation(
         The written :class:`~lesrcnn_deploy.data.animation.Animation`.
 
     Raises:
+        ImageTooLargeError: more than :data:`MAX_ANIMATION_OUTPUT_PIXELS` output pixels in all.
         ImageError: unreadable input; an output extension that holds no animation.
         ConfigError: ``quality``/``lossless`` where they have no effect.
     """
+    n, size = probe_animation(source)
+    if size[0] * size[1] <= max_pixels:  # else load_animation says "too large" itself
+        ups = upscalers if isinstance(upscalers, ScaleSet) else ScaleSet.fixed(upscalers)
+        w, h = options.plan(size, ups.scales).size
+        if n * w * h > MAX_ANIMATION_OUTPUT_PIXELS:
+            msg = (
+                f"{source}: animation too large: {n} frames of {w}x{h} output pixels "
+                f"(at most {MAX_ANIMATION_OUTPUT_PIXELS} pixels in all)"
+            )
+            raise ImageTooLargeError(msg)
     anim = load_animation(source, max_pixels=max_pixels)
     frames = [upscale_pixels(upscalers, f, options=options) for f in anim.frames]
     out = Animation(

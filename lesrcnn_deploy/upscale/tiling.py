@@ -23,13 +23,15 @@ Receptive field of LESRCNN, one-sided, in LR pixels (:func:`receptive_field`):
 
 Walking these layers backwards from one HR pixel (for every sub-pixel phase) gives 13 LR pixels for
 x2 (9 + 1 + ceil(5/2)), 12 for x3 (9 + 1 + ceil(5/3)) and 12 for x4 (9 + 1 + ceil((ceil(5/2) + 1) /
-2)). ``tests/test_upscale_tiling.py`` measures the same numbers by perturbing one input pixel of a
-random-weight model.
+2)). These are a table (:data:`~lesrcnn_deploy.network.facts.RECEPTIVE_FIELD`), so tiling never
+builds the PyTorch model; ``tests/test_upscale_tiling.py`` derives the same numbers by walking the
+network's layers (:func:`~lesrcnn_deploy.network.cost.receptive_field_of`) and measures them by
+perturbing one input pixel of a random-weight model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,83 +39,29 @@ import numpy.typing as npt
 
 from ..core.errors import ConfigError, ModelError
 from ..core.vocab import check_scale
+from ..network.facts import RECEPTIVE_FIELD
 from ..runtime.base import Runner
 
 __all__ = [
     "TileWindow",
-    "layer_plan",
     "receptive_field",
     "tile_windows",
     "tiled_forward",
 ]
 
 
-def layer_plan(scale: int) -> list[tuple[str, int]]:
-    """The spatial layers on LESRCNN's longest path, input to output, read off the model.
-
-    Args:
-        scale: 2, 3 or 4.
-
-    Returns:
-        ``[("conv", kernel_size) | ("shuffle", factor), ...]`` in execution order. Element-wise
-        layers (ReLU, residual adds, the 1x1 mean shifts) do not widen the receptive field and are
-        left out; the skip from ``conv1`` to the upsampler is a shorter path and is covered.
-    """
-    from torch import nn
-
-    from ..network.lesrcnn import _STAGES, build_model
-
-    model = build_model(check_scale(scale))
-    plan: list[tuple[str, int]] = []
-
-    def conv(name: str) -> None:
-        seq = getattr(model, name)
-        layer = seq[0]
-        if not isinstance(layer, nn.Conv2d):  # pragma: no cover - guards the model definition
-            msg = f"LESRCNN.{name} is not a Conv2d; update layer_plan"
-            raise ModelError(msg)
-        plan.append(("conv", int(layer.kernel_size[0])))
-
-    conv("conv1")
-    for i in range(2, 2 + 2 * _STAGES):
-        conv(f"conv{i}")
-    for m in model.upsample.head(scale).body:
-        if isinstance(m, nn.Conv2d):
-            plan.append(("conv", int(m.kernel_size[0])))
-        elif isinstance(m, nn.PixelShuffle):
-            plan.append(("shuffle", int(m.upscale_factor)))
-    for j in range(1, 5):
-        conv(f"conv17_{j}")
-    conv("conv18")
-    return plan
-
-
 def receptive_field(scale: int) -> int:
-    """One-sided receptive field of LESRCNN in LR pixels, computed from :func:`layer_plan`.
+    """One-sided receptive field of LESRCNN in LR pixels: 13 for x2, 12 for x3 and x4.
 
     An HR output pixel ``y`` depends only on LR pixels ``q`` with ``|q - y // scale| <= r``;
     conversely changing one LR pixel changes only HR pixels whose source pixel is within ``r``.
-    Computed by walking the layers backwards from an HR pixel of every sub-pixel phase: a conv of
-    kernel ``k`` widens the interval by ``k // 2`` on each side, a pixel shuffle by ``f`` maps
-    pixel ``i`` to ``i // f``.
+    Read from :data:`~lesrcnn_deploy.network.facts.RECEPTIVE_FIELD` (no PyTorch); the tests
+    derive the same numbers from the network's layers and by perturbing one input pixel.
 
-    Args:
-        scale: 2, 3 or 4.
-
-    Returns:
-        13 for x2, 12 for x3 and x4.
+    Raises:
+        ConfigError: ``scale`` is not 2, 3 or 4.
     """
-    plan = layer_plan(scale)
-    radius = 0
-    for phase in range(scale):
-        lo = hi = phase
-        for kind, value in reversed(plan):
-            if kind == "conv":
-                lo, hi = lo - value // 2, hi + value // 2
-            else:
-                lo, hi = lo // value, hi // value
-        radius = max(radius, -lo, hi)  # relative to the source pixel phase // scale == 0
-    return radius
+    return RECEPTIVE_FIELD[check_scale(scale)]
 
 
 @dataclass(frozen=True)
@@ -184,6 +132,10 @@ def tiled_forward(
         out: optional preallocated float32 ``(N, 3, H*s, W*s)`` buffer to write into.
         progress: called as ``progress(done, total)`` after each tile.
 
+    A runner with a ``run_many(items, sink)`` method (OpenVINO, see
+    :meth:`~lesrcnn_deploy.runtime.ov.OpenVinoRunner.run_many`) gets all tiles at once and runs
+    them as parallel infer requests; the result is the same as one tile after the other.
+
     Returns:
         float32 ``(N, 3, H*s, W*s)`` RGB, not clipped (``out`` when given).
 
@@ -215,20 +167,33 @@ def tiled_forward(
     cols = tile_windows(w, tile or w, overlap=overlap)
     total = len(rows) * len(cols)
     done = 0
-    for r in rows:
-        for c in cols:
-            patch = np.ascontiguousarray(x[:, :, r.start : r.stop, c.start : c.stop])
-            y = runner(patch)
-            want = (n, 3, (r.stop - r.start) * s, (c.stop - c.start) * s)
-            if y.shape != want:
-                msg = f"model returned {y.shape} for a {patch.shape} tile, expected {want}"
-                raise ModelError(msg)
-            y0, y1 = (r.core_start - r.start) * s, (r.core_stop - r.start) * s
-            x0, x1 = (c.core_start - c.start) * s, (c.core_stop - c.start) * s
-            out[:, :, r.core_start * s : r.core_stop * s, c.core_start * s : c.core_stop * s] = y[
-                :, :, y0:y1, x0:x1
-            ]
-            done += 1
-            if progress is not None:
-                progress(done, total)
+
+    def patches() -> Iterator[tuple[tuple[TileWindow, TileWindow], npt.NDArray[np.float32]]]:
+        for r in rows:
+            for c in cols:
+                yield (r, c), np.ascontiguousarray(x[:, :, r.start : r.stop, c.start : c.stop])
+
+    def paste(key: tuple[TileWindow, TileWindow], y: npt.NDArray[np.float32]) -> None:
+        nonlocal done
+        r, c = key
+        want = (n, 3, (r.stop - r.start) * s, (c.stop - c.start) * s)
+        if y.shape != want:
+            got = (n, 3, r.stop - r.start, c.stop - c.start)
+            msg = f"model returned {y.shape} for a {got} tile, expected {want}"
+            raise ModelError(msg)
+        y0, y1 = (r.core_start - r.start) * s, (r.core_stop - r.start) * s
+        x0, x1 = (c.core_start - c.start) * s, (c.core_stop - c.start) * s
+        out[:, :, r.core_start * s : r.core_stop * s, c.core_start * s : c.core_stop * s] = y[
+            :, :, y0:y1, x0:x1
+        ]
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    run_many = getattr(runner, "run_many", None)
+    if run_many is not None and total > 1:  # OpenVINO: the tiles as parallel infer requests
+        run_many(patches(), paste)
+    else:
+        for key, patch in patches():
+            paste(key, np.asarray(runner(patch)))
     return out

@@ -6,11 +6,13 @@ Needs PyAV (the ``video`` extra: ``pip install 'lesrcnn-deploy[video]'``), impor
 
 Modules: :mod:`.probe` (container and stream inspection), :mod:`.encoder` (encoder policy),
 :mod:`.streams` (output streams and metadata), :mod:`.timing` (timestamp arithmetic),
-:mod:`.checks` (integrity checks), :mod:`.engine` (the three overlapping decode/upscale/encode
-stages), :mod:`.pipeline` (one file through them), :mod:`.api` (the public functions).
+:mod:`.checks` (integrity checks), :mod:`.hdr` (HDR static metadata), :mod:`.engine` (the three
+overlapping decode/upscale/encode stages), :mod:`.pipeline` (one file through them), :mod:`.api`
+(the public functions).
 """
 
 from .api import FrameUpscaler as FrameUpscaler
+from .api import UpscalerSet as UpscalerSet
 from .api import VideoResult as VideoResult
 from .api import upscale_frames as upscale_frames
 from .api import upscale_video as upscale_video
@@ -24,6 +26,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "EncoderSettings",
     "FrameUpscaler",
+    "UpscalerSet",
     "VideoInfo",
     "VideoResult",
     "is_video",

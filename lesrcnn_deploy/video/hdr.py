@@ -1,12 +1,14 @@
 """HDR static metadata: read from decoded frames, written through the encoder's own options.
 
 FFmpeg attaches the mastering display colour volume (SMPTE ST 2086) and the content light level
-(MaxCLL, MaxFALL) to decoded frames, whether they come from the bitstream (HEVC/H.264 SEI, AV1
-metadata OBUs) or the container (mp4 ``mdcv``/``clli``, Matroska ``MasteringMetadata``).
-PyAV exposes that frame side data, but it cannot set a stream's side data (only its display
-matrix), so the output carries them in the bitstream: the x264, x265 and SVT-AV1 encoders take
-them as options and write the SEI / metadata OBUs that every decoder reads back. Other encoders
-(VP9, FFV1, MPEG-4) have no such option: the metadata is then reported as not carried.
+(MaxCLL, MaxFALL) to decoded frames when they come from the bitstream (HEVC/H.264 SEI, AV1
+metadata OBUs; tested) and, since FFmpeg 7, from the container (mp4 ``mdcv``/``clli``, Matroska
+``MasteringMetadata``) as global side data (not tested: Debian's ffmpeg 5.1, which makes the test
+files, cannot write a file with only those). PyAV exposes that frame side data, but it cannot
+set a stream's side data (only its display matrix), so the output carries them in the
+bitstream: the x264, x265 and SVT-AV1 encoders take them as options and write the SEI /
+metadata OBUs that every decoder reads back. Other encoders (VP9, FFV1, MPEG-4) have no such
+option: the metadata is then reported as not carried.
 """
 
 from __future__ import annotations

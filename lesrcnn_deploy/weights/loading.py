@@ -7,14 +7,18 @@ import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..core.errors import WeightsError, one_line
+from ..core.extras import require
 from ..core.fileio import sha256_file
-from ..network.lesrcnn import LESRCNN
 from .download import resolve_checkpoint, verify
 from .registry import get_weights
+
+if TYPE_CHECKING:  # PyTorch only when a checkpoint is loaded: the registry stays importable
+    import torch
+
+    from ..network.lesrcnn import LESRCNN
 
 __all__ = ["checkpoint_scale", "load_model", "read_state_dict"]
 
@@ -27,6 +31,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     Raises:
         WeightsError: unreadable, truncated, not a checkpoint, or carrying a pickled code payload.
     """
+    torch = require("torch", "build", what="loading a PyTorch checkpoint")
     p = Path(path)
     if p.stat().st_size == 0:
         msg = f"{p}: empty file, not a checkpoint"
@@ -114,6 +119,9 @@ def load_model(
         want = "blind (multi-scale)" if scale is None else f"x{scale}"
         msg = f"{path}: this is a {what} checkpoint, asked for {want}"
         raise WeightsError(msg)
+    require("torch", "build", what="building the PyTorch model")
+    from ..network.lesrcnn import LESRCNN
+
     model = LESRCNN(scale, fuse_upsample=fuse_upsample)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

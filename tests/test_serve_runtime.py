@@ -1,0 +1,165 @@
+"""The server on the runtime it is told to use: ``serve --runtime``, OpenVINO's streams and async
+infer requests, the tiles of one image as parallel requests, same bytes as the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+pytest.importorskip("starlette")
+pytest.importorskip("openvino")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from lesrcnn_deploy.artifacts import shipped_model  # noqa: E402
+from lesrcnn_deploy.cli import main  # noqa: E402
+from lesrcnn_deploy.data import encode_image  # noqa: E402
+from lesrcnn_deploy.runtime.ov import OpenVinoRunner  # noqa: E402
+from lesrcnn_deploy.serve.app import create_app  # noqa: E402
+from lesrcnn_deploy.serve.config import ServeConfig  # noqa: E402
+from lesrcnn_deploy.serve.engine import ModelPool  # noqa: E402
+from lesrcnn_deploy.upscale.api import Upscaler  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _png(h: int, w: int, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return encode_image(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "png")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(runtime: str) -> tuple[subprocess.Popen[Any], str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
+    cmd += ["--model", f"2:int8={shipped_model(2)}", "--runtime", runtime, "--threads", "2"]
+    cmd += ["--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[Any], seconds: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"server exited early with {proc.returncode}: {err[-500:]}")
+        try:
+            r = httpx.get(f"{base}/readyz", timeout=2)
+            if r.status_code == 200:
+                ready: dict[str, Any] = r.json()
+                return ready
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("server not ready in time")
+
+
+@pytest.mark.parametrize(("runtime", "name"), [("openvino", "OpenVINO"), ("ort", "ONNX Runtime")])
+def test_serve_passes_runtime_through(runtime: str, name: str, tmp_path: Path) -> None:
+    proc, base = _serve(runtime)
+    try:
+        ready = _wait_ready(base, proc)
+        (model,) = ready["models"]
+        assert model["runtime"] == runtime and model["runtime_requested"] == runtime
+        assert model["runtime_note"] == f"runtime: {name} (forced)"
+        assert ("streams" in model) == (runtime == "openvino")
+        # OpenVINO: two streams on two threads, two workers per stream; ORT: --workers (1)
+        assert ready["workers"] == (4 if runtime == "openvino" else 1)
+        body = _png(40, 36)
+        r = httpx.post(f"{base}/v1/upscale?scale=2", content=body, timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.headers["x-runtime"] == runtime
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        want = (
+            f'lesrcnn_model_runtime_info{{precision="int8",requested="{runtime}",'
+            f'runtime="{runtime}",scale="2"}} 1.0'
+        )
+        assert want in metrics
+        src = tmp_path / "in.png"
+        src.write_bytes(body)
+        out = tmp_path / "out.png"
+        argv = ["upscale", str(src), "--model", str(shipped_model(2)), "--output", str(out)]
+        argv += ["--runtime", runtime, "--threads", "2", "--quiet", "--strip-metadata"]
+        assert main(argv) == 0
+        assert r.content == out.read_bytes()  # the CLI's bytes, on the same runtime
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+
+
+def test_async_engine_same_bytes_as_cli_under_concurrency(tmp_path: Path) -> None:
+    """Four concurrent requests of a tiled image (4 tiles each, run as parallel infer requests
+    on two streams) give exactly the CLI's bytes on OpenVINO."""
+    model = shipped_model(2)
+    cfg = ServeConfig(models={(2, "int8"): model}, runtime="openvino", threads=2, tile=48)
+    pool = ModelPool(cfg)
+    pool.load()
+    loaded = pool.get(2, "int8")
+    assert loaded is not None
+    runner = loaded.upscaler.runner
+    assert isinstance(runner, OpenVinoRunner) and runner.streams == 2
+    assert runner.requests((1, 3, 74, 74)) == 2  # the compiled model runs two requests at once
+    assert pool.workers() == 4
+    body = _png(90, 84, seed=3)
+    src = tmp_path / "in.png"
+    src.write_bytes(body)
+    out = tmp_path / "out.png"
+    argv = ["upscale", str(src), "--model", str(model), "--output", str(out), "--tile", "48"]
+    argv += ["--runtime", "openvino", "--quiet", "--strip-metadata"]
+    assert main(argv) == 0
+    answers: list[Any] = [None] * 4
+    with TestClient(create_app(cfg, pool=pool)) as client:
+
+        def post(i: int) -> None:
+            answers[i] = client.post("/v1/upscale?scale=2", content=body)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    for r in answers:
+        assert r is not None and r.status_code == 200
+        assert r.headers["x-runtime"] == "openvino"
+        assert r.content == out.read_bytes()
+
+
+def test_parallel_tiles_equal_one_after_the_other() -> None:
+    """The tiles of one image as parallel infer requests (2 streams) == one tile at a time on
+    the latency runner, and concurrent callers sharing the runner get the same result."""
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    ref = Upscaler(2, "int8", model=shipped_model(2), runtime="openvino", tile=32).upscale(img)
+    up = Upscaler(2, "int8", model=shipped_model(2), runtime="openvino", tile=32, streams=2)
+    results: list[Any] = [None] * 3
+
+    def work(i: int) -> None:
+        results[i] = up.upscale(img)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert all(np.array_equal(r, ref) for r in results)
