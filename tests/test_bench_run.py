@@ -78,6 +78,6 @@ def test_run_bench_reports_what_its_parts_measure(
     # the reports and pictures exist and agree with the result object
     assert report["speed"][0]["median_ms"] == pytest.approx(res.speed[0].median_ms)
     assert report["models"][0]["sha256"] == res.models[0].sha256
-    for p in [*res.plots, *res.visuals]:
+    for p in [*res.plots, *(v.path for v in res.visuals)]:
         assert cv2.imread(str(p)) is not None
     assert (out / "results.md").read_text().count("ORT int8") >= 2

@@ -3,8 +3,12 @@ nearest rounding on the data it was fitted to, and seeded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import torch
 
+from lesrcnn_deploy.core.threads import torch_threads
 from lesrcnn_deploy.quantization.config import WeightRoundingConfig
 from lesrcnn_deploy.quantization.weight_rounding import optimize_rounding
 
@@ -23,6 +27,12 @@ def _problem(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, t
 def _nearest(weight: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     sc = scale.view(-1, 1, 1, 1)
     return torch.clamp(torch.round(weight / sc), -127, 127) * sc
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with torch_threads(1):  # as fit_weight_rounding runs it: small problems, one thread
+        yield
 
 
 def _mse(wq: torch.Tensor, cols: torch.Tensor, target: torch.Tensor) -> float:
