@@ -109,6 +109,34 @@ def test_upscaler_and_open_runner_take_runtime(random_int8: Path) -> None:
     assert open_runner(random_int8, runtime="openvino").kind == "openvino-int8"
 
 
+def test_int8_conv_kernels_say_whether_amx_ran(
+    random_int8: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lesrcnn_deploy.core.system import system_info
+    from lesrcnn_deploy.runtime.kernels import int8_conv_kernels
+
+    k = int8_conv_kernels(random_int8, threads=1)
+    assert k.int8_convs >= 20 and sum(k.float_primitives.values()) == 3  # head/tail in float
+    assert all(p.endswith("I8") for p in k.primitives), k.primitives
+    # on AMX hardware OpenVINO takes the AMX kernels; without the flag it cannot
+    assert k.on_amx == system_info().amx and k.amx_convs == (k.int8_convs if k.on_amx else 0)
+    assert k.summary().startswith(("yes (" if k.on_amx else "no (") + f"{k.amx_convs} of ")
+    # `info` says it too, from the default x2 int8 model of the models folder
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    shutil.copy(random_int8, tmp_path / "models" / "lesrcnn_x2_int8.onnx")
+    assert main(["info", "--json", str(tmp_path / "info.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"int8 convolutions on AMX (OpenVINO, x2 int8 model): {k.summary()}" in out
+    assert f"AMX {'yes' if system_info().amx else 'no'}" in out and "default runtime: auto" in out
+    machine = json.loads((tmp_path / "info.json").read_text())["machine"]
+    assert machine["openvino_int8_convs"]["on_amx"] == k.on_amx
+    assert machine["system"]["amx"] == system_info().amx and machine["default_runtime"] == "auto"
+
+
 def test_auto_measures_once_then_reads_the_cache(
     random_int8: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

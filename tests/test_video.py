@@ -422,16 +422,38 @@ def test_display_matrix_parsed_as_int32() -> None:
 def test_bench_video_rows_and_report(random_fp32: Path) -> None:
     from lesrcnn_deploy.bench.report import BenchResults, render_markdown, to_json
     from lesrcnn_deploy.bench.video import bench_video
+    from lesrcnn_deploy.runtime.choice import default_runtime, installed_runtimes
 
     r = bench_video({"fp32": random_fp32}, size=(64, 48), seconds=0.5, fps=8, threads=1)
-    (row,) = r["rows"]
-    assert row["frames"] == r["clip"]["frames"] == 4
-    assert row["fps"] > 0 and row["infer_s"] > 0 and row["decode_s"] > 0 and row["encode_s"] > 0
-    shares = row["decode_share"] + row["inference_share"] + row["encode_share"]
-    assert shares == pytest.approx(1.0)
+    default, ort = r["rows"]  # the default runtime, then ONNX Runtime forced
+    assert default["runtime_asked"] == "default" and ort["runtime_asked"] == "ort"
+    assert ort["runtime"] == "ort" and ort["runtime_note"] == "runtime: ONNX Runtime (forced)"
+    assert default["runtime_note"].startswith("runtime: ") and "default" in default["runtime_note"]
+    for row in (default, ort):
+        assert row["frames"] == r["clip"]["frames"] == 4
+        assert row["fps"] > 0 and row["infer_s"] > 0 and row["decode_s"] > 0
+        assert row["encode_s"] > 0
+        shares = row["decode_share"] + row["inference_share"] + row["encode_share"]
+        assert shares == pytest.approx(1.0)
+    raw = r["raw"]["fp32"]  # the bare runner of every installed runtime on one whole frame
+    assert sorted(raw) == sorted(installed_runtimes()) and all(v["fps"] > 0 for v in raw.values())
+    fastest = max(v["fps"] for v in raw.values())
+    assert default["vs_raw"] == pytest.approx(default["fps"] / fastest)
+    summary = r["summary"]["fp32"]
+    assert summary["default_vs_ort"] == pytest.approx(default["fps"] / ort["fps"])
+    assert summary["meets_bar"] == (default["vs_raw"] >= 0.8)
+    assert summary["default_runtime"] == default["runtime"]
+    assert default_runtime() != "auto" or default["runtime"] in raw
     assert r["clip"]["output_size"] == [128, 96]
-    assert "| fp32 | 4 |" in r["markdown"]
-    res = BenchResults(config={}, system={}, video=r)
+    assert "| fp32 | ort | 4 |" in r["markdown"] and "Raw frame rate of fp32" in r["markdown"]
+    assert "the fastest runner's raw frame rate" in r["markdown"]
+    from lesrcnn_deploy.runtime.choice import resolve_runtime
+
+    config = {"default_runtime": resolve_runtime(random_fp32, "ort").to_dict()}
+    system = {"openvino_int8_amx": "no (0 of 22 int8 convs)"}
+    res = BenchResults(config=config, system=system, video=r)
     md = render_markdown(res)
+    assert "Default runtime: ONNX Runtime (forced) (every deployed path runs it)." in md
     assert "## Video" in md and r["markdown"] in md
+    assert "Int8 convolutions on AMX (OpenVINO's runtime graph): no (0 of 22" in md
     assert to_json(res)["video"]["rows"][0]["model"] == "fp32"

@@ -212,7 +212,17 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         f"Run {res.started or '-'}, wall time {res.wall_s / 60:.1f} min, {threads} thread(s) on "
         f"{sysi.get('cpu', '?')} ({sysi.get('logical_cpus', '?')} logical CPUs; "
-        f"VNNI {'yes' if sysi.get('vnni') else 'no'}, AMX {'yes' if sysi.get('amx') else 'no'}).",
+        f"VNNI {'yes' if sysi.get('vnni') else 'no'}, AMX {'yes' if sysi.get('amx') else 'no'})."
+        + (
+            f" Int8 convolutions on AMX (OpenVINO's runtime graph): {sysi['openvino_int8_amx']}."
+            if sysi.get("openvino_int8_amx")
+            else ""
+        )
+        + (
+            f" Default {res.config['default_runtime']['note']} (every deployed path runs it)."
+            if isinstance(res.config.get("default_runtime"), dict)
+            else ""
+        ),
         "",
         "## Model-zoo card table (`seed128` protocol)",
         "",

@@ -152,14 +152,24 @@ def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
 
 
 def _video(cfg: BenchConfig) -> dict[str, Any]:
-    """The "Video" section (x2 int8: fp32 per frame is the speed table's x2 720p row); a note
-    instead when PyAV is not installed."""
+    """The "Video" section (x2 int8 on the default runtime and on ONNX Runtime, and the raw frame
+    rate of each runtime; fp32 per frame is the speed table's x2 720p row); a note instead when
+    PyAV is not installed."""
     from ..core.errors import MissingExtraError
     from .video import bench_video
 
     _, int8 = _model_paths(cfg, 2)
+    with_ov = _with_openvino(cfg.runtime)  # the default (auto) beside ONNX Runtime, raw rates
+    runtimes: tuple[str | None, ...] = (None, "ort") if with_ov else ("ort",)
+    raw = ("ort", "openvino") if with_ov else ("ort",)
     try:
-        return bench_video({"int8": int8}, threads=cfg.threads, progress=cfg.progress)
+        return bench_video(
+            {"int8": int8},
+            threads=cfg.threads,
+            runtimes=runtimes,
+            raw=raw,
+            progress=cfg.progress,
+        )
     except MissingExtraError as exc:
         return {"skipped": f"Not measured: {exc}"}
 
@@ -196,6 +206,16 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
     out.mkdir(parents=True, exist_ok=True)
     with_ov = _with_openvino(cfg.runtime)
     res.config["openvino"] = with_ov
+    if with_ov:  # whether the int8 convolutions really run on AMX, from OpenVINO's runtime graph
+        from ..runtime.kernels import int8_conv_kernels
+
+        kernels = int8_conv_kernels(_model_paths(cfg, cfg.scales[0])[1], threads=cfg.threads)
+        res.system["openvino_int8_convs"] = kernels.to_dict()
+        res.system["openvino_int8_amx"] = kernels.summary()
+    from ..runtime.choice import resolve_runtime  # what every deployed path runs, and why
+
+    first_int8 = _model_paths(cfg, cfg.scales[0])[1]
+    res.config["default_runtime"] = resolve_runtime(first_int8, threads=cfg.threads).to_dict()
     set14_x3: Any = None  # (dataset, x3 int8 result) for the "Any output size" section
     for scale in cfg.scales:
         fp32_path, int8_path = _model_paths(cfg, scale)

@@ -3,9 +3,12 @@
 Everything is bounded: one server subprocess (started and stopped here, SIGTERM), a fixed number
 of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
 
-* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests at concurrency 1, 2,
-  4, 8, int8 and fp32 (one server holding both, ``workers`` workers, queue ``max_queue``);
-  concurrency stays within ``workers + max_queue``, so any error there is a failure.
+* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests on ONNX Runtime, fp32
+  (and int8 at ``concurrencies``, none by default) in one server (``workers`` workers, queue
+  ``max_queue``); concurrency stays within ``workers + max_queue``, so any error there is a
+  failure.
+* int8 per runtime: ``serve --runtime ort`` against the default server, side by side, with the
+  serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
 * Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
@@ -15,10 +18,8 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,10 @@ import numpy as np
 
 from ..core.extras import require
 from ..data import encode_image, save_image
+from .http_load import free_port as _free_port
+from .http_load import load as _load
+from .http_load import percentile as _percentile
+from .http_load import server_env as _env
 
 __all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
 
@@ -43,7 +48,8 @@ class ServingBenchConfig:
     Attributes:
         int8, fp32: the x2 models.
         size: input side in pixels (square RGB).
-        concurrencies: client concurrency levels of the int8 model.
+        concurrencies: client concurrency levels of the int8 model on ONNX Runtime (default none:
+            the per-runtime section measures int8).
         fp32_concurrencies: levels of the fp32 model (it is the slow reference: 1 and the
             worker count, where its throughput saturates).
         requests: requests per (precision, concurrency) level.
@@ -51,60 +57,20 @@ class ServingBenchConfig:
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
         ray_images: images in the folder of the Ray comparison.
+        runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
     int8: Path
     fp32: Path
     size: int = 256
-    concurrencies: tuple[int, ...] = (1, 2, 4)
+    concurrencies: tuple[int, ...] = ()
     fp32_concurrencies: tuple[int, ...] = (1, 2)
     requests: int = 6
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
     ray_images: int = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-
-
-async def _load(
-    base: str, body: bytes, precision: str, concurrency: int, total: int
-) -> tuple[list[float], dict[int, int], float]:
-    httpx = require("httpx", "bench", what="the serving bench")
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    left = total
-    url = f"{base}/v1/upscale?scale=2&precision={precision}&format=png"
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t = time.perf_counter()
-                r = await client.post(url, content=body)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - t)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return latencies, statuses, wall
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+    runtimes: bool = True
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
@@ -114,7 +80,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
-    cmd += ["--workers", str(cfg.workers), "--threads", "1"]
+    cmd += ["--runtime", "ort", "--workers", str(cfg.workers), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"rss": 0}
@@ -144,9 +110,11 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 time.sleep(0.2)
         rows = []
         for precision in ("int8", "fp32"):
-            asyncio.run(_load(base, body, precision, 1, 2))  # warm-up
+            asyncio.run(_load(base, body, precision=precision, concurrency=1, total=2))  # warm-up
             for c in cfg.concurrencies if precision == "int8" else cfg.fp32_concurrencies:
-                lat, statuses, wall = asyncio.run(_load(base, body, precision, c, cfg.requests))
+                lat, statuses, wall = asyncio.run(
+                    _load(base, body, precision=precision, concurrency=c, total=cfg.requests)
+                )
                 ok = statuses.get(200, 0)
                 rows.append(
                     {
@@ -161,7 +129,9 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 )
         burst = 4 * cfg.max_queue
         rss_before = peak["rss"]
-        _, statuses, wall = asyncio.run(_load(base, body, "int8", burst, burst))
+        _, statuses, wall = asyncio.run(
+            _load(base, body, precision="int8", concurrency=burst, total=burst)
+        )
         alive = proc.poll() is None and httpx.get(f"{base}/healthz").status_code == 200
         overload = {
             "concurrent": burst,
@@ -188,9 +158,12 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
 
 
 _SUMMARY = re.compile(r"done (\d+), skipped (\d+), failed (\d+) \(([\d.]+) s\)")
+_RAN_ON = re.compile(r"runtime: (ONNX Runtime|OpenVINO)")
+_RUNTIME_IDS = {"ONNX Runtime": "ort", "OpenVINO": "openvino"}
 
 
-def _run_cli(args: list[str]) -> tuple[float, float, int]:
+def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
+    """``(wall s, in-job s, images done, stderr)`` of one CLI run."""
     t = time.perf_counter()
     cp = subprocess.run(
         [sys.executable, "-m", "lesrcnn_deploy", *args],
@@ -205,10 +178,12 @@ def _run_cli(args: list[str]) -> tuple[float, float, int]:
     if cp.returncode != 0 or m is None:
         msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
         raise RuntimeError(msg)
-    return wall, float(m.group(4)), int(m.group(1))
+    return wall, float(m.group(4)), int(m.group(1)), cp.stderr
 
 
 def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
+    """The Ray folder job on the default runtime (each actor resolves it), then the local command
+    on the runtime the actors reported; outputs compared byte for byte."""
     with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
         folder = Path(tmp) / "in"
         rng = np.random.default_rng(0)
@@ -216,19 +191,29 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
             img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
             save_image(folder / f"im{i:03d}.png", img)
         common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
-        local_wall, local_job, n = _run_cli(["upscale", *common, "--output", f"{tmp}/local"])
-        ray_wall, ray_job, n_ray = _run_cli(
+        ray_wall, ray_job, n_ray, ray_err = _run_cli(
             ["upscale", *common, "--output", f"{tmp}/ray", "--ray", "--threads", "1"]
         )
-        same = all(
-            (Path(tmp) / "local" / p.name).read_bytes() == p.read_bytes()
-            for p in (Path(tmp) / "ray").glob("*.png")
+        ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
+        if len(ran) != 1:
+            msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
+            raise RuntimeError(msg)
+        runtime = ran[0]
+        local_wall, local_job, n, _ = _run_cli(
+            ["upscale", *common, "--output", f"{tmp}/local", "--runtime", runtime]
+        )
+        local_files = sorted((Path(tmp) / "local").glob("*.png"))
+        ray_files = sorted((Path(tmp) / "ray").glob("*.png"))
+        same = [p.name for p in local_files] == [p.name for p in ray_files] and all(
+            a.read_bytes() == b.read_bytes() for a, b in zip(local_files, ray_files, strict=True)
         )
     return {
         "images": cfg.ray_images,
         "size": cfg.size,
+        "runtime": runtime,
         "local": {"wall_s": local_wall, "job_s": local_job, "images_per_s": n / local_job},
         "ray": {"wall_s": ray_wall, "job_s": ray_job, "images_per_s": n_ray / ray_job},
+        "ray_s_per_image": ray_job / max(n_ray, 1),
         "overhead_wall_s": ray_wall - local_wall,
         "identical_outputs": same,
     }
@@ -257,6 +242,13 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         }
     }
     out.update(_serve_levels(cfg, body))
+    out["runtimes"] = None
+    if cfg.runtimes:
+        from .serving_runtimes import RuntimeServingConfig, run_runtime_serving
+
+        with tempfile.TemporaryDirectory(prefix="lesrcnn-servebench-") as tmp:
+            rcfg = RuntimeServingConfig(int8=cfg.int8)
+            out["runtimes"] = run_runtime_serving(rcfg, workdir=Path(tmp))
     ray_ok = cfg.ray
     if ray_ok:
         try:
@@ -295,12 +287,19 @@ def format_serving(res: dict[str, Any]) -> str:
         f"{'alive' if o['alive'] else 'DEAD'} afterwards; peak RSS {o['peak_rss_mb']:.0f} MB; "
         f"exit code after SIGTERM {o['exit_code_after_sigterm']}.",
     ]
+    per_runtime = res.get("runtimes")
+    if per_runtime:
+        from .serving_runtimes import format_runtime_serving
+
+        lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
     ray = res.get("ray")
     if ray:
         lines += [
             "",
             f"Folder job, {ray['images']} images {ray['size']}x{ray['size']} -> x2 int8 "
-            "(`upscale DIR` vs `upscale DIR --ray`, local Ray on this machine):",
+            "(`upscale DIR --ray --threads 1` on the default runtime, local Ray on this machine, "
+            f"vs `upscale DIR --runtime {ray.get('runtime', 'ort')}`, the runtime the actors "
+            "reported):",
             "",
             "| Command | Wall incl. start-up (s) | Job (s) | Images/s (job) |",
             "|---|---:|---:|---:|",
@@ -311,5 +310,10 @@ def format_serving(res: dict[str, Any]) -> str:
                 f"| {name} | {r['wall_s']:.1f} | {r['job_s']:.1f} | {r['images_per_s']:.2f} |"
             )
         same = "identical" if ray["identical_outputs"] else "DIFFERENT"
-        lines += ["", f"Ray overhead {ray['overhead_wall_s']:.1f} s wall; outputs {same}."]
+        per_image = ray.get("ray_s_per_image", ray["ray"]["job_s"] / max(ray["images"], 1))
+        lines += [
+            "",
+            f"Ray per image: {per_image:.2f} s on {ray.get('runtime', 'ort')}; Ray overhead "
+            f"{ray['overhead_wall_s']:.1f} s wall; outputs {same}.",
+        ]
     return "\n".join(lines) + "\n"

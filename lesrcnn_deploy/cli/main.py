@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..core.errors import LesrcnnError, one_line
@@ -110,12 +110,51 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
             f"sha256 {str(r['sha256'])[:12]}"
         )
+    machine = _machine_info()
+    for line in machine.pop("lines"):
+        print(line)
     if args.json:
         from ..core.fileio import atomic_write_json
 
-        atomic_write_json(args.json, rows)
+        atomic_write_json(args.json, {"weights": rows, "machine": machine})
         print(f"wrote {args.json}")
     return 0
+
+
+def _machine_info() -> dict[str, Any]:
+    """This machine for ``info``: CPU, VNNI/AMX flags, the default runtime, and whether OpenVINO
+    runs the int8 convolutions on AMX (read from the runtime graph of the built x2 int8 model)."""
+    from ..core.system import system_info
+    from ..model_store import default_model_path
+    from ..runtime.choice import default_runtime
+    from ..runtime.ov import openvino_available
+
+    sysi = system_info()
+    yes = {True: "yes", False: "no"}
+    out: dict[str, Any] = {
+        "system": {**sysi.to_dict(), "isa_summary": sysi.isa_summary()},
+        "default_runtime": default_runtime(),
+        "openvino_int8_convs": None,
+    }
+    lines = [
+        f"machine: {sysi.cpu}, {sysi.logical_cpus} logical CPUs; VNNI {yes[sysi.vnni]}, "
+        f"AMX {yes[sysi.amx]} (flags: {sysi.isa_summary()})",
+        f"default runtime: {out['default_runtime']} (auto when OpenVINO is installed, else ort)",
+    ]
+    int8 = default_model_path(2, "int8")
+    if not openvino_available():
+        amx = "unknown (OpenVINO is not installed)"
+    elif not int8.is_file():
+        amx = f"unknown ({int8} not built yet: make quantize)"
+    else:
+        from ..runtime.kernels import int8_conv_kernels
+
+        kernels = int8_conv_kernels(int8, threads=1)
+        out["openvino_int8_convs"] = kernels.to_dict()
+        amx = kernels.summary()
+    lines.append(f"int8 convolutions on AMX (OpenVINO, x2 int8 model): {amx}")
+    out["lines"] = lines
+    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,8 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=_cmd_evaluate)
 
-    i = sub.add_parser("info", help="the weights registry with parameters and cost")
-    i.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    i = sub.add_parser(
+        "info",
+        help="the weights registry with parameters and cost; this machine's VNNI/AMX, default "
+        "runtime and whether OpenVINO runs the int8 convolutions on AMX",
+    )
+    i.add_argument(
+        "--json",
+        metavar="PATH",
+        help='also write {"weights": the table, "machine": ...} as JSON to PATH',
+    )
     i.set_defaults(func=_cmd_info)
 
     add_quantize_parser(sub)

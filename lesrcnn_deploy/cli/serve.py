@@ -37,6 +37,7 @@ def _seconds(text: str) -> float:
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from ..core.vocab import DEFAULT_THREADS
     from ..serve.config import ServeConfig, parse_model_spec
 
     models = dict(parse_model_spec(spec) for spec in args.model or [])
@@ -47,7 +48,8 @@ def _config(args: argparse.Namespace) -> Any:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        threads=args.threads,
+        # not given: the one default locally; on Ray, None = replicas sized to fit the nodes
+        threads=DEFAULT_THREADS if args.threads is None and args.ray is None else args.threads,
         runtime=args.runtime,
         streams=args.streams,
         max_queue=args.max_queue,
@@ -147,6 +149,7 @@ def add_serve_parser(subparsers: Any) -> None:
     add_threads_option(
         p, "ONNX Runtime intra-op threads per inference; OpenVINO: threads of all streams"
     )
+    p.set_defaults(threads=None)  # None = not given (with --ray: replicas sized to fit the nodes)
     p.add_argument(
         "--streams",
         type=int_at_least(1),

@@ -21,7 +21,7 @@ __all__ = ["add_upscale_parser"]
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from ..core.onnx_io import read_metadata
-    from ..core.vocab import SCALES
+    from ..core.vocab import DEFAULT_THREADS, SCALES
     from ..data.animation import is_animated
     from ..upscale.api import Upscaler
     from ..upscale.batch import plan_jobs, run_batch
@@ -71,22 +71,27 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             msg = f"{videos[0]}: videos are upscaled locally, not with --ray (images only)"
             raise ConfigError(msg)
 
-        result = run_batch_ray(
+        ray_result = run_batch_ray(
             jobs,
             scale=args.scale,
             precision=precision,
             model=args.model,
             tile=args.tile,
             tile_overlap=args.tile_overlap,
-            threads=args.threads,
+            threads=args.threads,  # None: sized to fit the nodes
+            runtime=args.runtime,
             overwrite=args.overwrite,
             skip_existing=args.skip_existing,
             address=args.ray or None,
             actors=args.actors,
             progress=not args.quiet,
         )
-        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
-        return 0 if result.ok else 1
+        print(ray_result.runtime_line(), file=sys.stderr)
+        print(ray_result.summary(), file=sys.stdout if ray_result.ok else sys.stderr)
+        return 0 if ray_result.ok else 1
+
+    if args.threads is None:  # not given: the one default (with --ray: sized to fit the nodes)
+        args.threads = DEFAULT_THREADS
 
     def open_upscaler(scale: int) -> Upscaler:
         up = Upscaler(
@@ -140,11 +145,6 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
     """An option that would have no effect in this combination is an error, not ignored."""
     pairs = [
         (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
-        (
-            args.ray is not None
-            and (args.runtime not in (None, "ort") or args.precision == "bf16"),
-            "--runtime/--precision bf16 apply to local runs; Ray actors run ONNX Runtime",
-        ),
         (
             args.tile_overlap is not None and args.tile == 0,
             "--tile-overlap has no effect with --no-tile",
@@ -238,7 +238,10 @@ def add_upscale_parser(subparsers: Any) -> None:
         type=int_at_least(0),
         help="context pixels around each tile (default: the receptive field, exact)",
     )
-    add_threads_option(p, "ONNX Runtime threads (with --ray: per actor)")
+    add_threads_option(
+        p, "intra-op threads (with --ray: per actor, default: sized to fit the largest node)"
+    )
+    p.set_defaults(threads=None)  # None = not given: DEFAULT_THREADS locally, fitted on Ray
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g.add_argument(
@@ -254,6 +257,8 @@ def add_upscale_parser(subparsers: Any) -> None:
         help="run on Ray Data: a local Ray, or the cluster at ADDRESS (needs the 'ray' extra)",
     )
     p.add_argument(
-        "--actors", type=int_at_least(1), help="with --ray: actor pool size (default: CPUs)"
+        "--actors",
+        type=int_at_least(1),
+        help="with --ray: actor pool size (default: as many as fit on the nodes)",
     )
     p.set_defaults(func=_cmd_upscale)

@@ -3,9 +3,15 @@
 Planning, output names and output rules are the local command's (:func:`plan_jobs`,
 :func:`check_job`), applied on the driver; only the jobs that must run go to Ray. Each job is one
 row; an actor pool runs them, each actor holding one :class:`~lesrcnn_deploy.upscale.api.Upscaler`
-(one ONNX Runtime session) that reads the source, upscales it tiled and writes the output
-atomically (:func:`upscale_job`), so outputs are byte-identical to the local command's and a
-reader never sees a half-written file. Unreadable images fail their own row with the reason.
+that reads the source, upscales it tiled and writes the output atomically
+(:func:`upscale_job`), so outputs are byte-identical to the local command's on the same runtime
+and a reader never sees a half-written file. Unreadable images fail their own row with the reason.
+
+Runtime: each actor resolves ``runtime`` on its own node (``auto``: the runtime measured fastest
+there, read from that node's user cache after the first measurement, see
+:mod:`~lesrcnn_deploy.runtime.choice`) and reports it with every row. Size: actors reserve
+``threads`` CPUs each and are sized to fit the nodes (:mod:`.resources`); a size no node can hold
+fails in seconds instead of waiting for a node that never comes.
 
 Fault tolerance: actors are restarted when their process dies and the rows they held are retried
 on the restarted or another actor: Ray Data's actor pools default to ``max_restarts=-1`` and
@@ -20,25 +26,28 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import ConfigError
+from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILE, check_runtime
 from ..data import DEFAULT_MAX_PIXELS
 from ..upscale.batch import BatchResult, Job, Outcome, check_job, upscale_job
 from .connect import connect_ray
+from .resources import ActorPlan, node_cpus, plan_actors
 
-__all__ = ["UpscaleActor", "run_batch_ray"]
+__all__ = ["RayBatchResult", "UpscaleActor", "run_batch_ray"]
 
 
 class UpscaleActor:
     """Ray Data callable class: one Upscaler per actor, one job per row.
 
     Args:
-        scale, precision, model, tile, tile_overlap, threads: as for
-            :class:`~lesrcnn_deploy.upscale.api.Upscaler`.
+        scale, precision, model, tile, tile_overlap, threads, runtime: as for
+            :class:`~lesrcnn_deploy.upscale.api.Upscaler` (``runtime`` resolved on the node).
         max_pixels: larger inputs fail their row.
     """
 
@@ -52,17 +61,18 @@ class UpscaleActor:
         tile_overlap: int | None,
         threads: int | None,
         max_pixels: int,
+        runtime: str | None = None,
     ) -> None:
         from ..upscale.api import Upscaler
 
-        self.upscaler = Upscaler(  # ORT until `--ray` passes --runtime through (#18)
+        self.upscaler = Upscaler(
             scale,
             precision,
             model=model,
             tile=tile,
             tile_overlap=tile_overlap,
             threads=threads,
-            runtime="ort",
+            runtime=runtime,
         )
         self.max_pixels = max_pixels
 
@@ -79,7 +89,31 @@ class UpscaleActor:
             "status": np.asarray(statuses, dtype=object),
             "reason": np.asarray(reasons, dtype=object),
             "pid": np.full(len(statuses), os.getpid()),
+            "runtime": np.full(len(statuses), self.upscaler.runtime_choice.runtime, dtype=object),
+            "runtime_note": np.full(len(statuses), self.upscaler.runtime_choice.note, dtype=object),
         }
+
+
+@dataclass(frozen=True)
+class RayBatchResult(BatchResult):
+    """A :class:`~lesrcnn_deploy.upscale.batch.BatchResult` plus where and on what it ran.
+
+    Attributes:
+        runtimes: the actors' runtime notes (``runtime: OpenVINO (auto, ...)``) and how many
+            images each ran; empty when nothing ran.
+        plan: the actor sizing, or ``None`` when nothing ran.
+    """
+
+    runtimes: dict[str, int] = field(default_factory=dict)
+    plan: ActorPlan | None = None
+
+    def runtime_line(self) -> str:
+        """One line: the runtime each image ran on (``ran on Ray: runtime: ONNX Runtime (12)``)."""
+        if not self.runtimes:
+            return "ran on Ray: no image to run"
+        notes = "; ".join(f"{note} ({n} image(s))" for note, n in self.runtimes.items())
+        where = f", {self.plan.summary}" if self.plan is not None else ""
+        return f"ran on Ray{where}: {notes}"
 
 
 def run_batch_ray(
@@ -88,9 +122,10 @@ def run_batch_ray(
     scale: int,
     precision: str,
     model: str | os.PathLike[str] | None = None,
-    tile: int = 128,
+    tile: int = DEFAULT_TILE,
     tile_overlap: int | None = None,
-    threads: int | None = 1,
+    threads: int | None = None,
+    runtime: str | None = None,
     overwrite: bool = False,
     skip_existing: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -99,53 +134,57 @@ def run_batch_ray(
     num_cpus: int | None = None,
     object_store_memory: int | None = None,
     progress: bool = True,
-) -> BatchResult:
+) -> RayBatchResult:
     """Run ``jobs`` on Ray Data with an actor pool; same outcomes as the local run.
 
     Args:
         jobs: from :func:`~lesrcnn_deploy.upscale.batch.plan_jobs`.
         scale, precision, model, tile, tile_overlap: the model, as for ``upscale``.
-        threads: ONNX Runtime threads per actor (default 1: one actor per CPU).
+        threads: threads (and reserved CPUs) per actor; ``None``: the ``--threads`` default
+            capped at the largest node's CPUs. More than the largest node has is refused.
+        runtime: ``ort``, ``openvino``, ``auto`` or ``None`` (the default runtime,
+            :func:`~lesrcnn_deploy.runtime.choice.default_runtime`), resolved by each actor on
+            its node.
         overwrite, skip_existing, max_pixels: as for the local run.
         address: ``None`` starts a local Ray; otherwise the cluster to join (see
             :func:`~lesrcnn_deploy.cluster.connect.connect_ray`).
-        actors: actor pool size; default: the cluster's CPUs divided by ``threads`` (>= 1),
-            at most the number of jobs.
+        actors: actor pool size; default: as many as fit on the alive nodes, at most the
+            number of jobs. More than fit is refused.
         num_cpus, object_store_memory: limits of a local Ray instance.
         progress: Ray Data's progress bars.
 
     Returns:
-        The :class:`~lesrcnn_deploy.upscale.batch.BatchResult`, outcomes in job order.
+        The :class:`RayBatchResult`, outcomes in job order.
 
     Raises:
-        ConfigError: ``overwrite`` with ``skip_existing``, or a bad ``actors`` count.
+        ConfigError: ``overwrite`` with ``skip_existing``, unknown runtime, or actors that no
+            node can hold (the message names the largest node's CPUs and the option to change).
         MissingExtraError: Ray is not installed.
     """
     if overwrite and skip_existing:
         msg = "choose either --overwrite or --skip-existing, not both"
         raise ConfigError(msg)
+    if runtime is not None:
+        check_runtime(runtime)
     start = time.perf_counter()
     sources = {job.source.resolve(): job for job in jobs}
     outcomes: list[Outcome | None] = [
         check_job(job, sources, overwrite=overwrite, skip_existing=skip_existing) for job in jobs
     ]
     todo = [i for i, o in enumerate(outcomes) if o is None]
+    runtimes: dict[str, int] = {}
+    plan = None
     if todo:
         if model is None:  # build the default model once, on the driver, not in every actor
             from ..upscale.models import resolve_model
 
-            model = resolve_model(scale, precision)
+            model = resolve_model(scale, "fp32" if precision == "bf16" else precision)
         ray = connect_ray(
             address, num_cpus=num_cpus, object_store_memory=object_store_memory, what="--ray"
         )
-        per_actor = threads or 1
-        if actors is None:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            actors = max(1, cpus // per_actor)
-        if actors < 1:
-            msg = f"actors must be >= 1, got {actors}"
-            raise ConfigError(msg)
-        actors = min(actors, len(todo))
+        plan = plan_actors(
+            node_cpus(ray), cpus=threads, default_cpus=DEFAULT_THREADS, actors=actors
+        )
         rows = [
             {"index": i, "source": str(jobs[i].source), "output": str(jobs[i].output)} for i in todo
         ]
@@ -157,21 +196,24 @@ def run_batch_ray(
             fn_constructor_kwargs={
                 "scale": scale,
                 "precision": precision,
-                "model": None if model is None else os.fspath(model),
+                "model": os.fspath(model),
                 "tile": tile,
                 "tile_overlap": tile_overlap,
-                "threads": threads,
+                "threads": plan.cpus,
                 "max_pixels": max_pixels,
+                "runtime": runtime,
             },
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=per_actor,
+            compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(todo))),
+            num_cpus=plan.cpus,
         ).take_all()
         for row in results:
             i = int(row["index"])
             status: Any = str(row["status"])
             outcomes[i] = Outcome(jobs[i], status, str(row["reason"]))
+            note = str(row["runtime_note"])
+            runtimes[note] = runtimes.get(note, 0) + 1
     done = [
         o if o is not None else Outcome(jobs[i], "failed", "not run")
         for i, o in enumerate(outcomes)
     ]
-    return BatchResult(tuple(done), time.perf_counter() - start)
+    return RayBatchResult(tuple(done), time.perf_counter() - start, runtimes=runtimes, plan=plan)

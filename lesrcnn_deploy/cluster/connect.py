@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import ModuleType
 from typing import Any
 
@@ -32,7 +33,13 @@ def connect_ray(
     ray = require("ray", "ray", what=what)
     if ray.is_initialized():
         return ray
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    # WARNING: Ray's INFO lines ("Connecting to existing Ray cluster ...") would break the
+    # CLI's one-line errors on stderr.
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
     if address:
         kwargs["address"] = address
     else:
