@@ -30,14 +30,14 @@ def server_env() -> dict[str, str]:
 
 
 async def load(
-    base: str, body: bytes, precision: str, concurrency: int, total: int
+    base: str, body: bytes, *, precision: str, concurrency: int, total: int
 ) -> tuple[list[float], dict[int, int], float]:
     """POST ``body`` ``total`` times at ``concurrency`` to ``base``'s ``/v1/upscale`` (x2 PNG).
 
     Returns:
         Latencies (s) of the 200 answers, answers counted by status, wall time (s).
     """
-    httpx = require("httpx", "bench", "the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     left = total

@@ -74,8 +74,8 @@ class ServingBenchConfig:
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
-    psutil = require("psutil", "bench", "the serving bench")
-    httpx = require("httpx", "bench", "the serving bench")
+    psutil = require("psutil", "bench", what="the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
@@ -110,9 +110,11 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 time.sleep(0.2)
         rows = []
         for precision in ("int8", "fp32"):
-            asyncio.run(_load(base, body, precision, 1, 2))  # warm-up
+            asyncio.run(_load(base, body, precision=precision, concurrency=1, total=2))  # warm-up
             for c in cfg.concurrencies if precision == "int8" else cfg.fp32_concurrencies:
-                lat, statuses, wall = asyncio.run(_load(base, body, precision, c, cfg.requests))
+                lat, statuses, wall = asyncio.run(
+                    _load(base, body, precision=precision, concurrency=c, total=cfg.requests)
+                )
                 ok = statuses.get(200, 0)
                 rows.append(
                     {
@@ -127,7 +129,9 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 )
         burst = 4 * cfg.max_queue
         rss_before = peak["rss"]
-        _, statuses, wall = asyncio.run(_load(base, body, "int8", burst, burst))
+        _, statuses, wall = asyncio.run(
+            _load(base, body, precision="int8", concurrency=burst, total=burst)
+        )
         alive = proc.poll() is None and httpx.get(f"{base}/healthz").status_code == 200
         overload = {
             "concurrent": burst,
@@ -222,7 +226,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         ``{"config", "levels", "overload", "ray"}`` (``ray`` is None when skipped); see the module
         docstring. Raises ``MissingExtraError`` without the ``serve`` extra.
     """
-    require("uvicorn", "serve", "the serving bench")
+    require("uvicorn", "serve", what="the serving bench")
     rng = np.random.default_rng(0)
     body = encode_image(rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8), "png")
     out: dict[str, Any] = {
@@ -248,7 +252,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
     ray_ok = cfg.ray
     if ray_ok:
         try:
-            require("ray", "ray", "the serving bench's Ray comparison")
+            require("ray", "ray", what="the serving bench's Ray comparison")
         except Exception:
             ray_ok = False
     out["ray"] = _ray_vs_local(cfg) if ray_ok else None

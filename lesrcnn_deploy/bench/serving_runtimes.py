@@ -74,7 +74,7 @@ def _start(cfg: RuntimeServingConfig, extra: list[str]) -> tuple[subprocess.Pope
 
 
 def _ready(base: str, proc: subprocess.Popen[Any]) -> dict[str, Any]:
-    httpx = require("httpx", "bench", "the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     deadline = time.monotonic() + 180
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -100,7 +100,7 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 
 def _level(base: str, body: bytes, c: int, n: int) -> dict[str, Any]:
-    lat, statuses, wall = asyncio.run(load(base, body, "int8", c, n))
+    lat, statuses, wall = asyncio.run(load(base, body, precision="int8", concurrency=c, total=n))
     ok = statuses.get(200, 0)
     return {
         "concurrency": c,
@@ -204,7 +204,9 @@ def _bounded_load(
             "images_per_s": rps * ok / total if total else 0.0,
         }
     n = max(1, int(cfg.seconds * 2))
-    _, statuses, wall = asyncio.run(load(base, body, "int8", cfg.load_concurrency, n))
+    _, statuses, wall = asyncio.run(
+        load(base, body, precision="int8", concurrency=cfg.load_concurrency, total=n)
+    )
     ok = statuses.get(200, 0)
     return {"tool": "httpx", "ok": ok, "errors": n - ok, "images_per_s": ok / wall}
 
