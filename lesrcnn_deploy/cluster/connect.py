@@ -37,7 +37,7 @@ def connect_ray(
         ConfigError: the cluster refused this machine's authentication token (or its absence).
         MissingExtraError: Ray is not installed.
     """
-    ray = require("ray", "ray", what)
+    ray = require("ray", "ray", what=what)
     if ray.is_initialized():
         return ray
     # WARNING: Ray's INFO lines ("Connecting to existing Ray cluster ...") would break the
