@@ -97,7 +97,7 @@ def fp32_is_current(fp32: Path, scale: int) -> bool:
     )
 
 
-def int8_is_current(int8: Path, fp32: Path, recipe_sha256: str) -> bool:
+def int8_is_current(int8: Path, fp32: Path, *, recipe_sha256: str) -> bool:
     """True when ``int8`` exists and was built from ``fp32`` (SHA256) with that recipe."""
     from .core.onnx_io import read_metadata
 
@@ -145,12 +145,12 @@ def default_model(scale: int, precision: str, *, build: bool = True) -> Path:
     int8 = default_model_path(s, "int8")
     source = default_recipe_path(s)
     recipe = load_recipe(source)
-    if int8_is_current(int8, fp32, recipe.sha256):
+    if int8_is_current(int8, fp32, recipe_sha256=recipe.sha256):
         return int8
     if not build:
         msg = f"{int8}: model missing or out of date (run `make quantize`)"
         raise ModelError(msg)
-    return apply_recipe(fp32, recipe, int8, recipe_source=_display(source)).path
+    return apply_recipe(fp32, recipe, output=int8, recipe_source=_display(source)).path
 
 
 def _display(path: Path) -> str:

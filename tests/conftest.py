@@ -88,6 +88,17 @@ def random_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_onnx(model, out).path
 
 
+@pytest.fixture(scope="session")
+def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random-weight x2 model quantized with the fast ``ptq`` preset (same graph as ours)."""
+    from lesrcnn_deploy.quantization import quantize_model
+    from lesrcnn_deploy.quantization.config import CalibrationConfig
+
+    out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
+    calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
+    return quantize_model(random_fp32, out, preset="ptq", calibration=calib, progress=False).path
+
+
 def stand_in_for_official(model: Path, target: Path) -> Path:
     """Copy ``model`` to ``target`` with the metadata of an official x2 export (the default-model
     builder re-exports an fp32 file that is not one)."""

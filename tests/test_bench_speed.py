@@ -75,12 +75,12 @@ def test_visual_sheet_and_accuracy_int8_vs_fp32(
     ds = open_dataset(set5, 4, limit=3)
     r32 = OnnxRunner(fp32_models[4], threads=2)
     r8 = OnnxRunner(int8_models[4], threads=2)
-    c = compare(r32, r8, ds, scale=4, protocol=Protocol.PAPER, progress=False)
+    c = compare(r32, r8, dataset=ds, scale=4, protocol=Protocol.PAPER, progress=False)
     assert c.int8 is not None and c.reference == {"psnr": 31.88, "ssim": 0.8903}
     assert c.drop_db == pytest.approx(c.fp32.psnr - c.int8.psnr)
     assert -0.02 < c.drop_db < 0.1, c.drop_db  # the fine-tuned int8 keeps (almost) everything
     assert [i.name for i in c.fp32.images] == [i.name for i in c.int8.images]
-    v = comparison_sheet(r32, r8, ds, tmp_path / "v.png", crop_size=60)
+    v = comparison_sheet(r32, r8, dataset=ds, output=tmp_path / "v.png", crop_size=60)
     assert 0 < v.max_abs_diff <= 32 and v.image in {"img_001", "img_002", "img_003"}
     img = load_image(v.path).pixels
     assert img.shape[1] == 5 * 120 + 4 * 6

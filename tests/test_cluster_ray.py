@@ -147,7 +147,9 @@ def test_ray_serve_deploys_the_same_app(ray_local: Any, random_fp32: Path) -> No
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, threads=1)
+    pytest.importorskip("openvino")
+    # --runtime passed through: the replica runs OpenVINO (not the ONNX Runtime of old)
+    cfg = ServeConfig(models={(2, "fp32"): random_fp32}, port=port, threads=1, runtime="openvino")
     image = encode_image(np.random.default_rng(0).integers(0, 255, (20, 28, 3), np.uint8), "png")
     pool = ModelPool(cfg)
     pool.load()
@@ -160,6 +162,35 @@ def test_ray_serve_deploys_the_same_app(ray_local: Any, random_fp32: Path) -> No
         assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
         r = httpx.post(f"{base}/v1/upscale?scale=2", content=image, timeout=60)
         assert r.status_code == 200 and r.content == expected
+        assert r.headers["X-Runtime"] == "openvino"
         assert httpx.post(f"{base}/v1/upscale", content=b"junk", timeout=60).status_code == 400
     finally:
         serve.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("runtime", "name"), [("ort", "ONNX Runtime"), ("openvino", "OpenVINO")])
+def test_runtime_passed_through_to_the_actors(
+    ray_local: Any, random_fp32: Path, tmp_path: Path, runtime: str, name: str
+) -> None:
+    from lesrcnn_deploy.cluster.batch import run_batch_ray
+
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+    src = _images(tmp_path / "in", 2, 64)
+    local = run_batch(
+        Upscaler(2, "fp32", model=random_fp32, runtime=runtime, threads=1),
+        plan_jobs([src], scale=2, output=tmp_path / "local"),
+        progress=False,
+    )
+    jobs = plan_jobs([src], scale=2, output=tmp_path / "ray")
+    result = run_batch_ray(
+        jobs, scale=2, precision="fp32", model=random_fp32, runtime=runtime, progress=False
+    )
+    assert result.ok and len(result.done) == 2 and local.ok
+    assert list(result.runtimes.values()) == [2]
+    assert next(iter(result.runtimes)) == f"runtime: {name} (forced)"
+    assert result.plan is not None and result.plan.summary.endswith("(2 CPUs)")
+    assert f"runtime: {name} (forced) (2 image(s))" in result.runtime_line()
+    for j in jobs:
+        assert j.output.read_bytes() == (tmp_path / "local" / j.output.name).read_bytes()

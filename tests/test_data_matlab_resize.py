@@ -30,14 +30,14 @@ def test_cubic_kernel_values() -> None:
 def test_weights_rows_sum_to_one_and_indices_in_range(scale: float) -> None:
     n = 17
     out = math.ceil(n * scale)
-    w, idx = calculate_weights_indices(n, out, scale)
+    w, idx = calculate_weights_indices(n, out, scale=scale)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)
     assert idx.min() >= 0 and idx.max() < n and idx.shape == w.shape
 
 
 def test_downscale_by_two_weights_are_symmetric() -> None:
     # Each output pixel sits between two input pixels: MATLAB's 8-tap kernel is symmetric.
-    w, idx = calculate_weights_indices(16, 8, 0.5)
+    w, idx = calculate_weights_indices(16, 8, scale=0.5)
     mid = w[3]
     np.testing.assert_allclose(mid, mid[::-1], atol=1e-15)
     assert idx[3].tolist() == list(range(3, 11))

@@ -128,7 +128,7 @@ def test_real_gate_passes(
 ) -> None:
     """Default int8 build, Set5 + Set14 paper protocol at x2/x3/x4: the committed gate holds."""
     baseline = load_baseline(_require_baseline())
-    m = measure_gate(fp32_models, int8_models, [set5, set14], threads=2, progress=False)
+    m = measure_gate(fp32_models, int8_models, datasets=[set5, set14], threads=2, progress=False)
     assert (
         check_gate(m, baseline, budget_db=baseline.budget_db, max_growth_db=baseline.max_growth_db)
         == []
@@ -145,7 +145,12 @@ def test_real_gate_fires_on_per_tensor(
     bad = tmp_path / "lesrcnn_x2_int8_per_tensor.onnx"
     quantize_model(fp32_models[2], bad, preset="per_tensor", progress=False)
     m = measure_gate(
-        {2: fp32_models[2]}, {2: bad}, [set5, set14], threads=2, progress=False, runtimes=["ort"]
+        {2: fp32_models[2]},
+        {2: bad},
+        datasets=[set5, set14],
+        threads=2,
+        progress=False,
+        runtimes=["ort"],
     )
     x2 = Baseline({k: v for k, v in baseline.drops.items() if k[0] == 2})
     out = check_gate(m, x2)

@@ -166,3 +166,29 @@ def test_checker_sees_an_upward_import(tmp_path: Path) -> None:
     finally:
         ROOT = saved
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_public_functions_take_at_most_two_positional_arguments() -> None:
+    """The house rule: two positional arguments at most, then keyword-only (methods: besides
+    ``self``). Nested functions (callbacks with a signature fixed by a library) are left out."""
+    offenders = []
+    for path in sorted((ROOT / PKG).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        scopes: list[tuple[str, ast.AST]] = [("", n) for n in tree.body]
+        scopes += [
+            (cls.name, n)
+            for cls in tree.body
+            if isinstance(cls, ast.ClassDef) and not cls.name.startswith("_")
+            for n in cls.body
+        ]
+        for owner, node in scopes:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if node.name.startswith("_") and node.name != "__init__":
+                continue
+            args = [a.arg for a in node.args.posonlyargs + node.args.args]
+            if owner and args[:1] in (["self"], ["cls"]):
+                args = args[1:]
+            if len(args) > 2:
+                offenders.append(f"{module_name(path)}:{node.lineno} {node.name}{tuple(args)}")
+    assert offenders == []

@@ -28,17 +28,6 @@ from lesrcnn_deploy.upscale.tiling import receptive_field, tiled_forward
 pytest.importorskip("openvino")
 
 
-@pytest.fixture(scope="module")
-def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The random-weight x2 model quantized with the fast ``ptq`` preset (same graph as ours)."""
-    from lesrcnn_deploy.quantization import quantize_model
-    from lesrcnn_deploy.quantization.config import CalibrationConfig
-
-    out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
-    calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
-    return quantize_model(random_fp32, out, preset="ptq", calibration=calib, progress=False).path
-
-
 def _x(h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((1, 3, h, w), dtype=np.float32)
 
@@ -352,7 +341,7 @@ def test_nncf_default_int8_runs_on_openvino_and_is_reused(
     assert meta["precision"] == "int8" and meta["scale"] == "2" and "nncf" in meta["quantizer"]
     mtime = out.stat().st_mtime_ns
     assert rt.nncf_default_int8(random_fp32, out) == out and out.stat().st_mtime_ns == mtime
-    specs = rt.openvino_specs(2, random_fp32, random_fp32, out, 2)
+    specs = rt.openvino_specs(2, random_fp32, int8=random_fp32, nncf_int8=out, threads=2)
     assert [s.label for s in specs] == [rt.OV_FP32, rt.OV_BF16, rt.OV_INT8, rt.NNCF_INT8]
     runner = open_spec(specs[3])
     assert isinstance(runner, OpenVinoRunner) and runner.conv_precisions().get("u8", 0) >= 20
@@ -387,7 +376,7 @@ def test_int8_tail_weights_make_conv18_u8_on_openvino(
     fit = recipe.training["tail_weights"]
     assert fit["nodes"] == ["/model/conv18/conv18.0/Conv"]
     assert fit["error_gptq"] < 0.2 * fit["error_nearest"]  # GPTQ rounding beats nearest by far
-    res = apply_recipe(random_fp32, recipe, tmp_path / "tail.onnx")
+    res = apply_recipe(random_fp32, recipe, output=tmp_path / "tail.onnx")
     ov = OpenVinoRunner(res.path, threads=2)
     base = OpenVinoRunner(random_int8, threads=2).conv_precisions()
     assert ov.conv_precisions() == {"u8": base["u8"] + 1, "f32": base["f32"] - 1}
@@ -399,7 +388,7 @@ def test_int8_tail_weights_make_conv18_u8_on_openvino(
         assert float((diff <= 2).mean()) >= 0.99
     # replayed from the saved recipe, the int8 weights are attached as stored: same bytes
     saved = load_recipe(save_recipe(recipe, tmp_path / "r"))
-    again = apply_recipe(random_fp32, saved, tmp_path / "b.onnx")
+    again = apply_recipe(random_fp32, saved, output=tmp_path / "b.onnx")
     assert again.path.read_bytes() == res.path.read_bytes()
     with pytest.raises(QuantizationError, match="do not fit this graph"):
-        attach_tail_weights(onnx.load(res.path), dict(recipe.tensors), "x.recipe.json")
+        attach_tail_weights(onnx.load(res.path), dict(recipe.tensors), where="x.recipe.json")

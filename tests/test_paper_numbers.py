@@ -90,4 +90,16 @@ def test_seed128_protocol_runs_on_hr_lr_layout(fp32_models: dict[int, Path], set
         protocol="seed128",
         progress=False,
     )
-    assert r.n == 3 and 20 < r.psnr < 40 and 0.5 < r.ssim < 1
+    # Measured with the official x2 export (ORT fp32); the protocol's rounding makes the last
+    # float bits of other CPUs' kernels matter by < 1e-3 dB.
+    measured = {
+        "baboon": (26.3360, 0.80628),
+        "barbara": (27.8594, 0.87870),
+        "bridge": (26.4362, 0.82363),
+    }
+    assert r.n == 3
+    for img in r.images:
+        want_psnr, want_ssim = measured[img.name]
+        assert img.psnr == pytest.approx(want_psnr, abs=0.01), img.name
+        assert img.ssim == pytest.approx(want_ssim, abs=2e-4), img.name
+    assert r.psnr == pytest.approx(26.8772, abs=0.01)

@@ -194,7 +194,7 @@ def test_sensitivity_report_and_simulator_match_ort(
         return float(10 * np.log10((y32**2).sum() / ((y - y32) ** 2).sum()))
 
     assert abs(sqnr(y_ort) - sqnr(y_sim)) < 0.5
-    rep = sensitivity_report(qdq, prepared, x, progress=False)
+    rep = sensitivity_report(qdq, prepared, patches=x, progress=False)
     kinds = {e.kind for e in rep.entries}
     assert kinds == {"activation", "weight"}
     assert rep.entries[0].noise >= rep.entries[-1].noise

@@ -49,8 +49,8 @@ def test_recipe_round_trips_and_replays_byte_identically(
     assert int8 == ["/model/conv18/conv18.0/Conv_folded_weight_w8"]
     assert all(np.array_equal(again.tensors[k], tuned.tensors[k]) for k in tuned.tensors)
     assert again.ranges == tuned.ranges and again.fp32_sha256 == tuned.fp32_sha256
-    a = apply_recipe(random_fp32, tuned, tmp_path / "a.onnx")
-    b = apply_recipe(random_fp32, again, tmp_path / "b.onnx")
+    a = apply_recipe(random_fp32, tuned, output=tmp_path / "a.onnx")
+    b = apply_recipe(random_fp32, again, output=tmp_path / "b.onnx")
     assert a.path.read_bytes() == b.path.read_bytes()
     # the one-call API with the recipe is the same replay
     c = quantize_model(random_fp32, tmp_path / "c.onnx", recipe=again)
@@ -116,7 +116,7 @@ def test_recipe_of_another_model_or_config_is_never_used(
 ) -> None:
     other = dataclasses.replace(tuned, fp32_sha256="0" * 64)
     with pytest.raises(RecipeMismatch, match=r"made for the fp32 model 000000000000.*--retrain"):
-        apply_recipe(random_fp32, other, tmp_path / "x.onnx")
+        apply_recipe(random_fp32, other, output=tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
     with pytest.raises(RecipeMismatch, match="another quantization configuration"):
         quantize_model(random_fp32, tmp_path / "y.onnx", recipe=tuned, preset="default")
@@ -125,7 +125,9 @@ def test_recipe_of_another_model_or_config_is_never_used(
     bad = dict(tuned.tensors)
     bad[name] = np.zeros((1, 2, 3), np.float32)
     with pytest.raises(RecipeMismatch, match="does not fit this graph"):
-        apply_recipe(random_fp32, dataclasses.replace(tuned, tensors=bad), tmp_path / "z.onnx")
+        apply_recipe(
+            random_fp32, dataclasses.replace(tuned, tensors=bad), output=tmp_path / "z.onnx"
+        )
 
 
 def test_config_digest_ignores_the_name_only() -> None:

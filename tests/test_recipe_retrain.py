@@ -41,7 +41,7 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
     # calibration runs no training: its ranges must match exactly on any machine
     assert again.calibration.ranges == shipped.calibration.ranges
     assert again.calibration.images == shipped.calibration.images
-    result = apply_recipe(fp32_models[2], again, tmp_path / "lesrcnn_x2_int8.onnx")
+    result = apply_recipe(fp32_models[2], again, output=tmp_path / "lesrcnn_x2_int8.onnx")
     if again.sha256 == shipped.sha256:  # reproduced bit for bit: the same int8 model
         assert again.tensors_sha256 == shipped.tensors_sha256
         assert result.path.read_bytes() == int8_models[2].read_bytes()
@@ -54,7 +54,11 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
     )
     recorded = load_baseline().drops
     m = measure_gate(
-        {2: fp32_models[2]}, {2: result.path}, [set5, set14], progress=False, runtimes=["ort"]
+        {2: fp32_models[2]},
+        {2: result.path},
+        datasets=[set5, set14],
+        progress=False,
+        runtimes=["ort"],
     )
     where = (
         f"retrained on {again.provenance.get('cpu')}, recipe from {shipped.provenance.get('cpu')}"

@@ -87,7 +87,9 @@ def test_image_job_progress_result_headers_and_metrics(pool: ModelPool, tmp_path
         assert r.json()["state"] in {"queued", "running"}
         view = _wait(client, job_id, {"done"})
         overlap = receptive_field(2)
-        tiles = len(tile_windows(40, 8, overlap)) * len(tile_windows(36, 8, overlap))
+        tiles = len(tile_windows(40, 8, overlap=overlap)) * len(
+            tile_windows(36, 8, overlap=overlap)
+        )
         assert view["progress"] == {
             "done": tiles,
             "total": tiles,

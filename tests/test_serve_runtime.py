@@ -163,3 +163,36 @@ def test_parallel_tiles_equal_one_after_the_other() -> None:
     for t in threads:
         t.join(timeout=300)
     assert all(np.array_equal(r, ref) for r in results)
+
+
+def test_format_runtime_serving_section() -> None:
+    from lesrcnn_deploy.bench.serving_runtimes import format_runtime_serving
+
+    level = {"concurrency": 4, "requests": 8, "errors": 0, "p50_ms": 700.4, "p99_ms": 910.0}
+    res = {
+        "config": {"size": 256, "requests": 8, "ort_workers": 2, "ort_threads": 1},
+        "servers": {
+            "ort": {"runtime": "ort", "note": "runtime: ONNX Runtime (forced)", "workers": 2},
+            "default": {"runtime": "openvino", "note": "auto", "workers": 4, "streams": 2},
+        },
+        "levels": [
+            {"server": "ort", **level, "images_per_s": 2.0},
+            {"server": "default", **level, "images_per_s": 3.0},
+        ],
+        "raw": {"ort": 2.5, "openvino": 4.0},
+        "fastest": "openvino",
+        "efficiency": 0.75,
+        "side_by_side": [
+            {
+                "ort": {"images_per_s": 2.0, "errors": 0},
+                "default": {"images_per_s": 3.0, "errors": 0},
+                "ratio": 1.5,
+            }
+        ],
+    }
+    res["config"] |= {"seconds": 10.0, "load_concurrency": 4}
+    text = format_runtime_serving(res)
+    assert "| default | openvino | 4 | 0/8 | 3.00 | 700 | 910 |" in text
+    assert "efficiency" in text and "**0.75**" in text
+    assert "| 1 | 2.00 | 3.00 | 0/0 | **1.50x** |" in text
+    assert "`hey -z 10s -c 4`" in text

@@ -97,16 +97,20 @@ def test_fit_uses_the_smallest_scale_that_reaches_the_box(
     assert load_image(jobs[0].output).pixels.shape == (75, 100, 3)  # x3 (120x90), area down
     assert load_image(jobs[1].output).pixels.shape == (25, 100, 3)  # x3 (120x30), area down
     assert opened == [3]
-    big = upscale_pixels(scales, np.full((10, 10, 3), 90, np.uint8), OutputOptions(outscale=6))
+    big = upscale_pixels(
+        scales, np.full((10, 10, 3), 90, np.uint8), options=OutputOptions(outscale=6)
+    )
     assert big.shape == (60, 60, 3) and opened == [3, 4]  # x4, then Lanczos to x6
-    small = upscale_pixels(scales, np.full((9, 7), 90, np.uint8), OutputOptions(outscale=1.5))
+    small = upscale_pixels(
+        scales, np.full((9, 7), 90, np.uint8), options=OutputOptions(outscale=1.5)
+    )
     assert small.shape == (14, 11) and opened == [3, 4, 2]  # 13.5 -> 14, 10.5 -> 11
 
 
 def test_outscale_with_a_fixed_scale_and_16_bit(tmp_path: Path) -> None:
     up = Upscaler(4, "int8", model=_model(4), tile=0, threads=1)
     px = (np.random.default_rng(1).integers(0, 65536, (12, 10, 3))).astype(np.uint16)
-    out = upscale_pixels(up, px, OutputOptions(outscale=3))  # x4 then area down to x3
+    out = upscale_pixels(up, px, options=OutputOptions(outscale=3))  # x4 then area down to x3
     assert out.shape == (36, 30, 3) and out.dtype == np.uint16
 
 

@@ -96,7 +96,7 @@ def test_receptive_field_bounds_signed_random_model(scale: int) -> None:
     ("length", "tile", "overlap"), [(1, 4, 3), (10, 4, 0), (37, 8, 5), (64, 16, 13), (20, 64, 12)]
 )
 def test_tile_windows_cover_and_keep_context(length: int, tile: int, overlap: int) -> None:
-    wins = tile_windows(length, tile, overlap)
+    wins = tile_windows(length, tile, overlap=overlap)
     covered = np.zeros(length, int)
     size = min(length, tile + 2 * overlap)
     for w in wins:
@@ -109,7 +109,7 @@ def test_tile_windows_cover_and_keep_context(length: int, tile: int, overlap: in
 
 def test_tile_windows_rejects_bad_sizes() -> None:
     with pytest.raises(ConfigError, match="tile >= 1"):
-        tile_windows(10, 0, 2)
+        tile_windows(10, 0, overlap=2)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

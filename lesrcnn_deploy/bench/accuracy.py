@@ -40,7 +40,7 @@ def paper_name(dataset_name: str) -> str | None:
     return _ALIASES.get(dataset_name.lower())
 
 
-def published(scale: int, dataset_name: str, protocol: Protocol) -> dict[str, float]:
+def published(scale: int, dataset_name: str, *, protocol: Protocol) -> dict[str, float]:
     """Published numbers for this row: keys among ``psnr``, ``ssim``, ``int8_psnr``, ``int8_ssim``.
 
     ``paper``: the paper's Y-channel PSNR/SSIM for a known set. ``seed128``: the card's DIV2K
@@ -109,8 +109,8 @@ class Comparison:
 def compare(
     fp32: Runner,
     int8: Runner | None,
-    dataset: SRDataset | str | os.PathLike[str],
     *,
+    dataset: SRDataset | str | os.PathLike[str],
     scale: int,
     protocol: Protocol,
     label: str | None = None,
@@ -141,5 +141,5 @@ def compare(
         protocol=protocol.value,
         fp32=r32,
         int8=r8,
-        reference=published(scale, ds.name, protocol),
+        reference=published(scale, ds.name, protocol=protocol),
     )

@@ -197,8 +197,8 @@ def _venv_packages(venv: Path) -> dict[str, str]:
 def measure_cold_start(
     venv: Path,
     image: Path,
-    workdir: Path,
     *,
+    workdir: Path,
     install_s: float = 0.0,
 ) -> ColdStart:
     """Measure ``venv`` (made by :func:`make_runtime_venv`) on the 256x256-ish ``image`` file.
@@ -261,7 +261,7 @@ def run_cold_start(output: Path, *, root: Path, wheelhouse: Path | None = None) 
         tmp = Path(tmp_dir)
         install_s = make_runtime_venv(tmp / "venv", root, wheelhouse=wheelhouse)
         image = _test_image(tmp)
-        result = measure_cold_start(tmp / "venv", image, tmp / "work", install_s=install_s)
+        result = measure_cold_start(tmp / "venv", image, workdir=tmp / "work", install_s=install_s)
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_json(output / COLD_START_FILE, result.to_dict())
     return result

@@ -47,8 +47,8 @@ def installed_runtimes() -> tuple[str, ...]:
 def measure_gate(
     fp32_models: Mapping[int, str | os.PathLike[str]],
     int8_models: Mapping[int, str | os.PathLike[str]],
-    datasets: Sequence[str | os.PathLike[str]],
     *,
+    datasets: Sequence[str | os.PathLike[str]],
     threads: int | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
@@ -75,7 +75,7 @@ def measure_gate(
     from ..data import open_dataset
     from ..evaluation.evaluate import evaluate
     from ..evaluation.scoring import Protocol
-    from ..runtime.ort import OnnxRunner
+    from ..runtime.dispatch import open_runner
     from .accuracy import compare
 
     rts = tuple(runtimes) if runtimes is not None else installed_runtimes()
@@ -89,8 +89,8 @@ def measure_gate(
         if scale not in fp32_models:
             msg = f"x{scale}: int8 model given without its fp32 model"
             raise ConfigError(msg)
-        r32 = OnnxRunner(Path(fp32_models[scale]), threads=threads, scale=scale)
-        r8 = OnnxRunner(Path(int8_models[scale]), threads=threads, scale=scale)
+        r32 = open_runner(Path(fp32_models[scale]), runtime="ort", threads=threads, scale=scale)
+        r8 = open_runner(Path(int8_models[scale]), runtime="ort", threads=threads, scale=scale)
         d2s[scale] = depth_to_space_on_int8(int8_models[scale])
         ov = None
         if "openvino" in rts:
@@ -103,7 +103,9 @@ def measure_gate(
                 d2s[scale] = False
         for root in datasets:
             ds = open_dataset(root, scale)
-            c = compare(r32, r8, ds, scale=scale, protocol=Protocol.PAPER, progress=progress)
+            c = compare(
+                r32, r8, dataset=ds, scale=scale, protocol=Protocol.PAPER, progress=progress
+            )
             assert c.int8 is not None
             drops[(scale, c.dataset)] = SetDrop(c.fp32.psnr, c.int8.psnr)
             if ov is not None:

@@ -21,7 +21,7 @@ from ..data import SRDataset
 from ..evaluation.evaluate import EvaluationResult, evaluate
 from ..evaluation.scoring import Protocol
 from ..runtime.base import Runner
-from ..runtime.ort import OnnxRunner
+from ..runtime.dispatch import open_runner
 
 __all__ = ["AreaDownscaled", "bench_outscale"]
 
@@ -69,7 +69,7 @@ def bench_outscale(
     Returns:
         ``{"rows": [...], "markdown": ...}`` (PSNR/SSIM on Y, border 3).
     """
-    runner = AreaDownscaled(OnnxRunner(Path(model_x4), threads=threads, scale=4), 3)
+    runner = AreaDownscaled(open_runner(Path(model_x4), runtime="ort", threads=threads, scale=4), 3)
     via_x4 = evaluate(
         runner, dataset, protocol=Protocol.PAPER, progress=progress, model_name="x4+area"
     )

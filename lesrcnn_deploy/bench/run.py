@@ -19,7 +19,7 @@ from ..data import SRDataset, open_dataset
 from ..evaluation.scoring import Protocol
 from ..network.cost import measure_cost
 from ..network.lesrcnn import build_model
-from ..runtime.ort import OnnxRunner
+from ..runtime.dispatch import open_runner
 from ..runtime.timing import time_runners
 from . import runtimes as rt
 from .accuracy import compare
@@ -55,6 +55,7 @@ class BenchConfig:
         memory: measure peak memory in fresh processes.
         progress: tqdm bars.
         seed: seed of the synthetic speed inputs.
+        video: with x2 in ``scales``, add the "Video" section (PyAV).
         serving: with x2 in ``scales`` and the ``serve`` extra installed, add the "Serving"
             section (:mod:`.serving`, about 1-2 minutes).
         runtime: ``"auto"`` adds the OpenVINO rows when OpenVINO is installed, ``"openvino"``
@@ -74,6 +75,7 @@ class BenchConfig:
     memory: bool = True
     progress: bool = True
     seed: int = 0
+    video: bool = True
     serving: bool = True
     runtime: str = "auto"
 
@@ -228,8 +230,8 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             "gmacs": cost.gmacs,
             "card_flops_g": cost.card_flops_g,
         }
-        r32 = OnnxRunner(fp32_path, threads=cfg.threads, scale=scale)
-        r8 = OnnxRunner(int8_path, threads=cfg.threads, scale=scale)
+        r32 = open_runner(fp32_path, runtime="ort", threads=cfg.threads, scale=scale)
+        r8 = open_runner(int8_path, runtime="ort", threads=cfg.threads, scale=scale)
         sets = _open_all(roots, scale)
         card_ds, card_label = _card_set(cfg, sets, scale)
         res.card_dataset = card_label.replace(f" ({len(card_ds)} images)", "")
@@ -239,7 +241,9 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             nncf_path = rt.nncf_default_int8(
                 fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx"
             )
-            ov_specs = rt.openvino_specs(scale, fp32_path, int8_path, nncf_path, cfg.threads)
+            ov_specs = rt.openvino_specs(
+                scale, fp32_path, int8=int8_path, nncf_int8=nncf_path, threads=cfg.threads
+            )
         ov_acc: dict[str, Any] = {
             sp.label: open_spec(sp) for sp in ov_specs if sp.label != rt.OV_FP32
         }
@@ -248,7 +252,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             *((d, Protocol.PAPER, None) for d in sets),
         ]:
             c = compare(
-                r32, r8, ds, scale=scale, protocol=proto, label=label, progress=cfg.progress
+                r32, r8, dataset=ds, scale=scale, protocol=proto, label=label, progress=cfg.progress
             )
             (res.card if proto is Protocol.SEED128 else res.paper).append(c)
             if scale == 3 and proto is Protocol.PAPER and c.dataset.lower() == "set14":
@@ -265,7 +269,9 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                 ]
         del ov_acc
         if sets:
-            res.visuals.append(comparison_sheet(r32, r8, sets[0], out / f"visual_x{scale}.png"))
+            res.visuals.append(
+                comparison_sheet(r32, r8, dataset=sets[0], output=out / f"visual_x{scale}.png")
+            )
         specs = [
             RunnerSpec("ORT fp32", "onnx", str(fp32_path), scale, cfg.threads),
             RunnerSpec("ORT int8", "onnx", str(int8_path), scale, cfg.threads),
@@ -294,7 +300,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             wl = workloads(scale)[1]
             big = [sp for sp in specs if sp.label != TORCH or cfg.torch_repeats_720p > 0]
             res.memory += measure_peak_memory(big, wl)
-    if 2 in cfg.scales:
+    if cfg.video and 2 in cfg.scales:
         res.video = _video(cfg)
     if set14_x3 is not None and set14_x3[1] is not None and 4 in cfg.scales:
         from .outscale import bench_outscale

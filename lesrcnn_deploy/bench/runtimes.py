@@ -124,6 +124,7 @@ def nncf_default_int8(
 def openvino_specs(
     scale: int,
     fp32: Path,
+    *,
     int8: Path,
     nncf_int8: Path,
     threads: int,

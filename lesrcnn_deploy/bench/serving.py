@@ -3,9 +3,12 @@
 Everything is bounded: one server subprocess (started and stopped here, SIGTERM), a fixed number
 of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
 
-* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests at concurrency 1, 2,
-  4, 8, int8 and fp32 (one server holding both, ``workers`` workers, queue ``max_queue``);
-  concurrency stays within ``workers + max_queue``, so any error there is a failure.
+* Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests on ONNX Runtime, fp32
+  (and int8 at ``concurrencies``, none by default) in one server (``workers`` workers, queue
+  ``max_queue``); concurrency stays within ``workers + max_queue``, so any error there is a
+  failure.
+* int8 per runtime: ``serve --runtime ort`` against the default server, side by side, with the
+  serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
 * Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
@@ -15,10 +18,8 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,10 @@ import numpy as np
 
 from ..core.extras import require
 from ..data import encode_image, save_image
+from .http_load import free_port as _free_port
+from .http_load import load as _load
+from .http_load import percentile as _percentile
+from .http_load import server_env as _env
 
 __all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
 
@@ -43,7 +48,8 @@ class ServingBenchConfig:
     Attributes:
         int8, fp32: the x2 models.
         size: input side in pixels (square RGB).
-        concurrencies: client concurrency levels of the int8 model.
+        concurrencies: client concurrency levels of the int8 model on ONNX Runtime (default none:
+            the per-runtime section measures int8).
         fp32_concurrencies: levels of the fp32 model (it is the slow reference: 1 and the
             worker count, where its throughput saturates).
         requests: requests per (precision, concurrency) level.
@@ -51,70 +57,30 @@ class ServingBenchConfig:
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
         ray_images: images in the folder of the Ray comparison.
+        runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
     int8: Path
     fp32: Path
     size: int = 256
-    concurrencies: tuple[int, ...] = (1, 2, 4)
+    concurrencies: tuple[int, ...] = ()
     fp32_concurrencies: tuple[int, ...] = (1, 2)
     requests: int = 6
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
     ray_images: int = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-
-
-async def _load(
-    base: str, body: bytes, precision: str, concurrency: int, total: int
-) -> tuple[list[float], dict[int, int], float]:
-    httpx = require("httpx", "bench", "the serving bench")
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    left = total
-    url = f"{base}/v1/upscale?scale=2&precision={precision}&format=png"
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t = time.perf_counter()
-                r = await client.post(url, content=body)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - t)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return latencies, statuses, wall
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+    runtimes: bool = True
 
 
 def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
-    psutil = require("psutil", "bench", "the serving bench")
-    httpx = require("httpx", "bench", "the serving bench")
+    psutil = require("psutil", "bench", what="the serving bench")
+    httpx = require("httpx", "bench", what="the serving bench")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
     cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
-    cmd += ["--workers", str(cfg.workers), "--threads", "1"]
+    cmd += ["--runtime", "ort", "--workers", str(cfg.workers), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"rss": 0}
@@ -144,9 +110,11 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 time.sleep(0.2)
         rows = []
         for precision in ("int8", "fp32"):
-            asyncio.run(_load(base, body, precision, 1, 2))  # warm-up
+            asyncio.run(_load(base, body, precision=precision, concurrency=1, total=2))  # warm-up
             for c in cfg.concurrencies if precision == "int8" else cfg.fp32_concurrencies:
-                lat, statuses, wall = asyncio.run(_load(base, body, precision, c, cfg.requests))
+                lat, statuses, wall = asyncio.run(
+                    _load(base, body, precision=precision, concurrency=c, total=cfg.requests)
+                )
                 ok = statuses.get(200, 0)
                 rows.append(
                     {
@@ -161,7 +129,9 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
                 )
         burst = 4 * cfg.max_queue
         rss_before = peak["rss"]
-        _, statuses, wall = asyncio.run(_load(base, body, "int8", burst, burst))
+        _, statuses, wall = asyncio.run(
+            _load(base, body, precision="int8", concurrency=burst, total=burst)
+        )
         alive = proc.poll() is None and httpx.get(f"{base}/healthz").status_code == 200
         overload = {
             "concurrent": burst,
@@ -256,7 +226,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         ``{"config", "levels", "overload", "ray"}`` (``ray`` is None when skipped); see the module
         docstring. Raises ``MissingExtraError`` without the ``serve`` extra.
     """
-    require("uvicorn", "serve", "the serving bench")
+    require("uvicorn", "serve", what="the serving bench")
     rng = np.random.default_rng(0)
     body = encode_image(rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8), "png")
     out: dict[str, Any] = {
@@ -272,10 +242,17 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         }
     }
     out.update(_serve_levels(cfg, body))
+    out["runtimes"] = None
+    if cfg.runtimes:
+        from .serving_runtimes import RuntimeServingConfig, run_runtime_serving
+
+        with tempfile.TemporaryDirectory(prefix="lesrcnn-servebench-") as tmp:
+            rcfg = RuntimeServingConfig(int8=cfg.int8)
+            out["runtimes"] = run_runtime_serving(rcfg, workdir=Path(tmp))
     ray_ok = cfg.ray
     if ray_ok:
         try:
-            require("ray", "ray", "the serving bench's Ray comparison")
+            require("ray", "ray", what="the serving bench's Ray comparison")
         except Exception:
             ray_ok = False
     out["ray"] = _ray_vs_local(cfg) if ray_ok else None
@@ -310,6 +287,11 @@ def format_serving(res: dict[str, Any]) -> str:
         f"{'alive' if o['alive'] else 'DEAD'} afterwards; peak RSS {o['peak_rss_mb']:.0f} MB; "
         f"exit code after SIGTERM {o['exit_code_after_sigterm']}.",
     ]
+    per_runtime = res.get("runtimes")
+    if per_runtime:
+        from .serving_runtimes import format_runtime_serving
+
+        lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
     ray = res.get("ray")
     if ray:
         lines += [

@@ -57,9 +57,9 @@ def _tile(rgb: np.ndarray, title: str) -> np.ndarray:
 def comparison_sheet(
     fp32: Runner,
     int8: Runner,
+    *,
     dataset: SRDataset,
     output: str | os.PathLike[str],
-    *,
     image: str | None = DEFAULT_IMAGE,
     crop_size: int = 120,
     amplify: int = 16,

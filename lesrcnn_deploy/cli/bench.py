@@ -129,7 +129,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
                 quantize_model(fp32[s], int8[s], config=cfg, progress=not args.quiet)
         config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
         measured = measure_gate(
-            fp32, int8, datasets, threads=args.threads, progress=not args.quiet, config=config
+            fp32,
+            int8,
+            datasets=datasets,
+            threads=args.threads,
+            progress=not args.quiet,
+            config=config,
         )
     if args.update_baseline:
         budget = args.budget_db if args.budget_db is not None else DEFAULT_BUDGET_DB

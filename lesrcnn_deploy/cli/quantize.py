@@ -202,8 +202,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
             raise ConfigError(msg)
         recipe = load_recipe(source)
         if args.recipe is None or args.preset != "default":
-            recipe.check_applies_to(recipe.fp32_sha256, cfg, str(source))
-        res = apply_recipe(fp32, recipe, output, recipe_source=str(source))
+            recipe.check_applies_to(recipe.fp32_sha256, cfg, where=str(source))
+        res = apply_recipe(fp32, recipe, output=output, recipe_source=str(source))
         print(f"wrote {res.path} ({res.config}) and {res.manifest_path}")
         print(f"replayed recipe {source} (sha256 {recipe.sha256[:12]})")
     else:
@@ -232,7 +232,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
                 if args.scale is not None
                 else output.with_name(f"{output.stem}.recipe.json")
             )
-        res = apply_recipe(fp32, recipe, output, recipe_source=str(save_to or ""))
+        res = apply_recipe(fp32, recipe, output=output, recipe_source=str(save_to or ""))
         print(f"wrote {res.path} ({res.config}) and {res.manifest_path}")
         if save_to is not None:
             print(f"recipe: {save_recipe(recipe, save_to)} (sha256 {recipe.sha256[:12]})")
@@ -270,7 +270,7 @@ def _report(fp32: Path, int8: Path, cfg: Any, threads: int, progress: bool) -> N
         zero_biases=cfg.trains_biases,
     )
     rep = sensitivity_report(
-        onnx.load(str(int8)), prepared, patches, progress=progress, threads=threads
+        onnx.load(str(int8)), prepared, patches=patches, progress=progress, threads=threads
     )
     print(rep.format_table())
     out = int8.with_name(f"{int8.stem}_sensitivity.json")

@@ -63,7 +63,7 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
-def run_uvicorn(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
+def run_uvicorn(app: Any, host: str, *, port: int, log_level: str = "info") -> None:
     """Serve ``app`` with uvicorn until SIGINT/SIGTERM.
 
     On SIGTERM the server stops accepting, lets the in-flight requests finish, closes the worker
@@ -85,9 +85,9 @@ def run_uvicorn(app: Any, host: str, port: int, *, log_level: str = "info") -> N
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ..core.extras import require
 
-    require("starlette", "serve", "lesrcnn-deploy serve")
-    require("uvicorn", "serve", "lesrcnn-deploy serve")
-    require("prometheus_client", "serve", "lesrcnn-deploy serve")
+    require("starlette", "serve", what="lesrcnn-deploy serve")
+    require("uvicorn", "serve", what="lesrcnn-deploy serve")
+    require("prometheus_client", "serve", what="lesrcnn-deploy serve")
     cfg = _config(args)
     if args.ray is not None:
         from ..cluster.serve import serve_on_ray
@@ -107,7 +107,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if m is not None:
             print(f"x{s} {p}: {m.upscaler.runtime_choice.note}")
     sys.stdout.flush()
-    run_uvicorn(app, cfg.host, cfg.port, log_level=args.log_level)
+    run_uvicorn(app, cfg.host, port=cfg.port, log_level=args.log_level)
     return 0
 
 

@@ -55,6 +55,7 @@ class UpscaleActor:
         self,
         scale: int,
         precision: str,
+        *,
         model: str | None,
         tile: int,
         tile_overlap: int | None,

@@ -30,7 +30,7 @@ def connect_ray(
     Raises:
         MissingExtraError: Ray is not installed.
     """
-    ray = require("ray", "ray", what)
+    ray = require("ray", "ray", what=what)
     if ray.is_initialized():
         return ray
     # WARNING: Ray's INFO lines ("Connecting to existing Ray cluster ...") would break the

@@ -82,7 +82,7 @@ def deploy_on_ray(
     config, plan = fit_replicas(config, node_cpus(ray), replicas=replicas)
     from ..core.extras import require
 
-    serve = require("ray.serve", "ray", "serve --ray")
+    serve = require("ray.serve", "ray", what="serve --ray")
     ingress = serve.ingress(_builder(config))
     cls = ingress(type("LesrcnnServe", (), {"__module__": __name__}))
     deployment = serve.deployment(

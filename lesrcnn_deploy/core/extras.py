@@ -10,7 +10,7 @@ from .errors import MissingExtraError
 __all__ = ["require"]
 
 
-def require(module: str, extra: str, what: str) -> ModuleType:
+def require(module: str, extra: str, *, what: str) -> ModuleType:
     """Import ``module``; if it is missing, raise a one-line error naming the extra.
 
     Args:

@@ -76,7 +76,7 @@ def _storage_error(exc: OSError, target: Path) -> StorageError:
     return err
 
 
-def read_json(path: str | os.PathLike[str], what: str, error: type[Exception]) -> Any:
+def read_json(path: str | os.PathLike[str], what: str, *, error: type[Exception]) -> Any:
     """Parse the JSON file ``path``; a missing, unreadable or invalid file raises ``error`` with
     one line naming the file and ``what`` it should be."""
     p = Path(path)

@@ -240,9 +240,9 @@ def encode_image(
     info = meta or ImageMeta()
     size = (px.shape[1], px.shape[0])
     if ext == ".png":
-        return add_to_png(_encode_cv2(name, ext, px, None), info, size)
+        return add_to_png(_encode_cv2(name, ext, px, None), info, size=size)
     if ext in (".jpg", ".jpeg"):
-        return add_to_jpeg(_encode_cv2(name, ext, px, quality), info, size)
+        return add_to_jpeg(_encode_cv2(name, ext, px, quality), info, size=size)
     if ext == ".bmp" or (ext in (".tif", ".tiff") and info.empty):
         return _encode_cv2(name, ext, px, None)
     if ext in (".tif", ".tiff") and _tiff_cv2_only(px):

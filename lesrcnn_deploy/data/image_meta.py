@@ -164,7 +164,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def add_to_png(png: bytes, meta: ImageMeta, size: tuple[int, int]) -> bytes:
+def add_to_png(png: bytes, meta: ImageMeta, *, size: tuple[int, int]) -> bytes:
     """Splice ``iCCP``, ``eXIf`` and ``iTXt`` (XMP) chunks right after the IHDR of ``png``."""
     if meta.empty:
         return png
@@ -184,7 +184,7 @@ def _jpeg_segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
 
-def add_to_jpeg(jpeg: bytes, meta: ImageMeta, size: tuple[int, int]) -> bytes:
+def add_to_jpeg(jpeg: bytes, meta: ImageMeta, *, size: tuple[int, int]) -> bytes:
     """Insert APP1 (EXIF, XMP) and APP2 (ICC, split in chunks) segments after SOI/JFIF.
 
     EXIF or XMP larger than one segment (64 KB) is left out (extended XMP is not written).

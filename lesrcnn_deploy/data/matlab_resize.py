@@ -58,8 +58,8 @@ def cubic(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
 def calculate_weights_indices(
     in_length: int,
     out_length: int,
-    scale: float,
     *,
+    scale: float,
     kernel_width: float = _KERNEL_WIDTH,
     antialiasing: bool = True,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
@@ -133,7 +133,7 @@ def calculate_weights_indices(
 
 def _resize_matrix(in_length: int, out_length: int, scale: float) -> npt.NDArray[np.float64]:
     """Dense ``(out_length, in_length)`` matrix of one 1-D pass; repeated indices are summed."""
-    weights, indices = calculate_weights_indices(in_length, out_length, scale)
+    weights, indices = calculate_weights_indices(in_length, out_length, scale=scale)
     matrix = np.zeros((out_length, in_length), dtype=np.float64)
     rows = np.broadcast_to(np.arange(out_length)[:, None], indices.shape)
     np.add.at(matrix, (rows, indices), weights)

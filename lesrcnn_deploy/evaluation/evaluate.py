@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..core.errors import DatasetError
+from ..core.errors import ConfigError, DatasetError
 from ..core.fileio import atomic_write_json
 from ..data import SRDataset, open_dataset, to_rgb_uint8
 from ..runtime.base import Runner
 from ..runtime.dispatch import open_runner
-from .scoring import Protocol, parse_protocol, postprocess, prepare_pair, score
+from .scoring import Protocol, parse_protocol, postprocess, prepare_pair, score, unscorable
 
 __all__ = ["EvaluationResult", "ImageScore", "evaluate", "evaluate_model", "super_resolve"]
 
@@ -99,7 +99,7 @@ def evaluate(
     proto = parse_protocol(protocol)
     if runner.scale != dataset.scale:
         msg = f"model is x{runner.scale}, dataset {dataset.name} was opened for x{dataset.scale}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     scores: list[ImageScore] = []
     t0 = time.perf_counter()
     bar = tqdm(
@@ -115,20 +115,20 @@ def evaluate(
         else:  # the card resizes the whole HR image, so take it uncropped
             hr_img, lr_img = dataset.load_raw(pair)
             hr, lr = to_rgb_uint8(hr_img), to_rgb_uint8(lr_img)
-        try:
-            prepared = prepare_pair(proto, hr, lr, dataset.scale)
-            sr = postprocess(proto, super_resolve(runner, prepared.x))
-            p, s = score(proto, sr, prepared.reference, dataset.scale)
-        except ValueError as exc:  # e.g. an image smaller than the border crop or SSIM window
-            msg = f"{pair.hr_path}: cannot be scored under the {proto.value} protocol: {exc}"
-            raise DatasetError(msg) from None
+        reason = unscorable(proto, hr.shape[:2], scale=dataset.scale)
+        if reason:  # checked before the model runs: nothing else is relabelled
+            msg = f"{pair.hr_path}: cannot be scored under the {proto.value} protocol: {reason}"
+            raise DatasetError(msg)
+        prepared = prepare_pair(proto, hr, lr=lr, scale=dataset.scale)
+        sr = postprocess(proto, super_resolve(runner, prepared.x))
+        p, s = score(proto, sr, reference=prepared.reference, scale=dataset.scale)
         if on_image is not None:
             on_image(pair.name, sr, prepared.reference)
         scores.append(ImageScore(pair.name, p, s, (lr.shape[1], lr.shape[0])))
     seconds = time.perf_counter() - t0
     if not scores:
         msg = f"dataset {dataset.name} has no images"
-        raise ValueError(msg)
+        raise DatasetError(msg)
     config = {
         "dataset_root": str(dataset.root),
         "dataset_layout": dataset.layout,

@@ -94,7 +94,7 @@ class PreparedPair:
     reference: np.ndarray
 
 
-def prepare_pair(protocol: Protocol, hr: np.ndarray, lr: np.ndarray, scale: int) -> PreparedPair:
+def prepare_pair(protocol: Protocol, hr: np.ndarray, *, lr: np.ndarray, scale: int) -> PreparedPair:
     """Build the network input and reference for one image pair.
 
     Args:
@@ -115,13 +115,31 @@ def prepare_pair(protocol: Protocol, hr: np.ndarray, lr: np.ndarray, scale: int)
     return PreparedPair(to_input(lr_small), np.ascontiguousarray(ref))
 
 
+SSIM_WINDOW = 11
+"""Side of the SSIM window: the scored region (after the border crop) must be at least this."""
+
+
+def unscorable(protocol: Protocol, hr_hw: tuple[int, int], *, scale: int) -> str:
+    """Why an HR image of ``hr_hw`` cannot be scored under ``protocol`` ("" when it can): the
+    ``paper`` protocol crops ``scale`` pixels per border, then SSIM needs an 11x11 window."""
+    if protocol is not Protocol.PAPER:
+        return ""  # seed128 scores a fixed 128*scale output
+    h, w = (d - 2 * scale for d in hr_hw)
+    if min(h, w) < SSIM_WINDOW:
+        return (
+            f"{hr_hw[1]}x{hr_hw[0]} minus a {scale}-pixel border is {max(w, 0)}x{max(h, 0)}, "
+            f"smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window"
+        )
+    return ""
+
+
 def postprocess(protocol: Protocol, y: np.ndarray) -> np.ndarray:
     """Network output float32 ``(1, 3, H, W)`` RGB -> uint8 ``(H, W, 3)`` RGB, per protocol."""
     return paper_to_uint8(y) if protocol is Protocol.PAPER else _round_to_uint8(y)
 
 
 def score(
-    protocol: Protocol, sr: np.ndarray, reference: np.ndarray, scale: int
+    protocol: Protocol, sr: np.ndarray, *, reference: np.ndarray, scale: int
 ) -> tuple[float, float]:
     """(PSNR dB, SSIM) of uint8 RGB ``sr`` against ``reference`` under ``protocol``."""
     paper = protocol is Protocol.PAPER

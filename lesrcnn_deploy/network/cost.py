@@ -42,8 +42,8 @@ class ModelCost:
 def measure_cost(
     model: LESRCNN,
     scale: int | None = None,
-    input_hw: tuple[int, int] = (128, 128),
     *,
+    input_hw: tuple[int, int] = (128, 128),
     count_bias: bool = False,
 ) -> ModelCost:
     """Count MACs by running ``model`` once on zeros ``(1, 3, *input_hw)`` with conv hooks.

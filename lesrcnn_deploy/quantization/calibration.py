@@ -263,7 +263,7 @@ def load_table(path: str | os.PathLike[str]) -> CalibrationTable:
         CalibrationError: the file is missing, not JSON or not a calibration table.
     """
     p = Path(path)
-    data = read_json(p, "calibration table", CalibrationError)
+    data = read_json(p, "calibration table", error=CalibrationError)
     if not isinstance(data, dict):
         msg = f"{p}: not a calibration table (expected a JSON object)"
         raise CalibrationError(msg)
@@ -273,8 +273,8 @@ def load_table(path: str | os.PathLike[str]) -> CalibrationTable:
 def compute_ranges(
     model_path: str | os.PathLike[str],
     patches: npt.NDArray[np.float32],
-    config: CalibrationConfig,
     *,
+    config: CalibrationConfig,
     progress: bool = True,
     threads: int | None = None,
 ) -> Ranges:
@@ -378,7 +378,7 @@ def calibrate(
     if patches_hook is not None:
         patches_hook(patches)
     with contextlib.redirect_stdout(io.StringIO()):  # ORT prints per-batch chatter
-        ranges = compute_ranges(model_path, patches, cfg, progress=progress, threads=threads)
+        ranges = compute_ranges(model_path, patches, config=cfg, progress=progress, threads=threads)
     source_images = dict(sorted(imgs.sha256.items()))
     return CalibrationTable(
         ranges=ranges,

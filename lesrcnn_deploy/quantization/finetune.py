@@ -119,7 +119,7 @@ def fake_quantize_weight(w: torch.Tensor, *, per_channel: bool = True) -> torch.
 
 
 def sample_patches(
-    images: CalibrationImages, count: int, crop: int, rng: np.random.Generator
+    images: CalibrationImages, count: int, *, crop: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float32]:
     """``count`` random ``crop``-pixel patches with random flips and transposition.
 
@@ -227,9 +227,9 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def finetune_weights(
     qdq: onnx.ModelProto,
     prepared: onnx.ModelProto,
+    *,
     images: CalibrationImages,
     config: FinetuneConfig,
-    *,
     scale: int,
     per_channel: bool = True,
     progress: bool = True,
@@ -262,7 +262,7 @@ def finetune_weights(
         torch.manual_seed(config.seed)
         student = _Student(qdq, prepared, per_channel, train_scales=config.scale_lr > 0)
         teacher = QdqSimulator(prepared)
-        val = torch.from_numpy(sample_patches(images, config.val_count, crop, val_rng))
+        val = torch.from_numpy(sample_patches(images, config.val_count, crop=crop, rng=val_rng))
         with torch.no_grad():
             val_ref = teacher.run(val)
             before = _psnr(student(val), val_ref)
@@ -274,7 +274,7 @@ def finetune_weights(
         t0 = time.perf_counter()
         bar = tqdm(range(config.steps), desc="fine-tune", unit="step", disable=not progress)
         for _ in bar:
-            x = torch.from_numpy(sample_patches(images, config.batch, crop, rng))
+            x = torch.from_numpy(sample_patches(images, config.batch, crop=crop, rng=rng))
             with torch.no_grad():
                 target = teacher.run(x)
             loss = _loss(student(x), target, config.loss)

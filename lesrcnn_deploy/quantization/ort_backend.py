@@ -34,6 +34,7 @@ def ort_quant_type(t: QuantType) -> Any:
 def run_ort_quantizer(
     fp32_path: Path,
     out_path: Path,
+    *,
     ranges: Mapping[str, tuple[float, float]],
     config: QuantizationConfig,
     exclude: Sequence[str],

@@ -143,7 +143,7 @@ class Recipe:
         }
 
     def check_applies_to(
-        self, fp32_sha256: str, config: QuantizationConfig | None, where: str
+        self, fp32_sha256: str, config: QuantizationConfig | None, *, where: str
     ) -> None:
         """Raise :class:`RecipeMismatch` unless the recipe was made for this fp32 model (and,
         when ``config`` is given, this configuration)."""
@@ -224,7 +224,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         ChecksumError: the tensors or the JSON do not match the recorded checksums.
     """
     json_path, npz_path = recipe_paths(path)
-    data = read_json(json_path, "recipe", QuantizationError)
+    data = read_json(json_path, "recipe", error=QuantizationError)
     where = str(json_path)
     try:
         if not isinstance(data, dict) or data.get("version") != RECIPE_VERSION:

@@ -200,7 +200,7 @@ def _build_qdq(
         tmp = Path(tmp_dir)
         final_path, qdq_path = tmp / "final.onnx", tmp / "qdq.onnx"
         onnx.save(final, os.fspath(final_path))
-        run_ort_quantizer(final_path, qdq_path, ranges, cfg, exclude)
+        run_ort_quantizer(final_path, qdq_path, ranges=ranges, config=cfg, exclude=exclude)
         qdq = onnx.load(os.fspath(qdq_path))
     if cfg.weight_rounding is not None:
         verify_weight_grid(qdq, trained)
@@ -209,15 +209,15 @@ def _build_qdq(
         if not tail:
             msg = f"{where}: the configuration asks for int8 tail weights, the recipe has none"
             raise RecipeMismatch(msg)
-        attach_tail_weights(qdq, tail, where)
+        attach_tail_weights(qdq, tail, where=where)
     return qdq, exclude
 
 
 def apply_recipe(
     fp32: str | os.PathLike[str],
     recipe: Recipe,
-    output: str | os.PathLike[str] | None = None,
     *,
+    output: str | os.PathLike[str] | None = None,
     recipe_source: str = "",
 ) -> QuantizationResult:
     """Build the int8 model of ``fp32`` from ``recipe`` (seconds, no training, no calibration).
@@ -243,7 +243,7 @@ def apply_recipe(
     model, meta = _load_fp32(src)
     fp32_sha = sha256_file(src)
     where = recipe_source or "recipe"
-    recipe.check_applies_to(fp32_sha, None, where)
+    recipe.check_applies_to(fp32_sha, None, where=where)
     cfg = recipe.config
     qdq, exclude = _build_qdq(model, recipe, where, with_tail=True)
     with tempfile.TemporaryDirectory(prefix="lesrcnn-quant-") as tmp_dir:

@@ -118,8 +118,8 @@ def _layer_of_tensor(sim: QdqSimulator, tensor: str) -> str:
 def sensitivity_report(
     qdq_model: onnx.ModelProto,
     fp32_model: onnx.ModelProto,
-    patches: npt.NDArray[np.float32],
     *,
+    patches: npt.NDArray[np.float32],
     progress: bool = True,
     threads: int = 2,
     on_step: Callable[[str], None] | None = None,

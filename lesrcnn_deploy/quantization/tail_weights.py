@@ -77,8 +77,8 @@ class TailWeightsFit:
 def gptq_round(
     weight: npt.NDArray[np.float64],
     hessian: npt.NDArray[np.float64],
-    scale: npt.NDArray[np.float64],
     *,
+    scale: npt.NDArray[np.float64],
     damp: float = 0.01,
 ) -> npt.NDArray[np.int8]:
     """Round ``weight`` ``(out, k)`` to int8 on the grid ``scale`` ``(out,)`` with GPTQ.
@@ -179,7 +179,7 @@ def fit_tail_weights(
         w = w4.reshape(w4.shape[0], -1)
         amax = np.abs(w).max(axis=1)
         scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32).astype(np.float64)
-        q = gptq_round(w, hess, scale, damp=damp)
+        q = gptq_round(w, hess, scale=scale, damp=damp)
         near = np.clip(np.rint(w / scale[:, None]), -127, 127)
         for grid, is_near in ((near, True), (q.astype(np.float64), False)):
             d = grid * scale[:, None] - w
@@ -199,7 +199,7 @@ def is_tail_tensor(name: str) -> bool:
 
 
 def attach_tail_weights(
-    model: onnx.ModelProto, tensors: Mapping[str, npt.NDArray[np.generic]], where: str
+    model: onnx.ModelProto, tensors: Mapping[str, npt.NDArray[np.generic]], *, where: str
 ) -> tuple[str, ...]:
     """Give the float convs of ``model`` the int8 weights in ``tensors`` (in place, exact).
 

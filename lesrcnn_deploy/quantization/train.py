@@ -110,7 +110,7 @@ def train_recipe(
         final = prepared
         if cfg.finetune is not None or cfg.weight_rounding is not None:
             qdq_path = tmp / "qdq.onnx"
-            run_ort_quantizer(prep_path, qdq_path, table.ranges, cfg, exclude)
+            run_ort_quantizer(prep_path, qdq_path, ranges=table.ranges, config=cfg, exclude=exclude)
             qdq = onnx.load(os.fspath(qdq_path))
             cal = table.calibration
             if cfg.finetune is not None:
@@ -121,8 +121,8 @@ def train_recipe(
                 final, tuned, stats = finetune_weights(
                     qdq,
                     prepared,
-                    load_calibration_images(dataclasses.replace(cal, crop=ft.lr_crop(up))),
-                    ft,
+                    images=load_calibration_images(dataclasses.replace(cal, crop=ft.lr_crop(up))),
+                    config=ft,
                     scale=up,
                     per_channel=cfg.per_channel,
                     progress=progress,
@@ -140,7 +140,7 @@ def train_recipe(
                 imgs = load_calibration_images(dataclasses.replace(cal, crop=wr.crop))
                 patches = collect_patches(imgs, count=wr.count, crop=wr.crop, seed=wr.seed)
                 final, fits = fit_weight_rounding(
-                    qdq, prepared, patches, wr, progress=progress, threads=threads
+                    qdq, prepared, patches=patches, config=wr, progress=progress, threads=threads
                 )
                 training = {"weight_rounding": [f.__dict__ for f in fits], "threads": threads}
                 seconds = time.perf_counter() - t0
@@ -244,8 +244,8 @@ def quantize_model(
             msg = "a recipe already holds its calibration: give no calibration settings or table"
             raise ConfigError(msg)
         if cfg is not None:
-            recipe.check_applies_to(recipe.fp32_sha256, cfg, "recipe")
-        return apply_recipe(fp32, recipe, output)
+            recipe.check_applies_to(recipe.fp32_sha256, cfg, where="recipe")
+        return apply_recipe(fp32, recipe, output=output)
     made = train_recipe(
         fp32,
         config=cfg,
@@ -254,4 +254,4 @@ def quantize_model(
         progress=progress,
         threads=threads,
     )
-    return apply_recipe(fp32, made, output)
+    return apply_recipe(fp32, made, output=output)

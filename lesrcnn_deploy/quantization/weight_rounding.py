@@ -59,6 +59,7 @@ class LayerFit:
 def optimize_rounding(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
+    *,
     scale: torch.Tensor,
     cols: torch.Tensor,
     target: torch.Tensor,
@@ -145,9 +146,9 @@ def _sample_positions(
 def fit_weight_rounding(
     qdq_model: onnx.ModelProto,
     fp32_model: onnx.ModelProto,
+    *,
     patches: npt.NDArray[np.float32],
     config: WeightRoundingConfig,
-    *,
     progress: bool = True,
     threads: int = 2,
 ) -> tuple[onnx.ModelProto, list[LayerFit]]:
@@ -206,7 +207,15 @@ def fit_weight_rounding(
             del yf, xf
             nearest = qsim._eval(wdq, qsim.inits)
             with torch_threads(1), torch.enable_grad():  # small problems: one thread is faster
-                wq, bq = optimize_rounding(weight, bias, scale, cols, target, config, gen)
+                wq, bq = optimize_rounding(
+                    weight,
+                    bias,
+                    scale=scale,
+                    cols=cols,
+                    target=target,
+                    config=config,
+                    generator=gen,
+                )
             with torch.no_grad():
                 flat_b = bias if bias is not None else 0
                 e0 = float(

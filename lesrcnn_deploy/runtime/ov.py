@@ -242,7 +242,7 @@ class OpenVinoRunner:
             return self._pool(tuple(int(d) for d in x.shape))
 
         contiguous = ((k, np.ascontiguousarray(x, dtype=np.float32)) for k, x in items)
-        run_many(contiguous, pool_of, sink)
+        run_many(contiguous, pool_of, sink=sink)
 
     def runtime_ops(self, shape: tuple[int, ...] = (1, 3, 32, 32)) -> list[dict[str, str]]:
         """What the CPU plugin runs: one dict per op of the runtime graph at ``shape``.

@@ -77,6 +77,7 @@ class RequestPool:
 def run_many(
     items: Iterable[tuple[K, np.ndarray]],
     pool_of: Callable[[np.ndarray], RequestPool],
+    *,
     sink: Callable[[K, np.ndarray], None],
 ) -> None:
     """Run every ``(key, x)`` of ``items`` as parallel infer requests; ``sink(key, y)`` per output.

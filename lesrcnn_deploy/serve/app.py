@@ -125,7 +125,7 @@ def _unauthorized(service: Service) -> JSONResponse:
 
 def _busy(service: Service, reason: str, text: str) -> JSONResponse:
     service.metrics.reject(reason)
-    return _error(503, text, {"Retry-After": str(service.config.retry_after)})
+    return _error(503, text, headers={"Retry-After": str(service.config.retry_after)})
 
 
 async def _wait_disconnect(receive: Callable[[], Awaitable[Any]]) -> None:
@@ -150,7 +150,7 @@ async def _upscale(request: Request) -> Response:
     if not service.pool.ready.is_set():
         return answer(_busy(service, "not_ready", "models are still loading"))
     q = request.query_params
-    model, problem = find_model(service.pool, q, cfg.default_precision)
+    model, problem = find_model(service.pool, q, default_precision=cfg.default_precision)
     if model is None:
         return answer(_error(400, problem))
     precision = model.key[1]
@@ -228,7 +228,7 @@ async def _healthz(request: Request) -> Response:
 async def _readyz(request: Request) -> Response:
     service: Service = request.app.state.service
     if not service.pool.ready.is_set():
-        return _error(503, "models are still loading", {"Retry-After": "1"})
+        return _error(503, "models are still loading", headers={"Retry-After": "1"})
     models = [
         {"scale": s, "precision": p, "sha256": m.sha256, **runtime_fields(m)}
         for s, p in service.pool.loaded()

@@ -225,7 +225,7 @@ def upscale_bytes(
     view = copy.copy(used.upscaler)
     view.runner = _CancellableRunner(used.upscaler.runner, cancel or threading.Event())
     start = time.perf_counter()
-    out = upscale_pixels(view, image.pixels, opts)
+    out = upscale_pixels(view, image.pixels, options=opts)
     seconds = time.perf_counter() - start
     encoded = encode_image(out, ext, name="response", meta=opts.meta(image.meta))
     return UpscaleResult(

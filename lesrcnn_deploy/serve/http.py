@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-def error(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error(status: int, text: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON error ``{"error": text, "status": status}`` with HTTP status ``status``."""
     return JSONResponse({"error": text, "status": status}, status_code=status, headers=headers)
 
@@ -39,7 +39,7 @@ def authorized(token: str | None, request: Request) -> bool:
 def unauthorized(reject: Callable[[str], None]) -> JSONResponse:
     """The 401 answer (``WWW-Authenticate: Bearer``), counted by ``reject("unauthorized")``."""
     reject("unauthorized")
-    return error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    return error(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
 def declared_too_large(request: Request, limit: int) -> bool:
@@ -74,7 +74,7 @@ async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def find_model(pool: Any, query: Mapping[str, str], default_precision: str) -> tuple[Any, str]:
+def find_model(pool: Any, query: Mapping[str, str], *, default_precision: str) -> tuple[Any, str]:
     """The loaded model for the query's ``scale`` and ``precision`` (defaults: the first loaded
     scale, ``default_precision``), and ``""``; or None and the 400 message naming what is loaded.
 

@@ -206,7 +206,7 @@ class _ProgressFrames:
 def _tile_count(h: int, w: int, tile: int, overlap: int) -> int:
     if tile == 0:
         return 1
-    return len(tile_windows(h, tile, overlap)) * len(tile_windows(w, tile, overlap))
+    return len(tile_windows(h, tile, overlap=overlap)) * len(tile_windows(w, tile, overlap=overlap))
 
 
 class JobManager:
@@ -269,7 +269,7 @@ class JobManager:
     def _held_locked(self) -> int:
         return sum(j.input_bytes + j.output_bytes for j in self._jobs.values())
 
-    def submit(self, job_id: str, upload: Path, model: LoadedModel, *, fmt: str | None) -> Job:
+    def submit(self, job_id: str, upload: Path, *, model: LoadedModel, fmt: str | None) -> Job:
         """Queue the uploaded file ``upload`` as job ``job_id`` on ``model``.
 
         Args:

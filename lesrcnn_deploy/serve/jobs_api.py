@@ -38,7 +38,7 @@ def _refusal(service: Any, request: Request) -> Response | None:
 
 def _limit(service: Any, err: JobLimitError) -> Response:
     service.metrics.reject("jobs_full" if err.status == 429 else "job_storage_full")
-    return error(err.status, str(err), {"Retry-After": str(service.config.retry_after)})
+    return error(err.status, str(err), headers={"Retry-After": str(service.config.retry_after)})
 
 
 async def _create(request: Request) -> Response:
@@ -49,9 +49,9 @@ async def _create(request: Request) -> Response:
     manager = _manager(service)
     assert manager is not None
     if not service.pool.ready.is_set():
-        return error(503, "models are still loading", {"Retry-After": "1"})
+        return error(503, "models are still loading", headers={"Retry-After": "1"})
     q = request.query_params
-    model, problem = find_model(service.pool, q, service.config.default_precision)
+    model, problem = find_model(service.pool, q, default_precision=service.config.default_precision)
     if model is None:
         return error(400, problem)
     declared = request.headers.get("content-length")
@@ -81,7 +81,7 @@ async def _create(request: Request) -> Response:
         upload.unlink(missing_ok=True)
         return error(400, "empty request body: send the image or video bytes")
     try:
-        job = manager.submit(job_id, upload, model, fmt=q.get("format"))
+        job = manager.submit(job_id, upload, model=model, fmt=q.get("format"))
     except JobLimitError as err:
         return _limit(service, err)
     except UnsupportedFormatError as err:

@@ -102,7 +102,7 @@ class Upscaler:
         self.tile = tile
         self.tile_overlap = overlap
         model_precision = "fp32" if self.precision == "bf16" else self.precision
-        self.model_path: Path = resolve_model(self.scale, model_precision, model)
+        self.model_path: Path = resolve_model(self.scale, model_precision, model=model)
         self.runtime_choice = resolve_runtime(  # model precision is resolve_model's check
             self.model_path,
             runtime,

@@ -134,7 +134,7 @@ def _check_format(fmt: str) -> str:
     return ext
 
 
-def output_name(source: Path, scale: int, fmt: str = "png", *, tag: str | None = None) -> str:
+def output_name(source: Path, scale: int, *, fmt: str = "png", tag: str | None = None) -> str:
     """``{stem}_x{scale}.{fmt}`` (or ``{stem}_{tag}.{fmt}``), e.g. ``cat.jpg`` -> ``cat_x4.png``."""
     return f"{source.stem}_{tag or f'x{scale}'}.{_check_format(fmt)}"
 
@@ -233,7 +233,7 @@ def plan_jobs(
             vext = source.suffix.lower() if source.suffix.lower() in OUTPUT_CONTAINERS else ".mkv"
             name = f"{source.stem}_{tag}{vext}"
         else:
-            name = output_name(source, 0, _default_ext(source, fmt), tag=tag)
+            name = output_name(source, 0, fmt=_default_ext(source, fmt), tag=tag)
         if out is None:
             folder = base.parent / f"{base.name}_{tag}" / rel if rel is not None else base
         else:
@@ -386,10 +386,12 @@ def upscale_job(
                 fmt = job.output.suffix.lower().lstrip(".")
                 msg = f"{job.source}: animated input, but {fmt} holds no animation (gif/webp/png)"
                 raise ImageError(msg)
-            upscale_animation(upscaler, job.source, job.output, options=opts, max_pixels=max_pixels)
+            upscale_animation(
+                upscaler, job.source, output=job.output, options=opts, max_pixels=max_pixels
+            )
             return Outcome(job, "done")
         image = load_image(job.source, max_pixels=max_pixels)
-        result = upscale_pixels(upscaler, image.pixels, opts)
+        result = upscale_pixels(upscaler, image.pixels, options=opts)
         save_image(
             job.output,
             result,

@@ -56,7 +56,9 @@ def _exported_fp32(scale: int) -> Path:
     raise ModelError(msg)
 
 
-def resolve_model(scale: int, precision: str, model: str | os.PathLike[str] | None = None) -> Path:
+def resolve_model(
+    scale: int, precision: str, *, model: str | os.PathLike[str] | None = None
+) -> Path:
     """The ONNX file for ``scale`` and ``precision``; never builds one.
 
     Args:

@@ -151,7 +151,7 @@ class ScaleSet:
 
 
 def upscale_pixels(
-    upscalers: ScaleSet | ImageUpscaler, pixels: Pixels, options: OutputOptions
+    upscalers: ScaleSet | ImageUpscaler, pixels: Pixels, *, options: OutputOptions
 ) -> Pixels:
     """Upscale one image to the size ``options`` asks for.
 
@@ -172,8 +172,8 @@ def upscale_pixels(
 def upscale_animation(
     upscalers: ScaleSet | ImageUpscaler,
     source: Path,
-    output: Path,
     *,
+    output: Path,
     options: OutputOptions,
     max_pixels: int,
 ) -> Animation:
@@ -198,7 +198,7 @@ def upscale_animation(
             )
             raise ImageTooLargeError(msg)
     anim = load_animation(source, max_pixels=max_pixels)
-    frames = [upscale_pixels(upscalers, f, options) for f in anim.frames]
+    frames = [upscale_pixels(upscalers, f, options=options) for f in anim.frames]
     out = Animation(
         frames=frames,  # uint8 in, uint8 out
         durations=anim.durations,

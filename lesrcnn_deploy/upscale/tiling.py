@@ -79,7 +79,7 @@ class TileWindow:
     core_stop: int
 
 
-def tile_windows(length: int, tile: int, overlap: int) -> list[TileWindow]:
+def tile_windows(length: int, tile: int, *, overlap: int) -> list[TileWindow]:
     """Cut one axis of ``length`` LR pixels into cores of ``tile`` with ``overlap`` context.
 
     Every window has the same size ``min(length, tile + 2 * overlap)``; windows at the end are
@@ -163,8 +163,8 @@ def tiled_forward(
         msg = f"out must be float32 {shape}, got {out.dtype} {out.shape}"
         raise ConfigError(msg)
 
-    rows = tile_windows(h, tile or h, overlap)
-    cols = tile_windows(w, tile or w, overlap)
+    rows = tile_windows(h, tile or h, overlap=overlap)
+    cols = tile_windows(w, tile or w, overlap=overlap)
     total = len(rows) * len(cols)
     done = 0
 

@@ -61,7 +61,7 @@ OUTPUT_CONTAINERS: dict[str, str] = {
 
 def import_av() -> ModuleType:
     """Import PyAV, or raise :class:`MissingExtraError` naming the extra to install."""
-    return require("av", "video", "video upscaling")
+    return require("av", "video", what="video upscaling")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     Raises:
         WeightsError: unreadable, truncated, not a checkpoint, or carrying a pickled code payload.
     """
-    torch = require("torch", "build", "loading a PyTorch checkpoint")
+    torch = require("torch", "build", what="loading a PyTorch checkpoint")
     p = Path(path)
     if p.stat().st_size == 0:
         msg = f"{p}: empty file, not a checkpoint"
@@ -119,7 +119,7 @@ def load_model(
         want = "blind (multi-scale)" if scale is None else f"x{scale}"
         msg = f"{path}: this is a {what} checkpoint, asked for {want}"
         raise WeightsError(msg)
-    require("torch", "build", "building the PyTorch model")
+    require("torch", "build", what="building the PyTorch model")
     from ..network.lesrcnn import LESRCNN
 
     model = LESRCNN(scale, fuse_upsample=fuse_upsample)
