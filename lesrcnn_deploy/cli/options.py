@@ -139,4 +139,4 @@ def require_build(what: str, *, extra: str = "build") -> None:
     from ..core.extras import require
 
     for module in ("torch", "onnx"):
-        require(module, extra, what)
+        require(module, extra, what=what)
