@@ -96,3 +96,41 @@ def test_metadata_reader_refuses_what_is_not_a_model(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ModelError, match=rf"{name}: not a readable ONNX model"):
             read_metadata(tmp_path / name)
+
+
+BLOCK = """
+import sys
+
+class _NoBuildSide:  # the runtime install: PyTorch and onnx are not there
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, _NoBuildSide())
+from lesrcnn_deploy.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["export", "--scale", "2"], "build"),
+        (["quantize", "--scale", "2"], "build"),
+        (["gate"], "bench"),
+        (["bench", "--quick"], "bench"),
+    ],
+)
+def test_build_commands_name_the_extra_in_one_line(args: list[str], extra: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCK, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"lesrcnn-deploy: error: lesrcnn-deploy {args[0]} needs torch, which is not installed: "
+        f"pip install 'lesrcnn-deploy[{extra}]'\n"
+    )

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .options import add_threads_option, positive_int, scale_arg
+from .options import add_threads_option, positive_int, require_build, scale_arg
 
 __all__ = ["add_bench_parser"]
 
@@ -17,7 +17,6 @@ _QUICK_REPEATS = 3
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ..bench.readme import refresh_readme
-    from ..bench.run import BenchConfig, run_bench
     from ..core.paths import checkout_root
 
     output = Path(args.output)
@@ -30,6 +29,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(f"updated {path} from {output / 'results.md'}")
         return 0
+    require_build("lesrcnn-deploy bench", extra="bench")
+    from ..bench.run import BenchConfig, run_bench
+
     cfg = BenchConfig(
         scales=tuple(sorted(set(args.scales))),
         datasets=tuple(Path(d) for d in args.dataset or ()),
@@ -77,6 +79,7 @@ def _cold_start(output: Path) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
+    require_build("lesrcnn-deploy gate", extra="bench")
     from ..bench.gate import (
         DEFAULT_BUDGET_DB,
         Baseline,

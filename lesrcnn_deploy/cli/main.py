@@ -17,7 +17,14 @@ from .. import __version__
 from ..core.errors import LesrcnnError, one_line
 from ..core.paths import CACHE_ENV
 from .bench import add_bench_parser
-from .options import add_runtime_option, add_threads_option, model_scale, positive_int, scale_arg
+from .options import (
+    add_runtime_option,
+    add_threads_option,
+    model_scale,
+    positive_int,
+    require_build,
+    scale_arg,
+)
 from .quantize import add_quantize_parser
 from .serve import add_serve_parser
 from .upscale import add_upscale_parser
@@ -28,6 +35,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    require_build("lesrcnn-deploy export")
     from ..core.paths import models_dir
     from ..network.export import export_onnx
     from ..weights import load_model

@@ -14,6 +14,7 @@ __all__ = [
     "int_at_least",
     "model_scale",
     "positive_int",
+    "require_build",
     "scale_arg",
 ]
 
@@ -126,3 +127,16 @@ def model_scale(model: str, given: int | None) -> int:
         msg = f"{path}: the model does not say its scale (blind checkpoint?): give --scale"
         raise ConfigError(msg)
     return scale
+
+
+def require_build(what: str, *, extra: str = "build") -> None:
+    """The build side (PyTorch, onnx) or one line naming the extra that brings it.
+
+    Raises:
+        MissingExtraError: ``{what} needs torch, which is not installed: pip install
+            'lesrcnn-deploy[build]'`` (or ``[bench]``).
+    """
+    from ..core.extras import require
+
+    for module in ("torch", "onnx"):
+        require(module, extra, what=what)

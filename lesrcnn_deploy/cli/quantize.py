@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .options import add_threads_option, int_at_least, positive_int, scale_arg
+from .options import add_threads_option, int_at_least, positive_int, require_build, scale_arg
 
 __all__ = ["add_quantize_parser"]
 
@@ -158,6 +158,7 @@ def _refuse(args: argparse.Namespace, options: tuple[str, ...], why: str) -> Non
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
+    require_build("lesrcnn-deploy quantize")
     from ..core.errors import ConfigError
     from ..core.paths import recipes_dir
     from ..model_store import default_model, default_model_path, default_recipe_path
