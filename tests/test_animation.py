@@ -136,10 +136,16 @@ def test_too_many_output_pixels_refused_before_decoding(up: Upscaler, tmp_path: 
     ims[0].save(big, save_all=True, append_images=ims[1:], duration=[50, 50])
     with pytest.raises(ImageError, match="animation too large: 2 frames of 32000x32000"):
         upscale_animation(
-            up, big, tmp_path / "o.gif", options=OutputOptions(outscale=16), max_pixels=10**8
+            up,
+            big,
+            output=tmp_path / "o.gif",
+            options=OutputOptions(outscale=16),
+            max_pixels=10**8,
         )
     assert not (tmp_path / "o.gif").exists()
-    out = upscale_animation(up, src, tmp_path / "s.gif", options=OutputOptions(), max_pixels=10**4)
+    out = upscale_animation(
+        up, src, output=tmp_path / "s.gif", options=OutputOptions(), max_pixels=10**4
+    )
     assert len(out.frames) == 3
 
 

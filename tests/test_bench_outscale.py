@@ -41,7 +41,9 @@ def test_outscale_section_on_two_set14_images(set14: Path, tmp_path: Path) -> No
     # The bench's float path is the upscale command's path up to 8-bit rounding.
     lr = load_image(tmp_path / "face.png").pixels[:60, :60]
     cli = upscale_pixels(
-        Upscaler(4, "int8", model=x4, tile=0, threads=1), lr, options=OutputOptions(outscale=3)
+        Upscaler(4, "int8", model=x4, tile=0, threads=1, runtime="ort"),
+        lr,
+        options=OutputOptions(outscale=3),
     )
     x = lr.transpose(2, 0, 1)[None].astype(np.float32) / 255
     bench = AreaDownscaled(OnnxRunner(x4, threads=1, scale=4), 3)(x)[0].transpose(1, 2, 0)

@@ -29,6 +29,7 @@ def _dataset(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_run_bench_reports_what_its_parts_measure(
     random_fp32: Path, random_int8: Path, tmp_path: Path

@@ -30,6 +30,7 @@ def test_set5_exact(fp32_models: dict[int, Path], set5: Path, scale: int) -> Non
     assert f"{r.ssim:.4f}" == f"{published['ssim_y']:.4f}"
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_set14_within_002_db(fp32_models: dict[int, Path], set14: Path, scale: int) -> None:
     published = get_weights(scale).metrics["Set14"]

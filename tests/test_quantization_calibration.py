@@ -147,6 +147,7 @@ def test_cli_calibration_errors_are_one_line(
     assert not out.exists()
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 def test_cli_retrain_writes_recipe_and_table_then_replays_them(
     random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

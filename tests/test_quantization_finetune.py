@@ -107,6 +107,7 @@ def test_finetuning_trains_scales_and_keeps_pixelshuffle_int8(
     assert manifest["recipe_sha256"] == tuned.recipe.sha256
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 def test_finetuning_is_seeded(random_fp32: Path, tmp_path: Path) -> None:
     a = quantize_model(random_fp32, tmp_path / "a.onnx", config=_config(SHORT), calibration=CAL)
     b = quantize_model(

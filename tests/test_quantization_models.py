@@ -38,6 +38,7 @@ PSNR_DROP_BOUND_DB = {2: 0.05, 3: 0.05, 4: 0.05}
 SSIM_DROP_BOUND = 0.001
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_int8_drop_within_bound(
     scale: int,
@@ -155,10 +156,17 @@ def test_models_carry_their_recipe(
     assert size < 4 * 1024 * 1024
 
 
+@pytest.mark.slow  # moved out of the fast tier: `make test` stays under 10 min
 def test_post_training_quantization_is_seeded(fp32_models: dict[int, Path], tmp_path: Path) -> None:
-    # the calibration step (shared by every preset) reproduces the committed recipe's table
+    # the calibration step (shared by every preset) reproduces the committed recipe's table; the
+    # ranges come from float ORT kernels, whose last bits differ between CPUs (AVX2 vs AVX-512),
+    # so they are compared to 1e-5 relative (the replay of a recipe is bit-exact everywhere)
     first = quantize_model(fp32_models[2], tmp_path / "first.onnx", preset="ptq", progress=False)
-    assert first.calibration.ranges == load_recipe(shipped_recipe_path(2)).calibration.ranges
+    committed = load_recipe(shipped_recipe_path(2)).calibration.ranges
+    assert first.calibration.ranges.keys() == committed.keys()
+    for name, (lo, hi) in committed.items():
+        got = first.calibration.ranges[name]
+        assert got == pytest.approx((lo, hi), rel=1e-5, abs=1e-7), name
 
     def small(seed: int, name: str) -> str:  # 4 patches: the same property, a tenth of the time
         cal = CalibrationConfig(count=4, seed=seed)

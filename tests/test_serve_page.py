@@ -62,7 +62,9 @@ class Server:
     def __init__(self, model: Path, *options: str) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # ONNX Runtime on both sides: the page's download is compared with the CLI's bytes
         cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", f"2:int8={model}"]
+        cmd += ["--runtime", "ort"]
         cmd += ["--port", str(self.port), "--log-level", "warning", *options]
         self.proc = subprocess.Popen(
             cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -116,7 +118,7 @@ def server(model: Path) -> Iterator[Server]:
 
 def _cli_output(model: Path, image: Path, out_dir: Path, *options: str) -> Path:
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "upscale", str(image), "--model", str(model)]
-    cmd += ["--output", str(out_dir), "--quiet", *options]
+    cmd += ["--runtime", "ort", "--output", str(out_dir), "--quiet", *options]
     subprocess.run(cmd, env=_env(), check=True, capture_output=True)
     (out,) = out_dir.iterdir()
     return out
