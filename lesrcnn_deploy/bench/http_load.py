@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..core.extras import require
 
-__all__ = ["free_port", "load", "percentile", "server_env"]
+__all__ = ["free_port", "load", "percentile", "server_env", "wait_ready"]
 
 
 def free_port() -> int:
@@ -64,3 +66,24 @@ async def load(
 def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile of ``values`` (NaN when empty)."""
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+def wait_ready(
+    base: str, proc: subprocess.Popen[Any], *, timeout_s: float = 180.0
+) -> dict[str, Any]:
+    """Poll ``base``/readyz until it answers 200 (its JSON), or raise when ``proc`` exits or
+    ``timeout_s`` passes."""
+    httpx = require("httpx", "bench", what="the serving bench")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            msg = f"serving bench: server did not start (exit {proc.poll()})"
+            raise RuntimeError(msg)
+        try:
+            r = httpx.get(f"{base}/readyz", timeout=2)
+            if r.status_code == 200:
+                ready: dict[str, Any] = r.json()
+                return ready
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)

@@ -37,6 +37,7 @@ from .http_load import free_port as _free_port
 from .http_load import load as _load
 from .http_load import percentile as _percentile
 from .http_load import server_env as _env
+from .http_load import wait_ready
 
 __all__ = ["ServingBenchConfig", "format_serving", "run_serving_bench"]
 
@@ -98,16 +99,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                msg = f"serving bench: server did not start (exit {proc.poll()})"
-                raise RuntimeError(msg)
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(base, proc, timeout_s=120)
         rows = []
         for precision in ("int8", "fp32"):
             asyncio.run(_load(base, body, precision=precision, concurrency=1, total=2))  # warm-up

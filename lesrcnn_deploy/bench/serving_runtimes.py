@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.extras import require
-from .http_load import free_port, load, percentile, server_env
+from .http_load import free_port, load, percentile, server_env, wait_ready
 
 __all__ = ["RuntimeServingConfig", "format_runtime_serving", "run_runtime_serving"]
 
@@ -71,23 +70,6 @@ def _start(cfg: RuntimeServingConfig, extra: list[str]) -> tuple[subprocess.Pope
         [*cmd, *extra], env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     return proc, f"http://127.0.0.1:{port}"
-
-
-def _ready(base: str, proc: subprocess.Popen[Any]) -> dict[str, Any]:
-    httpx = require("httpx", "bench", what="the serving bench")
-    deadline = time.monotonic() + 180
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            msg = f"serving bench: server did not start (exit {proc.poll()})"
-            raise RuntimeError(msg)
-        try:
-            r = httpx.get(f"{base}/readyz", timeout=2)
-            if r.status_code == 200:
-                ready: dict[str, Any] = r.json()
-                return ready
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
@@ -229,7 +211,7 @@ def run_runtime_serving(cfg: RuntimeServingConfig, *, workdir: Path) -> dict[str
     ort_args += ["--threads", str(cfg.ort_threads)]
     servers = {"ort": _start(cfg, ort_args), "default": _start(cfg, [])}
     try:
-        ready = {name: _ready(base, proc) for name, (proc, base) in servers.items()}
+        ready = {name: wait_ready(base, proc) for name, (proc, base) in servers.items()}
         info = {
             name: {
                 "runtime": r["models"][0]["runtime"],
