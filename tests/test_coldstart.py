@@ -26,7 +26,7 @@ def test_runtime_install_cold_start(set5: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     install_s = make_runtime_venv(venv, ROOT)
     image = set5 / "x2" / "img_001_SRF_2_LR.png"
-    result = measure_cold_start(venv, image, tmp_path / "work", install_s=install_s)
+    result = measure_cold_start(venv, image, workdir=tmp_path / "work", install_s=install_s)
     assert result.image == "256x256"
     assert {"lesrcnn-deploy", "onnxruntime", "starlette", "uvicorn"} <= set(result.packages)
     for heavy in ("torch", "onnx", "scikit-image", "matplotlib", "sympy", "scipy", "openvino"):

@@ -38,8 +38,12 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
         progress=False,
         threads=int(shipped.training["threads"]),
     )
-    # calibration runs no training: its ranges must match exactly on any machine
-    assert again.calibration.ranges == shipped.calibration.ranges
+    # calibration runs no training, but its activations come from ONNX Runtime's float kernels,
+    # which differ in the last bits between instruction sets (AVX2, AVX-512): 1e-5 relative
+    assert again.calibration.ranges.keys() == shipped.calibration.ranges.keys()
+    for name, (lo, hi) in shipped.calibration.ranges.items():
+        got = again.calibration.ranges[name]
+        assert tuple(got) == pytest.approx((lo, hi), rel=1e-5, abs=1e-7), name
     assert again.calibration.images == shipped.calibration.images
     result = apply_recipe(fp32_models[2], again, output=tmp_path / "lesrcnn_x2_int8.onnx")
     if again.sha256 == shipped.sha256:  # reproduced bit for bit: the same int8 model
