@@ -182,6 +182,9 @@ def test_format_runtime_serving_section() -> None:
         "raw": {"ort": 2.5, "openvino": 4.0},
         "fastest": "openvino",
         "efficiency": 0.75,
+        "tiling": {"tile": 256, "windows": 1, "window": 256, "pixels": 1.0},
+        "tiled_rate": 3.5,
+        "efficiency_tiled": 0.86,
         "side_by_side": [
             {
                 "ort": {"images_per_s": 2.0, "errors": 0},
@@ -196,3 +199,5 @@ def test_format_runtime_serving_section() -> None:
     assert "efficiency" in text and "**0.75**" in text
     assert "| 1 | 2.00 | 3.00 | 0/0 | **1.50x** |" in text
     assert "`hey -z 10s -c 4`" in text
+    assert "(`--tile 256`, the x2 default: a 256x256 image is one call, 1.00x the pixels)" in text
+    assert "runs at 3.50 images/s: efficiency against it 0.86" in text

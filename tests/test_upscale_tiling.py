@@ -93,12 +93,24 @@ def test_receptive_field_bounds_signed_random_model(scale: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("length", "tile", "overlap"), [(1, 4, 3), (10, 4, 0), (37, 8, 5), (64, 16, 13), (20, 64, 12)]
+    ("length", "tile", "overlap", "core"),
+    [
+        (1, 4, 3, 1),
+        (10, 4, 0, 4),
+        (37, 8, 5, 8),
+        (64, 16, 13, 16),
+        (20, 64, 12, 20),
+        (360, 128, 13, 120),
+    ],
 )
-def test_tile_windows_cover_and_keep_context(length: int, tile: int, overlap: int) -> None:
+def test_tile_windows_cover_and_keep_context(
+    length: int, tile: int, overlap: int, core: int
+) -> None:
     wins = tile_windows(length, tile, overlap=overlap)
+    assert len(wins) == -(-length // tile)  # the fewest cores of at most `tile`
+    assert [w.core_stop - w.core_start for w in wins[:-1]] == [core] * (len(wins) - 1)
     covered = np.zeros(length, int)
-    size = min(length, tile + 2 * overlap)
+    size = min(length, core + 2 * overlap)
     for w in wins:
         covered[w.core_start : w.core_stop] += 1
         assert w.stop - w.start == size and w.start >= 0 and w.stop <= length

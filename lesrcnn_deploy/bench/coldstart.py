@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import BenchError
+
 __all__ = [
     "ColdStart",
     "dir_size",
@@ -166,7 +168,7 @@ def time_first_image(
         a busy machine it stands for the wall time an idle one would show.
 
     Raises:
-        RuntimeError: the process failed (its stderr is in the message).
+        BenchError: the process failed (its stderr is in the message).
     """
     cmd = [str(venv / "bin" / "lesrcnn-deploy"), "upscale", str(image), "--scale", "2"]
     cmd += ["--output", str(output), "--overwrite", "--quiet"]
@@ -179,7 +181,7 @@ def time_first_image(
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         msg = f"runtime venv upscale failed ({proc.returncode}): {err.strip()[-500:]}"
-        raise RuntimeError(msg)
+        raise BenchError(msg)
     cpu = usage.ru_utime + usage.ru_stime
     return elapsed, usage.ru_maxrss / 1024, cpu  # ru_maxrss is in KiB on Linux
 

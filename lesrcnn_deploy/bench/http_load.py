@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import BenchError
 from ..core.extras import require
 
 __all__ = ["free_port", "load", "percentile", "server_env", "wait_ready"]
@@ -78,7 +79,7 @@ def wait_ready(
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
             msg = f"serving bench: server did not start (exit {proc.poll()})"
-            raise RuntimeError(msg)
+            raise BenchError(msg)
         try:
             r = httpx.get(f"{base}/readyz", timeout=2)
             if r.status_code == 200:

@@ -92,6 +92,7 @@ class BenchResults:
         serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
         runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
+        sections_s: wall time of each section, s, in the order they ran.
         started: ISO-8601 start time.
     """
 
@@ -112,6 +113,7 @@ class BenchResults:
     outscale: dict[str, Any] = field(default_factory=dict)
     runtimes: list[RuntimeAccuracy] = field(default_factory=list)
     wall_s: float = 0.0
+    sections_s: dict[str, float] = field(default_factory=dict)
     started: str = ""
     serving: dict[str, Any] | None = None
     cold_start: dict[str, Any] | None = None
@@ -224,6 +226,16 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
             else ""
         ),
         "",
+        *(
+            [
+                "Time per section: "
+                + ", ".join(f"{k} {v / 60:.1f} min" for k, v in res.sections_s.items())
+                + ".",
+                "",
+            ]
+            if res.sections_s
+            else []
+        ),
         "## Model-zoo card table (`seed128` protocol)",
         "",
         f"Dataset: **{res.card_dataset}**. LR resized to 128x128 (INTER_AREA), output rounded, "
@@ -353,6 +365,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
     return {
         "started": res.started,
         "wall_s": res.wall_s,
+        "sections_s": {k: round(v, 1) for k, v in res.sections_s.items()},
         "config": res.config,
         "system": res.system,
         "models": [vars(m) for m in res.models],

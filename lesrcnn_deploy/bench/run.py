@@ -174,6 +174,18 @@ def _video(cfg: BenchConfig) -> dict[str, Any]:
         return {"skipped": f"Not measured: {exc}"}
 
 
+class _Laps:
+    """``lap(name)`` adds the wall time since the previous lap to ``res.sections_s[name]``."""
+
+    def __init__(self, res: BenchResults) -> None:
+        self.res, self.t = res, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.res.sections_s[name] = self.res.sections_s.get(name, 0.0) + now - self.t
+        self.t = now
+
+
 def run_bench(cfg: BenchConfig) -> BenchResults:
     """Run everything and write the reports into ``cfg.output``; see the package docstring."""
     from tqdm import tqdm
@@ -204,6 +216,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
     )
     out = cfg.output
     out.mkdir(parents=True, exist_ok=True)
+    lap = _Laps(res)
     with_ov = _with_openvino(cfg.runtime)
     res.config["openvino"] = with_ov
     if with_ov:  # whether the int8 convolutions really run on AMX, from OpenVINO's runtime graph
@@ -216,6 +229,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
 
     first_int8 = _model_paths(cfg, cfg.scales[0])[1]
     res.config["default_runtime"] = resolve_runtime(first_int8, threads=cfg.threads).to_dict()
+    lap("runtime choice")
     set14_x3: Any = None  # (dataset, x3 int8 result) for the "Any output size" section
     for scale in cfg.scales:
         fp32_path, int8_path = _model_paths(cfg, scale)
@@ -268,6 +282,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                     *rt.runtime_accuracy(acc, ds, fp32=f32, protocol=proto, label=lab),
                 ]
         del ov_acc
+        lap(f"x{scale} accuracy")
         if sets:
             res.visuals.append(
                 comparison_sheet(r32, r8, dataset=sets[0], output=out / f"visual_x{scale}.png")
@@ -296,12 +311,15 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                     on_round=lambda: bar.update(1),
                 )
         del runners
+        lap(f"x{scale} speed")
         if cfg.memory:
             wl = workloads(scale)[1]
             big = [sp for sp in specs if sp.label != TORCH or cfg.torch_repeats_720p > 0]
             res.memory += measure_peak_memory(big, wl)
+            lap("memory")
     if cfg.video and 2 in cfg.scales:
         res.video = _video(cfg)
+        lap("video")
     if set14_x3 is not None and set14_x3[1] is not None and 4 in cfg.scales:
         from .outscale import bench_outscale
 
@@ -313,6 +331,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             threads=cfg.threads,
             progress=cfg.progress,
         )
+        lap("any output size")
     res.plots = [
         plot_psnr_drop([*res.card, *res.paper], out / "psnr_drop.png"),
         plot_speed(res.speed, out / "speed.png"),
@@ -322,6 +341,9 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
 
         fp32_2, int8_2 = _model_paths(cfg, 2)
         res.serving = run_serving_bench(ServingBenchConfig(int8=int8_2, fp32=fp32_2))
+        lap("serving")
+        del res.sections_s["serving"]
+        res.sections_s.update(res.serving.get("seconds", {}))
     res.cold_start = load_cold_start(out)  # measured by `make coldstart` (see .coldstart)
     res.wall_s = time.perf_counter() - t0
     write_reports(res, out)

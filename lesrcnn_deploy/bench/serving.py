@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import BenchError
 from ..core.extras import require
 from ..data import encode_image, save_image
 from .http_load import free_port as _free_port
@@ -169,7 +170,7 @@ def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
     m = _SUMMARY.search(cp.stdout + cp.stderr)
     if cp.returncode != 0 or m is None:
         msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
-        raise RuntimeError(msg)
+        raise BenchError(msg)
     return wall, float(m.group(4)), int(m.group(1)), cp.stderr
 
 
@@ -189,7 +190,7 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
         ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
         if len(ran) != 1:
             msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
-            raise RuntimeError(msg)
+            raise BenchError(msg)
         runtime = ran[0]
         local_wall, local_job, n, _ = _run_cli(
             ["upscale", *common, "--output", f"{tmp}/local", "--runtime", runtime]
@@ -233,7 +234,9 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
             "fp32": str(cfg.fp32),
         }
     }
+    t0 = time.perf_counter()
     out.update(_serve_levels(cfg, body))
+    seconds = {"serving levels": time.perf_counter() - t0}
     out["runtimes"] = None
     if cfg.runtimes:
         from .serving_runtimes import RuntimeServingConfig, run_runtime_serving
@@ -241,6 +244,7 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="lesrcnn-servebench-") as tmp:
             rcfg = RuntimeServingConfig(int8=cfg.int8)
             out["runtimes"] = run_runtime_serving(rcfg, workdir=Path(tmp))
+        seconds["serving per runtime"] = time.perf_counter() - t0 - sum(seconds.values())
     ray_ok = cfg.ray
     if ray_ok:
         try:
@@ -248,6 +252,8 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
         except Exception:
             ray_ok = False
     out["ray"] = _ray_vs_local(cfg) if ray_ok else None
+    seconds["Ray folder job"] = time.perf_counter() - t0 - sum(seconds.values())
+    out["seconds"] = seconds
     return out
 
 

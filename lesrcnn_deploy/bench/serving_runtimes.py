@@ -245,6 +245,12 @@ def run_runtime_serving(cfg: RuntimeServingConfig, *, workdir: Path) -> dict[str
         for proc, _ in servers.values():
             _stop(proc)
     best_default = max(r["images_per_s"] for r in levels if r["server"] == "default")
+    from ..core.vocab import default_tile
+    from ..upscale.tiling import receptive_field, tile_windows
+
+    tile = default_tile(2)
+    wins = tile_windows(cfg.size, tile, overlap=receptive_field(2))
+    side = wins[0].stop - wins[0].start
     fastest = max(raw, key=lambda k: raw[k]) if raw else ""
     return {
         "config": {
@@ -260,6 +266,12 @@ def run_runtime_serving(cfg: RuntimeServingConfig, *, workdir: Path) -> dict[str
         "raw": raw,
         "fastest": fastest,
         "efficiency": best_default / raw[fastest] if fastest else float("nan"),
+        "tiling": {
+            "tile": tile,
+            "windows": len(wins) ** 2,
+            "window": side,
+            "pixels": (len(wins) * side / cfg.size) ** 2,
+        },
         "tiled_rate": tiled,
         "efficiency_tiled": best_default / tiled if tiled else float("nan"),
         "side_by_side": rounds,
@@ -290,12 +302,16 @@ def format_runtime_serving(res: dict[str, Any]) -> str:
             f"{r['images_per_s']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |"
         )
     raw = ", ".join(f"{k} {v:.2f}" for k, v in res["raw"].items())
+    t = res["tiling"]
+    n = t["windows"]
+    cut = "one call" if n == 1 else f"{n} windows of {t['window']}x{t['window']}"
     lines += [
         "",
         f"Raw runner rate on whole {c['size']}x{c['size']} inputs (no HTTP, PNG or tiling), "
         f"images/s: {raw}. Serving efficiency (default server's best images/s / fastest raw "
         f"rate, {res['fastest']}): **{res['efficiency']:.2f}**. The server tiles as `upscale` "
-        f"does (`--tile 128`: a 256x256 image is 4 windows of 154x154, 1.45x the pixels); the "
+        f"does (`--tile {t['tile']}`, the x2 default: a {c['size']}x{c['size']} image is {cut}, "
+        f"{t['pixels']:.2f}x the pixels); the "
         f"same tiled work without HTTP or PNG (`Upscaler.upscale` from 4 threads on the default "
         f"runtime) runs at {res.get('tiled_rate', float('nan')):.2f} images/s: efficiency "
         f"against it {res.get('efficiency_tiled', float('nan')):.2f}.",

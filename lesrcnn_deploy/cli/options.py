@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILE, RUNTIMES, SCALES
+from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILES, RUNTIMES, SCALES
 
 __all__ = [
     "add_runtime_option",
@@ -68,8 +68,10 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--tile",
         type=int_at_least(0),
-        default=DEFAULT_TILE,
-        help=f"tile size in LR pixels, 0 = whole image (default {DEFAULT_TILE})",
+        default=None,
+        help="tile size in LR pixels, 0 = whole image (default by scale: "
+        + ", ".join(f"{t} at x{s}" for s, t in DEFAULT_TILES.items())
+        + ")",
     )
     t.add_argument(
         "--no-tile",

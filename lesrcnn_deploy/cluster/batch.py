@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
-from ..core.vocab import DEFAULT_THREADS, DEFAULT_TILE, check_runtime
+from ..core.vocab import DEFAULT_THREADS, check_runtime
 from ..data import DEFAULT_MAX_PIXELS
 from ..upscale.batch import BatchResult, Job, Outcome, check_job, upscale_job
 from .connect import connect_ray
@@ -57,7 +57,7 @@ class UpscaleActor:
         precision: str,
         *,
         model: str | None,
-        tile: int,
+        tile: int | None,
         tile_overlap: int | None,
         threads: int | None,
         max_pixels: int,
@@ -122,7 +122,7 @@ def run_batch_ray(
     scale: int,
     precision: str,
     model: str | os.PathLike[str] | None = None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     tile_overlap: int | None = None,
     threads: int | None = None,
     runtime: str | None = None,

@@ -7,6 +7,7 @@ them into a one-line message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "BenchError",
     "CalibrationError",
     "ChecksumError",
     "ConfigError",
@@ -99,6 +100,10 @@ class CalibrationError(LesrcnnError):
 
 class VideoError(LesrcnnError):
     """A video has no video stream, is truncated, or has a codec or layout we cannot handle."""
+
+
+class BenchError(LesrcnnError):
+    """A bench measurement could not be made (a server did not start, a job failed)."""
 
 
 class RuntimeUnavailableError(MissingExtraError):

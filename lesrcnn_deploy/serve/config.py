@@ -10,7 +10,6 @@ from types import MappingProxyType
 from ..core.errors import ConfigError
 from ..core.vocab import (
     DEFAULT_STREAMS,
-    DEFAULT_TILE,
     SCALES,
     check_model_precision,
     check_runtime,
@@ -100,7 +99,8 @@ class ServeConfig:
         max_pixels: largest accepted input ``width * height``; beyond it: 413.
         max_body_bytes: largest accepted request body; beyond it: 413, without reading it whole.
         token_file: file whose stripped content is the bearer token; ``None`` = no auth.
-        tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image.
+        tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image, None = the
+            scale's default (:data:`~lesrcnn_deploy.core.vocab.DEFAULT_TILES`).
         retry_after: seconds sent in ``Retry-After`` with a 503.
         max_jobs: jobs (``POST /v1/jobs``) allowed to wait in the queue; beyond it: 429.
         max_job_bytes: bytes the files of all jobs may hold (uploads and results); beyond: 503.
@@ -122,7 +122,7 @@ class ServeConfig:
     max_pixels: int = 4_000_000
     max_body_bytes: int = 32 * 1024 * 1024
     token_file: Path | None = None
-    tile: int = DEFAULT_TILE
+    tile: int | None = None
     retry_after: int = 1
     max_jobs: int = 16
     max_job_bytes: int = 2 * 1024**3
@@ -152,7 +152,8 @@ class ServeConfig:
         _positive("max_queue", self.max_queue, 0)
         _positive("max_pixels", self.max_pixels)
         _positive("max_body_bytes", self.max_body_bytes)
-        _positive("tile", self.tile, 0)
+        if self.tile is not None:
+            _positive("tile", self.tile, 0)
         _positive("retry_after", self.retry_after, 0)
         _positive("port", self.port, 0)
         _positive("max_jobs", self.max_jobs, 0)

@@ -5,7 +5,7 @@ uint8 / uint16 gray, RGB or RGBA arrays.
 Command line: ``lesrcnn-deploy upscale INPUT... --scale S``.
 """
 
-from ..core.vocab import DEFAULT_TILE as DEFAULT_TILE
+from ..core.vocab import DEFAULT_TILES as DEFAULT_TILES
 from .api import Upscaler as Upscaler
 from .batch import BatchResult as BatchResult
 from .batch import Job as Job
@@ -19,7 +19,7 @@ from .tiling import tile_windows as tile_windows
 from .tiling import tiled_forward as tiled_forward
 
 __all__ = [
-    "DEFAULT_TILE",
+    "DEFAULT_TILES",
     "BatchResult",
     "Job",
     "Outcome",

@@ -11,17 +11,23 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ConfigError, ImageError
-from ..core.vocab import DEFAULT_TILE, check_model_precision, check_scale, check_tile
+from ..core.vocab import (
+    DEFAULT_TILES,
+    check_model_precision,
+    check_scale,
+    check_tile,
+    default_tile,
+)
 from ..runtime.base import Runner
 from .models import resolve_model
 from .tiling import receptive_field, tiled_forward
 
-__all__ = ["DEFAULT_TILE", "Upscaler"]
+__all__ = ["DEFAULT_TILES", "Upscaler"]
 
-# DEFAULT_TILE (core.vocab) = 128: a 128 + 2 * 12 = 152 pixel window costs ONNX Runtime about
-# 0.45 GB at x4 fp32; with the float32 and uint8 output buffers, x4 on a 1920x1080 image peaks at
-# about 1.3 GB RSS (measured by ``tests/test_upscale_memory.py``). 256 would cost about 1.1 GB for
-# the window alone.
+# DEFAULT_TILES (core.vocab): x4's 128 + 2 * 12 = 152 pixel window costs ONNX Runtime about
+# 0.45 GB at fp32; with the float32 and uint8 output buffers, x4 on a 1920x1080 image peaks at
+# about 1.3 GB RSS (measured by ``tests/test_upscale_memory.py``). 256 at x4 would cost about
+# 1.1 GB for the window alone; x2 and x3 take the tile whose output-side window is as large as x4's.
 
 ImageArray = npt.NDArray[np.unsignedinteger[Any]]
 
@@ -56,7 +62,9 @@ class Upscaler:
         model: explicit ``.onnx`` file; default: the int8 model shipped in the package, or the
             fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
             built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
-        tile: core tile size in LR pixels (>= 1), or 0 for the whole image in one call.
+        tile: core tile size in LR pixels (>= 1), 0 for the whole image in one call, or None
+            (default) for the scale's default (:data:`DEFAULT_TILES`: 256 at x2, 176 at x3, 128
+            at x4).
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
         threads: intra-op threads (``None`` = the runtime's default).
@@ -80,7 +88,7 @@ class Upscaler:
         precision: str = "int8",
         *,
         model: str | os.PathLike[str] | None = None,
-        tile: int = DEFAULT_TILE,
+        tile: int | None = None,
         tile_overlap: int | None = None,
         threads: int | None = None,
         runtime: str | None = None,
@@ -94,7 +102,7 @@ class Upscaler:
         if runtime is not None:
             check_runtime(runtime)
         self.precision = precision if precision == "bf16" else check_model_precision(precision)
-        check_tile(tile)
+        tile = default_tile(self.scale) if tile is None else check_tile(tile)
         overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
         if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
             msg = f"tile_overlap must be an integer >= 0, got {tile_overlap!r}"

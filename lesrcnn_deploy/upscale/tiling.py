@@ -80,11 +80,13 @@ class TileWindow:
 
 
 def tile_windows(length: int, tile: int, *, overlap: int) -> list[TileWindow]:
-    """Cut one axis of ``length`` LR pixels into cores of ``tile`` with ``overlap`` context.
+    """Cut one axis of ``length`` LR pixels into cores of at most ``tile`` with ``overlap`` context.
 
-    Every window has the same size ``min(length, tile + 2 * overlap)``; windows at the end are
-    shifted inwards. Each core pixel is at least ``overlap`` pixels from a window edge that is not
-    the image border.
+    The axis is cut into the fewest cores of at most ``tile`` pixels, made as equal as possible
+    (``ceil(length / n)`` each, the last one shorter by the remainder): 360 at tile 128 is three
+    cores of 120, not 128 + 128 + 104, so no window runs more pixels than it must. Every window has
+    the same size ``min(length, core + 2 * overlap)``; windows at the end are shifted inwards.
+    Each core pixel is at least ``overlap`` pixels from a window edge that is not the image border.
 
     Args:
         length: axis length (>= 1).
@@ -98,10 +100,11 @@ def tile_windows(length: int, tile: int, *, overlap: int) -> list[TileWindow]:
         msg = f"tile_windows needs length >= 1, tile >= 1, overlap >= 0; got {length}, {tile}, "
         msg += f"{overlap}"
         raise ConfigError(msg)
-    size = min(length, tile + 2 * overlap)
+    core = -(-length // -(-length // tile))  # ceil(length / n), n = ceil(length / tile)
+    size = min(length, core + 2 * overlap)
     windows = []
-    for core_start in range(0, length, tile):
-        core_stop = min(core_start + tile, length)
+    for core_start in range(0, length, core):
+        core_stop = min(core_start + core, length)
         start = min(max(core_start - overlap, 0), length - size)
         windows.append(TileWindow(start, start + size, core_start, core_stop))
     return windows
