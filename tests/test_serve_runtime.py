@@ -199,5 +199,5 @@ def test_format_runtime_serving_section() -> None:
     assert "efficiency" in text and "**0.75**" in text
     assert "| 1 | 2.00 | 3.00 | 0/0 | **1.50x** |" in text
     assert "`hey -z 10s -c 4`" in text
-    assert "(`--tile 256`, the x2 default: a 256x256 image is one call, 1.00x the pixels)" in text
+    assert "(`--tile 256`, the x2 default on openvino: a 256x256 image is one call, 1.00x" in text
     assert "runs at 3.50 images/s: efficiency against it 0.86" in text

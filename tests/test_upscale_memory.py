@@ -19,7 +19,6 @@ LIMIT_BYTES = 2 * 1024**3
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from lesrcnn_deploy.core.vocab import default_tile
 from lesrcnn_deploy.upscale import Upscaler
 
 up = Upscaler(4, "fp32", model=sys.argv[1], threads=2)
@@ -35,7 +34,7 @@ try:
 except OSError:
     pass
 print(json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "peak": peak,
-                  "seconds": seconds, "tile": default_tile(4)}))
+                  "seconds": seconds, "tile": up.tile}))
 """
 
 

@@ -46,13 +46,19 @@ class BenchConfig:
             when missing or out of date (:func:`~lesrcnn_deploy.model_store.default_model`).
         output: report folder.
         threads: intra-op threads of every runner.
-        repeats: timed rounds at 128x128; the 720p workload gets ``max(3, repeats // 2)``.
+        repeats: timed rounds at 128x128; the 720p workload gets ``max(2, repeats // 2)``.
         warmup: untimed calls per runner and workload.
         torch_repeats_128: rounds PyTorch eager takes part in at 128x128 (it is the slowest
             runner and only a reference).
         torch_repeats_720p: rounds PyTorch eager takes part in at 720p (0, the default: it is
             timed at 128x128 only; at 720p one call takes ~10 s).
+        ov_fp32_repeats_720p: rounds OpenVINO fp32 takes part in at 720p (0, the default: it is
+            a reference, as slow as ORT fp32, timed at 128x128 only).
+        nncf_scales: scales that get the NNCF-default int8 peer rows (quantizing takes 12-25 s
+            per scale; default x2, the headline scale).
         memory: measure peak memory in fresh processes.
+        memory_scales: scales whose peak memory is measured (default x2: the 720p workload's
+            largest input).
         progress: tqdm bars.
         seed: seed of the synthetic speed inputs.
         video: with x2 in ``scales``, add the "Video" section (PyAV).
@@ -68,11 +74,14 @@ class BenchConfig:
     models: Path | None = None
     output: Path = field(default_factory=lambda: reports_dir() / "bench")
     threads: int = 2
-    repeats: int = 6
+    repeats: int = 5
     warmup: int = 1
-    torch_repeats_128: int = 3
+    torch_repeats_128: int = 2
     torch_repeats_720p: int = 0
+    ov_fp32_repeats_720p: int = 0
+    nncf_scales: tuple[int, ...] = (2,)
     memory: bool = True
+    memory_scales: tuple[int, ...] = (2,)
     progress: bool = True
     seed: int = 0
     video: bool = True
@@ -81,9 +90,9 @@ class BenchConfig:
 
     @property
     def repeats_720p(self) -> int:
-        """Timed rounds at the 720p workload (each round runs every runner once, ~10 s with the
-        OpenVINO rows; three, so that the median ignores one disturbed round)."""
-        return max(3, self.repeats // 2)
+        """Timed rounds at the 720p workload (each round runs every runner once, ~5 s at x2 with
+        the OpenVINO rows; at least two, after the warm-up call)."""
+        return max(2, self.repeats // 2)
 
 
 def default_datasets() -> list[Path]:
@@ -207,6 +216,9 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
             "repeats_720p": cfg.repeats_720p,
             "torch_repeats_128": cfg.torch_repeats_128,
             "torch_repeats_720p": cfg.torch_repeats_720p,
+            "ov_fp32_repeats_720p": cfg.ov_fp32_repeats_720p,
+            "nncf_scales": list(cfg.nncf_scales),
+            "memory_scales": list(cfg.memory_scales),
             "warmup": cfg.warmup,
             "seed": cfg.seed,
             "memory": cfg.memory,
@@ -252,8 +264,10 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         res.card_is_standin = cfg.div2k is None
         ov_specs = []
         if with_ov:
-            nncf_path = rt.nncf_default_int8(
-                fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx"
+            nncf_path = (
+                rt.nncf_default_int8(fp32_path, out / "nncf" / f"lesrcnn_x{scale}_nncf.onnx")
+                if scale in cfg.nncf_scales
+                else None
             )
             ov_specs = rt.openvino_specs(
                 scale, fp32_path, int8=int8_path, nncf_int8=nncf_path, threads=cfg.threads
@@ -296,7 +310,10 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         for wl in workloads(scale):
             small = wl.name == "128x128"
             n = cfg.repeats if small else cfg.repeats_720p
-            caps = {TORCH: cfg.torch_repeats_128 if small else cfg.torch_repeats_720p}
+            caps = {
+                TORCH: cfg.torch_repeats_128 if small else cfg.torch_repeats_720p,
+                rt.OV_FP32: n if small else cfg.ov_fp32_repeats_720p,
+            }
             timed = {k: r for k, r in runners.items() if caps.get(k, n) > 0}
             with tqdm(
                 total=n, desc=f"speed x{scale} {wl.name}", unit="round", disable=not cfg.progress
@@ -312,7 +329,7 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
                 )
         del runners
         lap(f"x{scale} speed")
-        if cfg.memory:
+        if cfg.memory and scale in cfg.memory_scales:
             wl = workloads(scale)[1]
             big = [sp for sp in specs if sp.label != TORCH or cfg.torch_repeats_720p > 0]
             res.memory += measure_peak_memory(big, wl)

@@ -71,7 +71,7 @@ class ServingBenchConfig:
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
-    ray_images: int = 8
+    ray_images: int = 6
     runtimes: bool = True
 
 

@@ -11,7 +11,7 @@ ratios hold even when the absolute numbers do not:
   flight), measured between the levels; efficiency = the default server's best images/s / it;
 * the same tiled work without HTTP or PNG (``Upscaler.upscale`` from 4 threads), to split the
   server's overhead from the tiling's;
-* side by side: the same bounded load (``hey -z 10s -c 4`` when ``hey`` is installed, else an
+* side by side: the same bounded load (``hey -z 8s -c 4`` when ``hey`` is installed, else an
   equal time-bounded httpx load) on each server in turn, ``rounds`` times; the ratio per round.
 """
 
@@ -57,7 +57,7 @@ class RuntimeServingConfig:
     requests: int = 8
     ort_workers: int = 2
     ort_threads: int = 1
-    seconds: float = 10.0
+    seconds: float = 8.0
     load_concurrency: int = 4
     rounds: int = 2
 
@@ -230,8 +230,8 @@ def run_runtime_serving(cfg: RuntimeServingConfig, *, workdir: Path) -> dict[str
             for name, (_, base) in servers.items():
                 levels.append({"server": name, **_level(base, body, c, cfg.requests)})
             if i == 1:  # the raw rates, between the levels (same machine state)
-                raw = _raw_rates(cfg, x, seconds=5.0)
-                tiled = _tiled_rate(cfg, img, info["default"]["runtime"], seconds=5.0)
+                raw = _raw_rates(cfg, x, seconds=3.0)
+                tiled = _tiled_rate(cfg, img, info["default"]["runtime"], seconds=3.0)
         rounds = []
         for _ in range(cfg.rounds):
             row: dict[str, Any] = {
@@ -248,7 +248,7 @@ def run_runtime_serving(cfg: RuntimeServingConfig, *, workdir: Path) -> dict[str
     from ..core.vocab import default_tile
     from ..upscale.tiling import receptive_field, tile_windows
 
-    tile = default_tile(2)
+    tile = default_tile(2, info["default"]["runtime"])
     wins = tile_windows(cfg.size, tile, overlap=receptive_field(2))
     side = wins[0].stop - wins[0].start
     fastest = max(raw, key=lambda k: raw[k]) if raw else ""
@@ -310,7 +310,8 @@ def format_runtime_serving(res: dict[str, Any]) -> str:
         f"Raw runner rate on whole {c['size']}x{c['size']} inputs (no HTTP, PNG or tiling), "
         f"images/s: {raw}. Serving efficiency (default server's best images/s / fastest raw "
         f"rate, {res['fastest']}): **{res['efficiency']:.2f}**. The server tiles as `upscale` "
-        f"does (`--tile {t['tile']}`, the x2 default: a {c['size']}x{c['size']} image is {cut}, "
+        f"does (`--tile {t['tile']}`, the x2 default on {d['runtime']}: a {c['size']}x{c['size']} "
+        f"image is {cut}, "
         f"{t['pixels']:.2f}x the pixels); the "
         f"same tiled work without HTTP or PNG (`Upscaler.upscale` from 4 threads on the default "
         f"runtime) runs at {res.get('tiled_rate', float('nan')):.2f} images/s: efficiency "

@@ -45,6 +45,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             else args.repeats or BenchConfig.repeats
         ),
         memory=not (args.quick or args.no_memory),
+        nncf_scales=tuple(sorted(set(args.nncf_scales))),
         progress=not args.quiet,
         runtime=args.runtime,
     )
@@ -170,11 +171,19 @@ def add_bench_parser(subparsers: Any) -> None:
     )
     b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
     add_threads_option(b, "intra-op threads of every runner")
-    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 6)")
+    b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 5)")
     b.add_argument(
         "--models",
         help="folder of lesrcnn_x{S}[_int8].onnx to bench as they are (default: the default "
         "models, exported or replayed from their recipes when missing or out of date)",
+    )
+    b.add_argument(
+        "--nncf-scales",
+        type=scale_arg,
+        nargs="+",
+        default=[2],
+        help="scales that get the NNCF-default int8 rows (default 2; quantizing with NNCF takes "
+        "12-25 s per scale)",
     )
     b.add_argument("--output", default=str(reports_dir() / "bench"))
     b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")

@@ -63,8 +63,8 @@ class Upscaler:
             fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
             built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
         tile: core tile size in LR pixels (>= 1), 0 for the whole image in one call, or None
-            (default) for the scale's default (:data:`DEFAULT_TILES`: 256 at x2, 176 at x3, 128
-            at x4).
+            (default) for the default of the scale and the runtime that runs (:data:`DEFAULT_TILES`:
+            256 at x2, 176 at x3, 128 at x4 on ONNX Runtime; twice that on OpenVINO).
         tile_overlap: context pixels around each tile; ``None`` means the receptive field
             (:func:`~lesrcnn_deploy.upscale.tiling.receptive_field`), which makes tiling exact.
         threads: intra-op threads (``None`` = the runtime's default).
@@ -102,12 +102,12 @@ class Upscaler:
         if runtime is not None:
             check_runtime(runtime)
         self.precision = precision if precision == "bf16" else check_model_precision(precision)
-        tile = default_tile(self.scale) if tile is None else check_tile(tile)
+        if tile is not None:
+            check_tile(tile)
         overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
         if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
             msg = f"tile_overlap must be an integer >= 0, got {tile_overlap!r}"
             raise ConfigError(msg)
-        self.tile = tile
         self.tile_overlap = overlap
         model_precision = "fp32" if self.precision == "bf16" else self.precision
         self.model_path: Path = resolve_model(self.scale, model_precision, model=model)
@@ -123,6 +123,9 @@ class Upscaler:
             scale=self.scale,
             choice=self.runtime_choice,
             streams=streams,
+        )
+        self.tile: int = (
+            default_tile(self.scale, self.runtime_choice.runtime) if tile is None else tile
         )
 
     def __repr__(self) -> str:
