@@ -13,6 +13,31 @@ from .options import add_runtime_option, add_threads_option, add_tile_options, i
 
 __all__ = ["add_serve_parser", "run_uvicorn"]
 
+# The service's limits: (flag, ServeConfig field, smallest value, what it bounds); each default is
+# the ServeConfig field's, so the CLI and the Python API cannot drift apart.
+_LIMITS = (
+    ("--max-queue", "max_queue", 0, "requests waiting for a worker before 503"),
+    ("--max-pixels", "max_pixels", 1, "largest input width*height, else 413"),
+    ("--max-body-bytes", "max_body_bytes", 1, "largest request body in bytes, else 413"),
+    ("--max-jobs", "max_jobs", 0, "jobs (POST /v1/jobs) waiting in the queue before 429"),
+    ("--max-job-bytes", "max_job_bytes", 1, "bytes all job uploads and results may hold, else 503"),
+)
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    from dataclasses import fields
+
+    from ..serve.config import ServeConfig
+
+    defaults = {f.name: f.default for f in fields(ServeConfig)}
+    for flag, name, least, what in _LIMITS:
+        p.add_argument(
+            flag,
+            type=int_at_least(least),
+            default=defaults[name],
+            help=f"{what} (default {defaults[name]})",
+        )
+
 
 def _csv(kind: type[int] | type[str]) -> Any:
     def parse(value: str) -> tuple[Any, ...]:
@@ -157,38 +182,9 @@ def add_serve_parser(subparsers: Any) -> None:
         help="OpenVINO inference streams: requests (or tiles of one) run at once, the threads "
         f"split between them (default {DEFAULT_STREAMS}, at most --threads)",
     )
-    p.add_argument(
-        "--max-queue",
-        type=int_at_least(0),
-        default=8,
-        help="requests waiting for a worker before 503 (default 8)",
-    )
-    p.add_argument(
-        "--max-pixels",
-        type=int_at_least(1),
-        default=4_000_000,
-        help="largest input width*height, else 413 (default 4000000)",
-    )
-    p.add_argument(
-        "--max-body-bytes",
-        type=int_at_least(1),
-        default=32 * 1024 * 1024,
-        help="largest request body, else 413 (default 32 MiB)",
-    )
+    _add_limits(p)
     p.add_argument("--token-file", help="require 'Authorization: Bearer <file content>'")
     add_tile_options(p)
-    p.add_argument(
-        "--max-jobs",
-        type=int_at_least(0),
-        default=16,
-        help="jobs (POST /v1/jobs) waiting in the queue before 429 (default 16)",
-    )
-    p.add_argument(
-        "--max-job-bytes",
-        type=int_at_least(1),
-        default=2 * 1024**3,
-        help="bytes all job uploads and results may hold, else 503 (default 2 GiB)",
-    )
     p.add_argument(
         "--job-ttl",
         type=_seconds,
