@@ -36,14 +36,16 @@ def _png(h: int = 24, w: int = 20, c: int = 3, dtype: Any = np.uint8, seed: int 
 
 @pytest.fixture(scope="module")
 def pool(random_fp32: Path) -> ModelPool:
-    """One loaded x2 fp32 random-weight model shared by the module's apps."""
-    p = ModelPool(ServeConfig(models={(2, "fp32"): random_fp32}))
+    """One loaded x2 fp32 random-weight model shared by the module's apps, on ONNX Runtime (these
+    tests are about the HTTP layer and the worker pool's bounds: `--workers` means workers there;
+    the OpenVINO server is tested in test_serve_runtime.py)."""
+    p = ModelPool(ServeConfig(models={(2, "fp32"): random_fp32}, runtime="ort"))
     p.load()
     return p
 
 
 def _app(pool: ModelPool, **options: Any) -> Any:
-    cfg = ServeConfig(models=dict(pool.config.models), **options)
+    cfg = ServeConfig(models=dict(pool.config.models), runtime=pool.config.runtime, **options)
     return create_app(cfg, pool=pool)
 
 
@@ -241,16 +243,19 @@ def test_queue_full_is_503_with_retry_after(pool: ModelPool) -> None:
     engine = app.state.service.engine
     gate = threading.Event()
     with TestClient(app) as client:
+        assert engine.capacity == 2
         held = [engine.submit(gate.wait) for _ in range(2)]  # one running, one waiting
-        r = client.post("/v1/upscale", content=_png())
-        assert r.status_code == 503
-        assert r.headers["retry-after"] == "1"
-        assert "busy" in r.json()["error"]
-        text = client.get("/metrics").text
-        assert _metric(text, 'lesrcnn_upscale_rejected_total{reason="queue_full"}') == 1
-        assert _metric(text, "lesrcnn_in_flight") == 1
-        assert _metric(text, "lesrcnn_queue_depth") == 1
-        gate.set()
+        try:  # a failed assertion must not leave the workers blocked (the exit would hang)
+            r = client.post("/v1/upscale", content=_png())
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert "busy" in r.json()["error"]
+            text = client.get("/metrics").text
+            assert _metric(text, 'lesrcnn_upscale_rejected_total{reason="queue_full"}') == 1
+            assert _metric(text, "lesrcnn_in_flight") == 1
+            assert _metric(text, "lesrcnn_queue_depth") == 1
+        finally:
+            gate.set()
         for f in held:
             f.result(timeout=10)
         assert client.post("/v1/upscale", content=_png()).status_code == 200
