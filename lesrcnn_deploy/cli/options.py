@@ -69,8 +69,13 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
         "--tile",
         type=int_at_least(0),
         default=None,
-        help="tile size in LR pixels, 0 = whole image (default by scale: "
-        + ", ".join(f"{t} at x{s}" for s, t in DEFAULT_TILES.items())
+        help="largest tile side in LR pixels, 0 = whole image (default by runtime, at x"
+        + "/x".join(map(str, SCALES))
+        + ": "
+        + ", ".join(
+            f"{runtime} {'/'.join(str(by_scale[s]) for s in SCALES)}"
+            for runtime, by_scale in DEFAULT_TILES.items()
+        )
         + ")",
     )
     t.add_argument(
