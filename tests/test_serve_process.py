@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,33 +20,14 @@ pytest.importorskip("uvicorn")
 
 from PIL import Image  # noqa: E402
 
+from lesrcnn_deploy.bench.http_load import free_port, wait_ready  # noqa: E402
 from lesrcnn_deploy.data import encode_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[Any], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited early with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("server not ready in time")
-
-
 def test_sigterm_drains_in_flight_request_then_exits_0(random_fp32: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -57,7 +37,7 @@ def test_sigterm_drains_in_flight_request_then_exits_0(random_fp32: Path) -> Non
     cmd += ["--port", str(port), "--tile", "64", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc, timeout_s=90)
         rng = np.random.default_rng(0)
         big = encode_image(rng.integers(0, 255, (384, 384, 3), dtype=np.uint8), "png")
         answer: dict[str, Any] = {}

@@ -4,11 +4,9 @@ infer requests, the tiles of one image as parallel requests, same bytes as the C
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ pytest.importorskip("openvino")
 from starlette.testclient import TestClient  # noqa: E402
 
 from lesrcnn_deploy.artifacts import shipped_model  # noqa: E402
+from lesrcnn_deploy.bench.http_load import free_port, wait_ready  # noqa: E402
 from lesrcnn_deploy.cli import main  # noqa: E402
 from lesrcnn_deploy.data import encode_image  # noqa: E402
 from lesrcnn_deploy.runtime.ov import OpenVinoRunner  # noqa: E402
@@ -39,14 +38,8 @@ def _png(h: int, w: int, seed: int = 0) -> bytes:
     return encode_image(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "png")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(runtime: str) -> tuple[subprocess.Popen[Any], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -58,28 +51,11 @@ def _serve(runtime: str) -> tuple[subprocess.Popen[Any], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[Any], seconds: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"server exited early with {proc.returncode}: {err[-500:]}")
-        try:
-            r = httpx.get(f"{base}/readyz", timeout=2)
-            if r.status_code == 200:
-                ready: dict[str, Any] = r.json()
-                return ready
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("server not ready in time")
-
-
 @pytest.mark.parametrize(("runtime", "name"), [("openvino", "OpenVINO"), ("ort", "ONNX Runtime")])
 def test_serve_passes_runtime_through(runtime: str, name: str, tmp_path: Path) -> None:
     proc, base = _serve(runtime)
     try:
-        ready = _wait_ready(base, proc)
+        ready = wait_ready(base, proc, timeout_s=120)
         (model,) = ready["models"]
         assert model["runtime"] == runtime and model["runtime_requested"] == runtime
         assert model["runtime_note"] == f"runtime: {name} (forced)"

@@ -72,13 +72,18 @@ def percentile(values: list[float], q: float) -> float:
 def wait_ready(
     base: str, proc: subprocess.Popen[Any], *, timeout_s: float = 180.0
 ) -> dict[str, Any]:
-    """Poll ``base``/readyz until it answers 200 (its JSON), or raise when ``proc`` exits or
-    ``timeout_s`` passes."""
+    """Poll ``base``/readyz until it answers 200 (its JSON), or raise :class:`BenchError` when
+    ``proc`` exits (with the end of its stderr when piped) or ``timeout_s`` passes."""
     httpx = require("httpx", "bench", what="the serving bench")
     deadline = time.monotonic() + timeout_s
     while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            msg = f"serving bench: server did not start (exit {proc.poll()})"
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr is not None else b""
+            tail = (err.decode(errors="replace") if isinstance(err, bytes) else err)[-500:]
+            msg = f"server exited early with {proc.returncode}: {tail.strip()}"
+            raise BenchError(msg)
+        if time.monotonic() > deadline:
+            msg = f"server not ready in {timeout_s:g} s"
             raise BenchError(msg)
         try:
             r = httpx.get(f"{base}/readyz", timeout=2)
