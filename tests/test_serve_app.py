@@ -122,12 +122,14 @@ def test_health_ready_metrics_openapi(pool: ModelPool) -> None:
         assert ready.status_code == 200
         assert ready.json()["models"][0]["sha256"] == sha256_file(pool.config.models[(2, "fp32")])
         assert client.post("/v1/upscale?scale=2", content=_png()).status_code == 200
-        assert client.post("/v1/upscale", content=b"garbage").status_code == 400
+        assert client.post("/v1/upscale", content=b"garbage").status_code == 415  # not an image
+        assert client.post("/v1/upscale", content=b"\x89PNG\r\n\x1a\n").status_code == 400
         metrics = client.get("/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")
         text = metrics.text
         assert _metric(text, 'lesrcnn_upscale_requests_total{status="200"}') == 1
         assert _metric(text, 'lesrcnn_upscale_requests_total{status="400"}') == 1
+        assert _metric(text, 'lesrcnn_upscale_requests_total{status="415"}') == 1
         assert _metric(text, "lesrcnn_upscale_latency_seconds_count") == 1
         assert _metric(text, "lesrcnn_in_flight") == 0
         assert _metric(text, "lesrcnn_queue_depth") == 0
@@ -224,9 +226,9 @@ def test_corrupt_and_unsupported(pool: ModelPool) -> None:
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, "GIF")
     with TestClient(_app(pool)) as client:
-        for bad in (b"not an image at all", _png()[:60], b""):
+        for bad, status in ((b"not an image at all", 415), (_png()[:60], 400), (b"", 400)):
             r = client.post("/v1/upscale", content=bad)
-            assert r.status_code == 400, bad[:10]
+            assert r.status_code == status, bad[:10]  # foreign content: 415; damaged: 400
             assert r.headers["content-type"] == "application/json"
             assert r.json()["error"]
         assert client.post("/v1/upscale", content=gif.getvalue()).status_code == 415

@@ -61,7 +61,8 @@ def _wait(client: TestClient, job_id: str, states: set[str], seconds: float = 12
 
 
 def _files(tmp_path: Path) -> list[Path]:
-    return sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    """The job files (not the folder's own .lock and .pid)."""
+    return sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def _metric(text: str, line_start: str) -> float:
@@ -243,13 +244,19 @@ def test_errors_auth_and_openapi(pool: ModelPool, tmp_path: Path) -> None:
         assert client.post("/v1/jobs", content=b"", headers=auth).status_code == 400
         r = client.post("/v1/jobs?format=mp4", content=_png(8, 8), headers=auth)
         assert r.status_code == 415
-        bad = client.post("/v1/jobs", content=b"\x89PNG\r\n\x1a\nbroken", headers=auth).json()
+        header = client.post("/v1/jobs", content=b"\x89PNG\r\n\x1a\nbroken", headers=auth)
+        assert header.status_code == 400  # an unreadable header: refused at once, nothing queued
+        assert "upload" in header.json()["error"] and str(jobs) not in header.json()["error"]
+        good = _png(16, 16)
+        damaged = good[:-40] + bytes(28) + good[-12:]  # the header reads, the pixels do not
+        bad = client.post("/v1/jobs", content=damaged, headers=auth).json()
         view = _wait_auth(client, bad["id"], auth)
         assert view["state"] == "failed"
         assert "upload" in view["error"] and str(jobs) not in view["error"]
         res = client.get(f"/v1/jobs/{bad['id']}/result", headers=auth)
         assert res.status_code == 400
-        spec = client.get("/openapi.json").json()
+        assert client.get("/openapi.json").status_code == 401  # the token guards the spec
+        spec = client.get("/openapi.json", headers=auth).json()
         assert {"/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/result"} <= set(spec["paths"])
         assert set(spec["paths"]["/v1/jobs/{id}"]) == {"get", "delete"}
         assert "429" in spec["paths"]["/v1/jobs"]["post"]["responses"]
@@ -351,7 +358,7 @@ def test_sigterm_cancels_running_jobs_and_removes_files(random_fp32: Path, tmp_p
             assert time.monotonic() < deadline
             time.sleep(0.05)
         job_dirs = list(tmp_path.glob("lesrcnn-jobs-*"))
-        assert len(job_dirs) == 1 and len(list(job_dirs[0].iterdir())) == 2
+        assert len(job_dirs) == 1 and len(_files(job_dirs[0])) == 2
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         assert list(tmp_path.glob("lesrcnn-jobs-*")) == []

@@ -1,7 +1,8 @@
 """Command line: ``lesrcnn-deploy <command>``. Thin: parse, call the library, print, exit.
 
 Every :class:`~lesrcnn_deploy.core.errors.LesrcnnError` (and a few expected OS errors) becomes one
-line on stderr and exit code 2; Ctrl-C exits 130. No tracebacks for bad input.
+line on stderr and exit code 2; ``upscale`` exits 1 when some inputs could not be upscaled (a bad
+image or video: one line each, the others are written); Ctrl-C exits 130. No tracebacks.
 """
 
 from __future__ import annotations
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lesrcnn-deploy`` console script; returns the exit code."""
+    from ..core.noise import quiet_library_warnings
+
+    quiet_library_warnings()  # torch/ONNX/Pillow warnings are not the user's business
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.cache_dir:

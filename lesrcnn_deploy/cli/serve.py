@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from types import FrameType
@@ -17,10 +18,41 @@ __all__ = ["add_serve_parser", "run_uvicorn"]
 # the ServeConfig field's, so the CLI and the Python API cannot drift apart.
 _LIMITS = (
     ("--max-queue", "max_queue", 0, "requests waiting for a worker before 503"),
-    ("--max-pixels", "max_pixels", 1, "largest input width*height, else 413"),
+    ("--max-pixels", "max_pixels", 1, "largest input width*height (video frames too), else 413"),
+    (
+        "--max-output-pixels",
+        "max_output_pixels",
+        1,
+        "largest output width*height (network output and final size), checked before any "
+        "work, else 413",
+    ),
     ("--max-body-bytes", "max_body_bytes", 1, "largest request body in bytes, else 413"),
     ("--max-jobs", "max_jobs", 0, "jobs (POST /v1/jobs) waiting in the queue before 429"),
     ("--max-job-bytes", "max_job_bytes", 1, "bytes all job uploads and results may hold, else 503"),
+    (
+        "--body-min-rate",
+        "body_min_rate",
+        1,
+        "bytes/s a request body must average after its first --body-timeout seconds, else 408",
+    ),
+    (
+        "--limit-concurrency",
+        "limit_concurrency",
+        1,
+        "connections and requests at once; one more request gets 503",
+    ),
+)
+
+
+# The time bounds: (flag, ServeConfig field, what it bounds); seconds > 0, ServeConfig defaults.
+_TIMEOUTS = (
+    ("--header-timeout", "header_timeout", "seconds to send complete request headers, else 408"),
+    ("--body-timeout", "body_timeout", "seconds a request body may stall, else 408"),
+    (
+        "--shutdown-timeout",
+        "shutdown_timeout",
+        "seconds SIGTERM waits for requests and uploads in flight before cutting them",
+    ),
 )
 
 
@@ -36,6 +68,10 @@ def _add_limits(p: argparse.ArgumentParser) -> None:
             type=int_at_least(least),
             default=defaults[name],
             help=f"{what} (default {defaults[name]})",
+        )
+    for flag, name, what in _TIMEOUTS:
+        p.add_argument(
+            flag, type=_seconds, default=defaults[name], help=f"{what} (default %(default)g)"
         )
 
 
@@ -79,22 +115,37 @@ def _config(args: argparse.Namespace) -> Any:
         streams=args.streams,
         max_queue=args.max_queue,
         max_pixels=args.max_pixels,
+        max_output_pixels=args.max_output_pixels,
         max_body_bytes=args.max_body_bytes,
         token_file=args.token_file,
         tile=args.tile,
         max_jobs=args.max_jobs,
         max_job_bytes=args.max_job_bytes,
         job_ttl=args.job_ttl,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        body_min_rate=args.body_min_rate,
+        limit_concurrency=args.limit_concurrency,
+        shutdown_timeout=args.shutdown_timeout,
     )
 
 
 def run_uvicorn(app: Any, host: str, *, port: int, log_level: str = "info") -> None:
-    """Serve ``app`` with uvicorn until SIGINT/SIGTERM.
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM, with the time bounds of its config.
 
-    On SIGTERM the server stops accepting, lets the in-flight requests finish, closes the worker
-    pool and returns normally (exit code 0); uvicorn's default would re-raise the signal.
+    The header-read timeout wraps uvicorn's HTTP protocol (see :mod:`~..serve.guards`);
+    ``limit_concurrency`` and the graceful-shutdown cap are uvicorn's own. On SIGTERM the server
+    stops accepting, lets the requests in flight finish for up to ``shutdown_timeout`` seconds,
+    then cuts the rest (an upload's file is deleted), cancels the jobs, closes the worker pool and
+    returns normally (exit code 0); uvicorn's default would re-raise the signal.
     """
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from ..serve.guards import guarded_protocol
+
+    service = app.state.service
+    cfg = service.config
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -103,7 +154,21 @@ def run_uvicorn(app: Any, host: str, *, port: int, log_level: str = "info") -> N
             if sig == signal.SIGTERM and isinstance(captured, list) and sig in captured:
                 captured.remove(sig)  # drained on purpose: a clean exit, not death by signal
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    http = guarded_protocol(
+        AutoHTTPProtocol,
+        header_timeout=cfg.header_timeout,
+        on_timeout=lambda: service.metrics.reject("header_timeout"),
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        http=http,
+        limit_concurrency=cfg.limit_concurrency,
+        timeout_graceful_shutdown=max(1, math.ceil(cfg.shutdown_timeout)),
+    )
     _Server(config).run()
 
 

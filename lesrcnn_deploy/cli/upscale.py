@@ -34,6 +34,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         strip_metadata=args.strip_metadata,
         quality=args.quality,
         lossless=args.lossless or None,
+        max_output_pixels=args.max_output_pixels,
     )
     if args.model is not None:
         args.scale = model_scale(args.model, args.scale)
@@ -134,7 +135,12 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def _report(jobs: list[Any], result: Any, quiet: bool) -> int:
-    if len(jobs) == 1 and result.done and not quiet:
+    """Exit 1 when an input failed (the others are written), as cp or ffmpeg do; 2 is for
+    errors that stop the whole run (options, models), see ``docs/robustness.md``."""
+    if len(jobs) == 1 and result.failed:
+        failed = result.failed[0]
+        print(f"lesrcnn-deploy: error: {failed.job.source}: {failed.reason}", file=sys.stderr)
+    elif len(jobs) == 1 and result.done and not quiet:
         print(f"wrote {jobs[0].output}")
     else:
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
@@ -162,6 +168,7 @@ def _refuse_useless_options(args: argparse.Namespace) -> None:
 
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
+    from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS
     from ..upscale.batch import OUTPUT_FORMATS
     from .video import add_video_options
 
@@ -173,7 +180,8 @@ def add_upscale_parser(subparsers: Any) -> None:
             "stays gray, alpha is upscaled separately (bicubic), 16-bit stays 16-bit; the ICC "
             "profile, EXIF and XMP are kept. Outputs are named {stem}_x{S}.{ext}: "
             "beside an input file, or in <folder>_x{S}/ for an input folder, or in --output. "
-            "Exit code 1 if any file of several failed; a single bad video exits 2."
+            "Exit code 1 when an input could not be upscaled (the others are written), 2 when "
+            "the run cannot start (options, model), 130 on Ctrl-C."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos and/or folders")
@@ -232,6 +240,15 @@ def add_upscale_parser(subparsers: Any) -> None:
         "(default 90); refused for other formats",
     )
     p.add_argument("--lossless", action="store_true", help="lossless WebP (already WebP's default)")
+    p.add_argument(
+        "--max-output-pixels",
+        type=int_at_least(1),
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        metavar="N",
+        help="largest output width*height (network output and final size; video frames too), "
+        "checked before any work: a larger one fails that input "
+        f"(default {DEFAULT_MAX_OUTPUT_PIXELS}, 8K UHD)",
+    )
     add_tile_options(p)
     p.add_argument(
         "--tile-overlap",

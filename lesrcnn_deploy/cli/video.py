@@ -63,7 +63,12 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from ..data import DEFAULT_MAX_PIXELS
+    from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS
+
     return {
+        "max_pixels": DEFAULT_MAX_PIXELS,
+        "max_output_pixels": getattr(args, "max_output_pixels", DEFAULT_MAX_OUTPUT_PIXELS),
         "codec": getattr(args, "codec", None),
         "crf": getattr(args, "crf", None),
         "bitrate": getattr(args, "bitrate", None),
@@ -97,7 +102,11 @@ def video_runner(upscaler: Any, args: argparse.Namespace) -> Callable[[Any], obj
 
 
 def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> int:
-    """Run one video job (the whole command): errors propagate (one line, exit 2 in the CLI)."""
+    """Run one video job (the whole command). A bad input (not a video, damaged, too large) is
+    one line and exit 1, as a bad image is; option errors propagate (exit 2)."""
+    import sys
+
+    from ..core.errors import ImageError, VideoError, one_line
     from ..video.api import upscale_video
 
     if job.output.exists() and args.skip_existing:
@@ -106,14 +115,20 @@ def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> in
     if job.output.exists() and not args.overwrite:
         msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
         raise ConfigError(msg)
-    result = upscale_video(
-        job.source,
-        job.output,
-        upscaler=upscaler,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        **_kwargs(args),
-    )
+    try:
+        result = upscale_video(
+            job.source,
+            job.output,
+            upscaler=upscaler,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            **_kwargs(args),
+        )
+    except (VideoError, ImageError) as exc:
+        text = one_line(exc)
+        where = "" if text.startswith(f"{job.source}:") else f"{job.source}: "
+        print(f"lesrcnn-deploy: error: {where}{text}", file=sys.stderr)
+        return 1
     if not args.quiet:
         print(result.summary())
     for dropped in result.dropped_streams:

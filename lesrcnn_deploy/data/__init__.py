@@ -14,6 +14,7 @@ from .image_io import ImageMode as ImageMode
 from .image_io import LoadedImage as LoadedImage
 from .image_io import decode_image as decode_image
 from .image_io import encode_image as encode_image
+from .image_io import image_size as image_size
 from .image_io import load_image as load_image
 from .image_io import read_image_size as read_image_size
 from .image_io import save_image as save_image
@@ -39,6 +40,7 @@ __all__ = [
     "cubic",
     "decode_image",
     "encode_image",
+    "image_size",
     "imresize",
     "list_images",
     "load_image",

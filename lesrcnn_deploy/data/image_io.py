@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from ..core.errors import (
     UnsupportedFormatError,
     one_line,
 )
+from ..core.noise import decoder_output, decoder_reason
 from .image_encode import encode_image, save_image
 from .image_meta import ImageMeta, read_meta
 
@@ -51,8 +53,10 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "ImageMode",
     "LoadedImage",
+    "check_pixels",
     "decode_image",
     "encode_image",
+    "image_size",
     "load_image",
     "read_image_size",
     "save_image",
@@ -86,6 +90,10 @@ _PIL_FORMATS: dict[str, str] = {
     "TIFF": "TIFF",
     "AVIF": "AVIF",
 }
+# The first bytes of the formats we read (PNG, JPEG, BMP, TIFF, WebP, AVIF/HEIF boxes).
+_SIGNATURE = re.compile(
+    rb"^(\x89PNG|\xff\xd8\xff|BM|II\*\x00|MM\x00\*|RIFF....WEBP|....ftyp)", re.DOTALL
+)
 _SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 _ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")
 _MODES: dict[int, ImageMode] = {1: "gray", 3: "rgb", 4: "rgba"}
@@ -188,10 +196,14 @@ def _open_header(path: Path | str, fp: BinaryIO) -> Image.Image:
             im = Image.open(fp)
     except Image.DecompressionBombError:
         msg = f"{path}: image too large (header size beyond Pillow's decompression-bomb limit)"
-        raise ImageError(msg) from None
+        raise ImageTooLargeError(msg) from None
     except UnidentifiedImageError:
+        fp.seek(0)
+        if _SIGNATURE.match(fp.read(12)):  # starts like one of ours: damaged, not foreign
+            msg = f"{path}: unreadable image header (damaged or truncated)"
+            raise ImageError(msg) from None
         msg = f"{path}: not an image (content is not PNG, JPEG, WebP, BMP, TIFF or AVIF)"
-        raise ImageError(msg) from None
+        raise UnsupportedFormatError(msg) from None
     except Exception as err:  # Pillow raises SyntaxError, OSError, ValueError... on bad headers
         msg = f"{path}: unreadable image header ({type(err).__name__}: {one_line(err)})"
         raise ImageError(msg) from None
@@ -222,6 +234,54 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
             raise ImageError(msg)
         w, h = _open_header(p, f).size
     return h, w
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int, *, name: str) -> None:
+    """Refuse an input of ``size`` = ``(w, h)`` beyond ``max_pixels``.
+
+    Raises:
+        ImageTooLargeError: one line naming ``name``, the size and the limit.
+    """
+    w, h = size
+    if w * h > max_pixels:
+        msg = f"{name}: image too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
+        raise ImageTooLargeError(msg)
+
+
+def image_size(
+    source: bytes | str | os.PathLike[str], *, name: str = "", any_extension: bool = False
+) -> tuple[int, int]:
+    """The displayed ``(width, height)`` of an encoded image (bytes) or a file, from its header
+    only (EXIF orientation applied: a JPEG tagged "rotate 90" reports its turned size).
+
+    Args:
+        source: the encoded bytes, or a file path.
+        name: what error messages call the image (default: the path, or ``<bytes>``).
+        any_extension: read a file whatever its extension (the content decides).
+
+    Raises:
+        ImageError: empty, not an image, unsupported extension (a path) or format, unreadable
+            header.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        where: Path | str = name or "<bytes>"
+        if not source:
+            msg = f"{where}: empty (0 bytes)"
+            raise ImageError(msg)
+        header = _open_header(where, io.BytesIO(bytes(source)))
+        w, h = header.size
+        return (h, w) if _orientation(header) in (5, 6, 7, 8) else (w, h)
+    path = Path(source)
+    if not any_extension:
+        _check_extension(path)
+    shown: Path | str = name or path
+    with _reading(path), path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            msg = f"{shown}: empty file (0 bytes)"
+            raise ImageError(msg)
+        header = _open_header(shown, f)
+        w, h = header.size
+        return (h, w) if _orientation(header) in (5, 6, 7, 8) else (w, h)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -337,18 +397,19 @@ def _decode(data: bytes, p: Path | str, max_pixels: int) -> LoadedImage:
     header = _open_header(p, io.BytesIO(data))
     w, h = header.size
     fmt = _PIL_FORMATS[str(header.format)]
-    if w * h > max_pixels:
-        msg = f"{p}: image too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
-        raise ImageTooLargeError(msg)
+    check_pixels((w, h), max_pixels, name=str(p))
     orientation = _orientation(header)
 
-    try:
-        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        decoded = None
+    with decoder_output() as noise:  # libpng/libjpeg print to stderr: keep it for the message
+        try:
+            decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            decoded = None
     if decoded is None:
         if fmt != "TIFF":
-            msg = f"{p}: truncated or corrupt {fmt} (cannot decode)"
+            reason = decoder_reason(noise)
+            why = f"cannot decode: {reason}" if reason else "cannot decode"
+            msg = f"{p}: truncated or corrupt {fmt} ({why})"
             raise ImageError(msg)
         px = _decode_with_pil(p, data)  # already in RGB order and display orientation
     else:

@@ -25,12 +25,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..core.errors import ConfigError, ImageError
+from ..core.errors import ConfigError, ImageError, ImageTooLargeError
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT_PIXELS",
     "MAX_OUTSCALE",
     "MAX_SIDE",
     "OutputPlan",
+    "check_output_pixels",
     "check_outscale",
     "parse_fit",
     "resize_to",
@@ -42,6 +44,13 @@ MAX_OUTSCALE = 16.0
 
 MAX_SIDE = 65_535
 """Largest accepted side of a ``fit`` box (and of any planned output), in pixels."""
+
+DEFAULT_MAX_OUTPUT_PIXELS = 7680 * 4320
+"""Default of ``--max-output-pixels``: the largest ``width * height`` of the network's output and
+of the final image, 8K UHD (33,177,600). Memory grows with the output, not the input: the network
+writes float32 (12 bytes per RGB pixel) before the 8/16-bit result and the encoder's buffer, so a
+request at this limit peaks about 1.3 GB RSS (``tests/test_upscale_memory.py``, x4 of 1920x1080),
+well within a 2 GB container; ``fit=65535x65535`` would be about 30 GB."""
 
 _FIT_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -65,6 +74,29 @@ class OutputPlan:
     def needs_resize(self) -> bool:
         """True when the network's output must be resized to reach :attr:`size`."""
         return self.size != self.network_size
+
+
+def check_output_pixels(plan: OutputPlan, limit: int, *, name: str = "image") -> OutputPlan:
+    """Return ``plan`` if neither the network's output nor the final size exceeds ``limit`` pixels.
+
+    Checked from the header size, before any decoding or inference.
+
+    Args:
+        plan: from :func:`target_size` (or the plain network scale).
+        limit: largest ``width * height`` (``--max-output-pixels``).
+        name: what the message calls the input (a file name, ``request body``).
+
+    Raises:
+        ImageTooLargeError: one line naming both sizes and the limit (HTTP 413).
+    """
+    for what, (w, h) in (("output", plan.size), ("network output", plan.network_size)):
+        if w * h > limit:
+            msg = (
+                f"{name}: {what} too large ({w}x{h} = {w * h} pixels > "
+                f"max_output_pixels={limit}; raise --max-output-pixels or ask for a smaller size)"
+            )
+            raise ImageTooLargeError(msg)
+    return plan
 
 
 def check_outscale(outscale: float) -> float:

@@ -152,7 +152,7 @@ class OpenVinoRunner:
         try:
             self._model = self._core.read_model(os.fspath(self.path))
         except Exception as exc:  # OpenVINO raises RuntimeError with a long message
-            first = one_line(exc, limit=160)
+            first = one_line(exc, limit=300)
             msg = f"{self.path}: OpenVINO cannot read the model ({first})"
             raise ModelError(msg) from exc
         if len(self._model.inputs) != 1 or len(self._model.inputs[0].get_partial_shape()) != 4:

@@ -17,23 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.errors import (
     ConfigError,
-    ImageError,
-    ImageTooLargeError,
     LesrcnnError,
     ServerBusyError,
-    UnsupportedFormatError,
+    one_line,
 )
 from .config import ServeConfig, output_options
 from .engine import (
@@ -44,6 +44,7 @@ from .engine import (
     runtime_fields,
     upscale_bytes,
 )
+from .guards import BodyTimeout, BodyTimeouts, CutOnShutdown
 from .http import authorized, find_model, model_headers, read_body, unauthorized
 from .http import error as _error
 from .jobs import JOB_STATES, JobManager
@@ -82,6 +83,7 @@ class Service:
             runtimes=self._runtimes,
         )
         self.token = config.read_token()
+        self.body_timeouts = BodyTimeouts(config.body_timeout, config.body_min_rate)
 
     def _runtimes(self) -> list[tuple[int, str, str, str]]:
         rows = []
@@ -160,7 +162,7 @@ async def _upscale(request: Request) -> Response:
     if fmt not in _FORMATS:
         return answer(_error(415, f"unsupported output format {fmt!r} (png, jpg or webp)"))
     try:
-        options = output_options(q)
+        options = output_options(q, max_output_pixels=cfg.max_output_pixels)
     except ConfigError as err:
         return answer(_error(400, str(err)))
     choices = None  # outscale/fit without a scale: the smallest loaded scale reaching the size
@@ -168,7 +170,14 @@ async def _upscale(request: Request) -> Response:
         choices = {s: m for s, p in keys if p == precision and (m := service.pool.get(s, p))}
     if service.engine.full:
         return answer(_busy(service, "queue_full", "server busy: queue full, retry later"))
-    body = await read_body(request, cfg.max_body_bytes)
+    try:
+        body = await read_body(request, cfg.max_body_bytes, timeouts=service.body_timeouts)
+    except ClientDisconnect:
+        service.metrics.reject("client_disconnected")
+        return answer(_error(499, "client disconnected during the upload"))
+    except BodyTimeout as err:
+        service.metrics.reject("body_timeout")
+        return answer(_error(408, str(err), headers={"Connection": "close"}))
     if body is None:
         service.metrics.reject("body_too_large")
         return answer(_error(413, f"request body larger than {cfg.max_body_bytes} bytes"))
@@ -209,14 +218,8 @@ async def _upscale(request: Request) -> Response:
     except RequestCancelled:
         service.metrics.reject("client_disconnected")
         return answer(_error(499, "client disconnected"))
-    except ImageTooLargeError as err:
-        return answer(_error(413, str(err)))
-    except UnsupportedFormatError as err:
-        return answer(_error(415, str(err)))
-    except ImageError as err:
-        return answer(_error(400, str(err)))
-    except LesrcnnError as err:
-        return answer(_error(500, str(err)))
+    except LesrcnnError as err:  # 400, 413, 415...: each class's http_status (docs/robustness.md)
+        return answer(_error(err.http_status, one_line(err)))
     headers = model_headers(result.model, result.inference_seconds)
     return answer(Response(result.data, media_type=result.media_type, headers=headers))
 
@@ -229,6 +232,11 @@ async def _readyz(request: Request) -> Response:
     service: Service = request.app.state.service
     if not service.pool.ready.is_set():
         return _error(503, "models are still loading", headers={"Retry-After": "1"})
+    if not _authorized(service, request):
+        # Without the token: ready or not, and what the page needs to offer (scales and
+        # precisions, as in /openapi.json); no model SHA256, runtime or limit.
+        models = [{"scale": s, "precision": p} for s, p in service.pool.loaded()]
+        return JSONResponse({"status": "ready", "models": models, "auth": True})
     models = [
         {"scale": s, "precision": p, "sha256": m.sha256, **runtime_fields(m)}
         for s, p in service.pool.loaded()
@@ -243,6 +251,7 @@ async def _readyz(request: Request) -> Response:
             "workers": service.engine.threads,
             "max_body_bytes": cfg.max_body_bytes,
             "max_pixels": cfg.max_pixels,
+            "max_output_pixels": cfg.max_output_pixels,
             "max_job_bytes": cfg.max_job_bytes,
         }
     )
@@ -257,6 +266,8 @@ async def _metrics(request: Request) -> Response:
 
 async def _openapi(request: Request) -> Response:
     service: Service = request.app.state.service
+    if not _authorized(service, request):
+        return _unauthorized(service)
     keys = service.pool.loaded() or service.config.model_keys()
     scales = sorted({s for s, _ in keys})
     precisions = list(dict.fromkeys(p for _, p in keys))
@@ -286,6 +297,13 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
             await asyncio.to_thread(service.pool.load)
             service.engine.resize(service.pool.workers())  # OpenVINO: 2 per stream
         service.start_jobs()
+        reclaimed = service.jobs.reclaimed if service.jobs is not None else None
+        if reclaimed is not None and reclaimed.folders:
+            logging.getLogger("uvicorn.error").warning(
+                "removed %d job folder(s) of servers that are gone: %d bytes freed",
+                reclaimed.folders,
+                reclaimed.bytes,
+            )
         try:
             yield
         finally:
@@ -293,6 +311,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Starlet
             await asyncio.to_thread(service.engine.close)
 
     app = Starlette(
+        middleware=[Middleware(CutOnShutdown, on_cut=lambda: service.metrics.reject("shutdown"))],
         routes=[
             Route("/v1/upscale", _upscale, methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),

@@ -15,7 +15,7 @@ from ..core.vocab import (
     check_runtime,
     check_scale,
 )
-from ..data.outsize import parse_fit
+from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS, parse_fit
 from ..upscale.output import OutputOptions
 
 __all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
@@ -42,8 +42,11 @@ def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
     return (check_scale(s), check_model_precision(precision)), Path(path)
 
 
-def output_options(query: Mapping[str, str]) -> OutputOptions:
-    """The output options of an upscale request's query: ``outscale``, ``fit``, ``strip_metadata``.
+def output_options(
+    query: Mapping[str, str], *, max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+) -> OutputOptions:
+    """The output options of an upscale request's query: ``outscale``, ``fit``, ``strip_metadata``
+    (the same for ``/v1/upscale`` and ``/v1/jobs``), with the server's output pixel limit.
 
     ``strip_metadata`` defaults to true (a service should not echo GPS positions); ``false``/``0``
     keeps EXIF and XMP. The ICC profile is always kept.
@@ -66,12 +69,19 @@ def output_options(query: Mapping[str, str]) -> OutputOptions:
         outscale=outscale,
         fit=parse_fit(fit) if fit is not None else None,
         strip_metadata=strip in ("true", "1"),
+        max_output_pixels=max_output_pixels,
     )
 
 
 def _positive(name: str, value: int, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+        raise ConfigError(msg)
+
+
+def _seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"{name} must be a number of seconds > 0, got {value!r}"
         raise ConfigError(msg)
 
 
@@ -96,7 +106,10 @@ class ServeConfig:
         streams: OpenVINO inference streams (requests, or tiles of one request, run at once);
             ``None``: :data:`DEFAULT_STREAMS` capped by ``threads``. Ignored on ONNX Runtime.
         max_queue: requests allowed to wait for a worker; beyond it: 503 + ``Retry-After``.
-        max_pixels: largest accepted input ``width * height``; beyond it: 413.
+        max_pixels: largest accepted input ``width * height`` (a video's frames too, read from
+            the header before decoding); beyond it: 413.
+        max_output_pixels: largest ``width * height`` of the network's output and of the final
+            image or video frame, checked from the header before any work; beyond it: 413.
         max_body_bytes: largest accepted request body; beyond it: 413, without reading it whole.
         token_file: file whose stripped content is the bearer token; ``None`` = no auth.
         tile: tile size in LR pixels (as ``upscale --tile``), 0 = whole image, None = the
@@ -106,7 +119,16 @@ class ServeConfig:
         max_job_bytes: bytes the files of all jobs may hold (uploads and results); beyond: 503.
             Also the largest job upload (413).
         job_ttl: seconds a finished job's result is kept; then it and its files are deleted.
-        jobs_dir: where the private job directory is created (``None`` = the system temp dir).
+        jobs_dir: where the private job folder is created (``None`` = the system temp dir);
+            folders there left by servers that are gone are removed at start-up.
+        header_timeout: seconds a connection may take to send complete request headers (from its
+            opening or its previous response); then 408 and the connection is closed.
+        body_timeout: seconds a request body may go without a byte; then 408.
+        body_min_rate: bytes/s a request body must average after its first ``body_timeout``
+            seconds; slower: 408 (a body of n bytes may take ``body_timeout + n / rate`` s).
+        limit_concurrency: connections and requests at once; one more request gets 503.
+        shutdown_timeout: seconds SIGTERM waits for requests and uploads in flight; then they are
+            cut (upload files deleted), jobs are cancelled and the server exits.
     """
 
     scales: tuple[int, ...] | None = None
@@ -120,6 +142,7 @@ class ServeConfig:
     streams: int | None = None
     max_queue: int = 8
     max_pixels: int = 4_000_000
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     max_body_bytes: int = 32 * 1024 * 1024
     token_file: Path | None = None
     tile: int | None = None
@@ -128,6 +151,11 @@ class ServeConfig:
     max_job_bytes: int = 2 * 1024**3
     job_ttl: float = 3600.0
     jobs_dir: Path | None = None
+    header_timeout: float = 20.0
+    body_timeout: float = 20.0
+    body_min_rate: int = 500
+    limit_concurrency: int = 64
+    shutdown_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         models = {
@@ -151,6 +179,7 @@ class ServeConfig:
             _positive("streams", self.streams)
         _positive("max_queue", self.max_queue, 0)
         _positive("max_pixels", self.max_pixels)
+        _positive("max_output_pixels", self.max_output_pixels)
         _positive("max_body_bytes", self.max_body_bytes)
         if self.tile is not None:
             _positive("tile", self.tile, 0)
@@ -158,12 +187,10 @@ class ServeConfig:
         _positive("port", self.port, 0)
         _positive("max_jobs", self.max_jobs, 0)
         _positive("max_job_bytes", self.max_job_bytes)
-        if isinstance(self.job_ttl, bool) or not isinstance(self.job_ttl, int | float):
-            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
-            raise ConfigError(msg)
-        if not self.job_ttl > 0:
-            msg = f"job_ttl must be a number of seconds > 0, got {self.job_ttl!r}"
-            raise ConfigError(msg)
+        for name in ("job_ttl", "header_timeout", "body_timeout", "shutdown_timeout"):
+            _seconds(name, getattr(self, name))
+        _positive("body_min_rate", self.body_min_rate)
+        _positive("limit_concurrency", self.limit_concurrency)
         if self.jobs_dir is not None:
             object.__setattr__(self, "jobs_dir", Path(self.jobs_dir))
         if not self.model_keys():

@@ -33,7 +33,8 @@ import numpy as np
 
 from ..core.errors import ConfigError, LesrcnnError, ServerBusyError
 from ..core.fileio import sha256_file
-from ..data import decode_image, encode_image
+from ..data import decode_image, encode_image, image_size
+from ..data.image_io import check_pixels
 from ..upscale.api import Upscaler
 from ..upscale.output import OutputOptions, upscale_pixels
 from .config import ModelKey, ServeConfig
@@ -189,6 +190,7 @@ def upscale_bytes(
     cancel: threading.Event | None = None,
     options: OutputOptions | None = None,
     choices: Mapping[int, LoadedModel] | None = None,
+    name: str = "request body",
 ) -> UpscaleResult:
     """Decode, upscale and encode one image in memory, as ``lesrcnn-deploy upscale`` does a file.
 
@@ -200,17 +202,20 @@ def upscale_bytes(
         fmt: ``png``, ``jpg``/``jpeg`` or ``webp``.
         max_pixels: largest accepted input ``width * height``.
         cancel: set by another thread to stop the job at its next tile.
-        options: output size (``outscale``/``fit``) and metadata; default: the model's scale,
-            EXIF and XMP stripped (the ICC profile is kept), as the server does by default.
+        options: output size (``outscale``/``fit``), metadata and the output pixel limit
+            (checked from the header, before decoding); default: the model's scale, EXIF and
+            XMP stripped (the ICC profile is kept), as the server does by default.
         choices: models by scale for ``outscale``/``fit``: the smallest that reaches the size
             runs (default: ``model`` only). ``UpscaleResult.model`` is the one that ran.
+        name: what error messages call the input.
 
     Returns:
         The :class:`UpscaleResult`.
 
     Raises:
-        ImageTooLargeError: too many pixels. UnsupportedFormatError: unsupported input or output
-        format. ImageError: not an image, corrupt. RequestCancelled: ``cancel`` was set.
+        ImageTooLargeError: too many input or output pixels. UnsupportedFormatError: unsupported
+        input or output format. ImageError: not an image, corrupt. RequestCancelled: ``cancel``
+        was set.
     """
     from ..core.errors import UnsupportedFormatError
 
@@ -218,10 +223,14 @@ def upscale_bytes(
     if ext not in _MEDIA_TYPES:
         msg = f"unsupported output format {fmt!r} (choose from png, jpg, webp)"
         raise UnsupportedFormatError(msg)
-    image = decode_image(data, name="request body", max_pixels=max_pixels)
     opts = options or OutputOptions(strip_metadata=True)
     pool = dict(choices) if choices else {model.key[0]: model}
-    used = pool[opts.plan((image.width, image.height), tuple(sorted(pool))).scale]
+    scales = tuple(sorted(pool))
+    size = image_size(data, name=name)  # from the header: refused before any work
+    check_pixels(size, max_pixels, name=name)
+    opts.plan(size, scales, name=name)
+    image = decode_image(data, name=name, max_pixels=max_pixels)
+    used = pool[opts.plan((image.width, image.height), scales, name=name).scale]
     view = copy.copy(used.upscaler)
     view.runner = _CancellableRunner(used.upscaler.runner, cancel or threading.Event())
     start = time.perf_counter()

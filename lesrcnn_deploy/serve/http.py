@@ -9,6 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from .guards import BodyTimeouts, timed_chunks
+
 __all__ = [
     "authorized",
     "declared_too_large",
@@ -48,13 +50,20 @@ def declared_too_large(request: Request, limit: int) -> bool:
     return declared is not None and declared.isdigit() and int(declared) > limit
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
+async def read_body(
+    request: Request, limit: int, *, timeouts: BodyTimeouts | None = None
+) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` bytes (the rest is never read).
+
+    Raises:
+        BodyTimeout: the client stalled or was too slow (``timeouts``, default
+            :class:`~.guards.BodyTimeouts`). ClientDisconnect: the client went away.
+    """
     if declared_too_large(request, limit):
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in timed_chunks(request, timeouts or BodyTimeouts()):
         size += len(chunk)
         if size > limit:
             return None
@@ -62,12 +71,15 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks; raises :class:`OverflowError` as soon as it passes ``limit`` bytes."""
+async def stream_body(
+    request: Request, limit: int, *, timeouts: BodyTimeouts | None = None
+) -> AsyncIterator[bytes]:
+    """The body's chunks; raises :class:`OverflowError` as soon as it passes ``limit`` bytes,
+    and :class:`~.guards.BodyTimeout` / ``ClientDisconnect`` as :func:`read_body` does."""
     if declared_too_large(request, limit):
         raise OverflowError(limit)
     size = 0
-    async for chunk in request.stream():
+    async for chunk in timed_chunks(request, timeouts or BodyTimeouts()):
         size += len(chunk)
         if size > limit:
             raise OverflowError(limit)

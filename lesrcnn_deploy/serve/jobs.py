@@ -1,41 +1,42 @@
 """Jobs for work longer than one request: an image or a video upscaled on a worker thread.
 
-A job's input (the raw request body) and output live in one private temporary directory (mode
-0700, created per server) and never outside it; file names are the server's random job ids, never
-anything the client sent. Bounds: at most ``max_jobs`` jobs wait in the queue (one more is a 429),
-and the files of all jobs together hold at most ``max_job_bytes`` (beyond: 503). Finished jobs
-(``done``, ``failed``, ``cancelled``) expire ``job_ttl`` seconds after they end: the job is
-forgotten and its files are deleted. :meth:`JobManager.close` (the server's shutdown, e.g. on
-SIGTERM) cancels every job and deletes the whole directory; jobs do not survive a restart.
+A job's input (the raw request body) and output live in one private folder owned by this server
+(:mod:`.jobdir`: mode 0700, locked while the server lives, removed by the next server when it
+died) and never outside it; file names are the server's random job ids, never anything the client
+sent. Bounds: at most ``max_jobs`` jobs wait in the queue (one more is a 429), and the files of all
+jobs together hold at most ``max_job_bytes``: uploads reserve their bytes as they arrive
+(:meth:`JobManager.upload`), so parallel uploads never pass the cap on disk, and the chunk that
+would pass it ends its upload at once (503). Finished jobs (``done``, ``failed``, ``cancelled``)
+expire ``job_ttl`` seconds after they end: the job is forgotten and its files are deleted.
+:meth:`JobManager.close` (the server's shutdown, e.g. on SIGTERM) cancels every job and deletes
+the whole folder; jobs do not survive a restart.
 
-Image jobs count tiles (the upscaler's runner calls) and video jobs count frames; both check the
-job's cancel flag before each tile or frame, so ``DELETE`` stops a running job within one unit.
+Image jobs count tiles and video jobs count frames; both check the job's cancel flag before every
+tile (:mod:`.job_work`), so ``DELETE`` stops a running job within one tile's work.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import os
 import secrets
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from ..core.errors import ImageTooLargeError, LesrcnnError, UnsupportedFormatError
-from ..core.fileio import atomic_write_bytes
-from ..data import decode_image
-from ..upscale.tiling import tile_windows
-from .engine import LoadedModel, RequestCancelled, upscale_bytes
+from ..core.errors import (
+    LesrcnnError,
+    UnsupportedFormatError,
+)
+from ..data.image_io import check_pixels, image_size
+from ..upscale.output import OutputOptions
+from .engine import LoadedModel
+from .job_work import JobCancelled, run_image, run_video
+from .jobdir import JobDir
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -45,6 +46,7 @@ __all__ = [
     "JobCancelled",
     "JobLimitError",
     "JobManager",
+    "Upload",
     "sniff_kind",
 ]
 
@@ -63,10 +65,6 @@ VIDEO_FORMATS = {"mp4": "video/mp4", "mkv": "video/x-matroska", "mov": "video/qu
 """Output containers of video jobs and their media types."""
 
 _FINAL = frozenset({"done", "failed", "cancelled"})
-
-
-class JobCancelled(LesrcnnError):
-    """The job was cancelled (``DELETE``, or the server is shutting down)."""
 
 
 class JobLimitError(LesrcnnError):
@@ -114,6 +112,8 @@ class Job:
     inference_seconds: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future[None] | None = None
+    options: OutputOptions = field(default_factory=lambda: OutputOptions(strip_metadata=True))
+    choices: Mapping[int, LoadedModel] | None = None
 
     @property
     def unit(self) -> str:
@@ -128,7 +128,7 @@ class Job:
     @property
     def result_name(self) -> str:
         """File name offered for the result (``Content-Disposition``)."""
-        return f"{self.id}_x{self.model.key[0]}.{self.fmt}"
+        return f"{self.id}_{self.options.suffix(self.model.key[0])}.{self.fmt}"
 
     def eta_seconds(self, now: float) -> float | None:
         """Seconds left, from the pace so far; None when unknown or finished."""
@@ -168,45 +168,58 @@ class Job:
         return view
 
 
-class _ProgressRunner:
-    """Wraps a shared runner for one image job: cancel check before, progress after each tile."""
+class Upload:
+    """One upload streamed into the job folder; its bytes are reserved as they arrive.
 
-    def __init__(self, runner: Any, job: Job) -> None:
-        self._runner = runner
-        self._job = job
-        self.scale: int = runner.scale
-        self.kind: str = runner.kind
+    Use it as a context manager: leaving it without :meth:`JobManager.submit` having taken it
+    (an error, a disconnect, the handler cancelled at shutdown) deletes the file and frees the
+    reservation.
+    """
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self._job.cancel.is_set():
-            raise JobCancelled("cancelled")
-        y = np.asarray(self._runner(x))
-        self._job.done += 1
-        return y
+    def __init__(self, manager: JobManager, job_id: str) -> None:
+        self.manager = manager
+        self.id = job_id
+        self.path = manager.root / f"{job_id}.in"
+        self.size = 0
+        self.head = b""  # the first bytes, to tell an image from a video
+        self.taken = False
+        self._file = self.path.open("xb")
 
+    def write(self, chunk: bytes) -> None:
+        """Reserve ``len(chunk)`` bytes, then write them.
 
-class _ProgressFrames:
-    """What the video API needs (``scale``, ``upscale``), counting frames and checking cancel."""
+        Raises:
+            JobLimitError: the reservation would pass ``max_job_bytes`` (503), or the server is
+                shutting down.
+        """
+        self.manager.reserve(len(chunk))
+        self.size += len(chunk)
+        if len(self.head) < 16:
+            self.head += chunk[: 16 - len(self.head)]
+        self._file.write(chunk)
 
-    def __init__(self, model: LoadedModel, job: Job) -> None:
-        self._upscaler = model.upscaler
-        self._job = job
-        self.scale: int = model.upscaler.scale
+    @property
+    def kind(self) -> str:
+        """``"image"`` or ``"video"``, from the first bytes (:func:`sniff_kind`)."""
+        return sniff_kind(self.head)
 
-    def upscale(self, img: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        if self._job.cancel.is_set():
-            raise JobCancelled("cancelled")
-        t = time.perf_counter()
-        out = self._upscaler.upscale(img)
-        self._job.inference_seconds += time.perf_counter() - t
-        self._job.done += 1
-        return out
+    def flush(self) -> None:
+        """Close the file: every byte is on disk."""
+        self._file.close()
 
+    def __enter__(self) -> Upload:
+        return self
 
-def _tile_count(h: int, w: int, tile: int, overlap: int) -> int:
-    if tile == 0:
-        return 1
-    return len(tile_windows(h, tile, overlap=overlap)) * len(tile_windows(w, tile, overlap=overlap))
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._file.close()
+        if not self.taken:
+            self.path.unlink(missing_ok=True)
+            self.manager.release(self.size)
 
 
 class JobManager:
@@ -216,9 +229,10 @@ class JobManager:
         max_jobs: jobs allowed to wait in the queue (>= 0); one more -> :class:`JobLimitError` 429.
         max_bytes: bytes the files of all jobs may hold; beyond -> :class:`JobLimitError` 503.
         ttl: seconds a finished job and its files are kept.
-        max_pixels: largest image input ``width * height`` (as ``/v1/upscale``).
+        max_pixels: largest image input ``width * height`` and video frame (as ``/v1/upscale``).
         workers: jobs computed at the same time.
-        parent: where the private directory is created (default: the system temp dir).
+        parent: where the private folder is created (default: the system temp dir); folders
+            there whose server is gone are removed first (:attr:`reclaimed`).
     """
 
     def __init__(
@@ -235,8 +249,11 @@ class JobManager:
         self.max_bytes = max_bytes
         self.ttl = ttl
         self.max_pixels = max_pixels
-        self.root = Path(tempfile.mkdtemp(prefix="lesrcnn-jobs-", dir=parent))  # mode 0700
+        self._dir = JobDir(parent)
+        self.root = self._dir.root
+        self.reclaimed = self._dir.reclaimed
         self._jobs: dict[str, Job] = {}
+        self._reserved = 0  # bytes of uploads in flight
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lesrcnn-job")
         self._closed = threading.Event()
@@ -244,10 +261,30 @@ class JobManager:
         self._reaper.start()
 
     # -- admission -------------------------------------------------------------------------
-    def new_upload(self) -> tuple[str, Path]:
-        """A fresh job id and the path its upload goes to (inside :attr:`root`)."""
-        job_id = secrets.token_hex(16)
-        return job_id, self.root / f"{job_id}.in"
+    def upload(self) -> Upload:
+        """A new :class:`Upload` under a fresh random job id (a file inside :attr:`root`)."""
+        return Upload(self, secrets.token_hex(16))
+
+    def reserve(self, size: int) -> None:
+        """Reserve ``size`` bytes of job storage for an upload in flight.
+
+        Raises:
+            JobLimitError: 503 when the files and reservations would pass ``max_bytes``, or the
+                server is shutting down.
+        """
+        with self._lock:
+            if self._closed.is_set():
+                raise JobLimitError("server shutting down", 503)
+            held = self._held_locked() + self._reserved
+            if held + size > self.max_bytes:
+                msg = f"job storage full ({held} + {size} bytes > {self.max_bytes}); retry later"
+                raise JobLimitError(msg, 503)
+            self._reserved += size
+
+    def release(self, size: int) -> None:
+        """Give back ``size`` reserved bytes (an upload that ended without a job)."""
+        with self._lock:
+            self._reserved = max(0, self._reserved - size)
 
     def check_room(self, incoming: int = 0) -> None:
         """Raise :class:`JobLimitError` if one more job of ``incoming`` bytes would not fit."""
@@ -261,7 +298,7 @@ class JobManager:
         if queued >= self.max_jobs:
             msg = f"too many queued jobs ({queued}, limit {self.max_jobs}); retry later"
             raise JobLimitError(msg, 429)
-        held = self._held_locked()
+        held = self._held_locked() + self._reserved
         if held + incoming > self.max_bytes:
             msg = f"job storage full ({held} + {incoming} bytes > {self.max_bytes}); retry later"
             raise JobLimitError(msg, 503)
@@ -269,41 +306,52 @@ class JobManager:
     def _held_locked(self) -> int:
         return sum(j.input_bytes + j.output_bytes for j in self._jobs.values())
 
-    def submit(self, job_id: str, upload: Path, *, model: LoadedModel, fmt: str | None) -> Job:
-        """Queue the uploaded file ``upload`` as job ``job_id`` on ``model``.
+    def submit(
+        self,
+        upload: Upload,
+        *,
+        model: LoadedModel,
+        fmt: str | None,
+        options: OutputOptions | None = None,
+        choices: Mapping[int, LoadedModel] | None = None,
+    ) -> Job:
+        """Queue the complete ``upload`` as a job on ``model``.
 
         Args:
-            job_id: from :meth:`new_upload`.
-            upload: the complete upload (deleted here when the job is refused).
-            model: the loaded model to run.
+            upload: from :meth:`upload`, every byte written (its file becomes the job's input).
+            model: the loaded model to run (the scale asked for, or the default one).
             fmt: output format; None = ``png`` for an image, ``mp4`` for a video.
+            options: ``outscale``/``fit``/``strip_metadata`` and the output pixel limit, as for
+                ``/v1/upscale`` (default: the model's scale, metadata stripped).
+            choices: the loaded models by scale; ``outscale``/``fit`` without a scale run the
+                smallest that reaches the size (as ``/v1/upscale``).
 
         Raises:
-            JobLimitError: queue or storage full (the upload is deleted).
+            JobLimitError: queue full (429) or server shutting down (503).
             UnsupportedFormatError: ``fmt`` is not an output format of the upload's kind.
+            ImageError: an image upload whose header is unreadable (400, 415), or too large
+                (ImageTooLargeError, 413: input or output pixels).
         """
-        with upload.open("rb") as f:
-            kind = sniff_kind(f.read(16))
+        opts = options or OutputOptions(strip_metadata=True)
+        kind = upload.kind
+        upload.flush()
         formats = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
         fmt = (fmt or ("png" if kind == "image" else "mp4")).lower()
         if fmt not in formats:
-            upload.unlink(missing_ok=True)
             msg = f"unsupported output format {fmt!r} for {kind} jobs ({', '.join(formats)})"
             raise UnsupportedFormatError(msg)
-        size = upload.stat().st_size
-        output = self.root / f"{job_id}.out.{fmt}"
-        job = Job(job_id, kind, model, fmt, upload, size, output)
+        if kind == "image":  # refused at once, from the header: nothing decoded, nothing queued
+            size = image_size(upload.path, name="upload", any_extension=True)
+            check_pixels(size, self.max_pixels, name="upload")
+            opts.plan(size, tuple(sorted(choices or {model.key[0]: model})), name="upload")
+        output = self.root / f"{upload.id}.out.{fmt}"
+        job = Job(upload.id, kind, model, fmt, upload.path, upload.size, output)
+        job.options, job.choices = opts, choices
         with self._lock:
-            try:
-                self._check_room_locked(0)
-            except JobLimitError:
-                upload.unlink(missing_ok=True)
-                raise
-            if self._held_locked() + size > self.max_bytes:
-                upload.unlink(missing_ok=True)
-                msg = f"job storage full (limit {self.max_bytes} bytes); retry later"
-                raise JobLimitError(msg, 503)
-            self._jobs[job_id] = job
+            self._check_room_locked(-upload.size)  # its bytes are reserved already
+            self._reserved = max(0, self._reserved - upload.size)  # now held by the job
+            upload.taken = True
+            self._jobs[upload.id] = job
             job.future = self._executor.submit(self._run, job)
         return job
 
@@ -323,13 +371,13 @@ class JobManager:
             return counts
 
     def held_bytes(self) -> int:
-        """Bytes held by the files of all jobs (inputs and outputs)."""
+        """Bytes held by the files of all jobs (inputs and outputs) and by uploads in flight."""
         with self._lock:
-            return self._held_locked()
+            return self._held_locked() + self._reserved
 
     # -- cancel, expire, close -------------------------------------------------------------
     def cancel(self, job_id: str) -> Job | None:
-        """Cancel a queued or running job (a running one stops at its next tile or frame).
+        """Cancel a queued or running job (a running one stops before its next tile).
 
         A finished job is deleted with its files. Returns the job, or None if unknown.
         """
@@ -365,7 +413,8 @@ class JobManager:
             self.expire()
 
     def close(self) -> None:
-        """Cancel every job, wait for the running ones to stop, delete the directory."""
+        """Cancel every job, wait for the running ones to stop (one tile at most), delete the
+        folder."""
         with self._lock:
             self._closed.set()
             for job in self._jobs.values():
@@ -375,7 +424,7 @@ class JobManager:
         self._executor.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._jobs.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._dir.close()
 
     # -- work --------------------------------------------------------------------------------
     def _finish_locked(self, job: Job, state: str, error: str | None = None) -> None:
@@ -400,21 +449,15 @@ class JobManager:
             job.started = time.time()
         try:
             if job.kind == "image":
-                self._run_image(job)
+                run_image(job, max_pixels=self.max_pixels)
             else:
-                self._run_video(job)
+                run_video(job, max_pixels=self.max_pixels)
         except JobCancelled:
             with self._lock:
                 self._finish_locked(job, "cancelled", "cancelled")
             return
-        except ImageTooLargeError as err:
-            self._fail(job, err, 413)
-            return
-        except UnsupportedFormatError as err:
-            self._fail(job, err, 415)
-            return
-        except LesrcnnError as err:
-            self._fail(job, err, 400)
+        except LesrcnnError as err:  # 400, 413, 415...: each class's http_status
+            self._fail(job, err, err.http_status)
             return
         except Exception as err:  # a job must end in a state, never vanish
             self._fail(job, err, 500)
@@ -433,44 +476,6 @@ class JobManager:
         with self._lock:
             job.error_status = status
             self._finish_locked(job, "failed", text)
-
-    def _run_image(self, job: Job) -> None:
-        # The same decode/upscale/encode as POST /v1/upscale (metadata handling included), on a
-        # copy of the model whose runner counts the tiles.
-        data = job.input.read_bytes()
-        image = decode_image(data, name="upload", max_pixels=self.max_pixels)
-        up = job.model.upscaler
-        h, w = image.pixels.shape[:2]
-        del image
-        job.total = _tile_count(h, w, up.tile, up.tile_overlap)
-        view = copy.copy(up)
-        view.runner = _ProgressRunner(up.runner, job)
-        counted = dataclasses.replace(job.model, upscaler=view)
-        try:
-            result = upscale_bytes(
-                counted, data, fmt=job.fmt, max_pixels=self.max_pixels, cancel=job.cancel
-            )
-        except RequestCancelled:
-            raise JobCancelled("cancelled") from None
-        job.inference_seconds = result.inference_seconds
-        atomic_write_bytes(job.output, result.data)
-
-    def _run_video(self, job: Job) -> None:
-        from ..video import probe_video, upscale_video
-
-        info = probe_video(job.input)
-        total = info.frames
-        if not total and info.duration and info.frame_rate:
-            total = round(info.duration * float(info.frame_rate))
-        job.total = total
-        upscale_video(
-            job.input,
-            job.output,
-            upscaler=_ProgressFrames(job.model, job),
-            progress=False,
-            overwrite=True,
-        )
-        job.total = max(job.total, job.done)
 
 
 def job_counts_function(manager: JobManager | None) -> Callable[[], dict[str, int]]:

@@ -1,10 +1,15 @@
 """The jobs routes: ``POST /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/result``,
 ``DELETE /v1/jobs/{id}`` (see :mod:`.jobs` for the states, bounds and files).
 
-``POST`` checks, cheapest first: bearer token (401), readiness (503), scale/precision (400), queue
-and storage room (429 / 503 + ``Retry-After``), ``Content-Length`` over ``max_job_bytes`` (413),
-then streams the body into the job directory (413 as soon as it passes the limit, the partial file
-deleted) and queues the job: 202 ``{"id": ..., "state": "queued", ...}`` with ``Location``.
+``POST`` checks, cheapest first: bearer token (401), readiness (503), scale/precision and the
+output options ``outscale``/``fit``/``strip_metadata`` (400, the same rules as ``/v1/upscale``),
+``Content-Length`` over ``max_job_bytes`` (413), queue and storage room (429 / 503 +
+``Retry-After``), then streams the body into the job folder, reserving its bytes as they arrive
+(413 as soon as it passes the limit, 503 as soon as all jobs' bytes would pass it, 408 when the
+client stalls; the partial file deleted each time) and queues the job: 202 ``{"id": ...,
+"state": "queued", ...}`` with ``Location``. The size limits (input and output pixels, video
+frames) are checked from the header when the job starts, before any decoding (the job fails with
+413). ``strip_metadata`` on a video is refused (400): it applies to images.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..core.errors import UnsupportedFormatError
+from ..core.errors import ConfigError, LesrcnnError
+from .config import output_options
+from .guards import BodyTimeout
 from .http import authorized, error, find_model, model_headers, stream_body, unauthorized
 from .jobs import JobLimitError, JobManager
 
@@ -54,38 +61,54 @@ async def _create(request: Request) -> Response:
     model, problem = find_model(service.pool, q, default_precision=service.config.default_precision)
     if model is None:
         return error(400, problem)
+    try:
+        options = output_options(q, max_output_pixels=service.config.max_output_pixels)
+    except ConfigError as err:
+        return error(400, str(err))
+    choices = None  # outscale/fit without a scale: the smallest loaded scale reaching the size
+    if options.resizes and q.get("scale") is None:
+        precision = model.key[1]
+        choices = {
+            s: m
+            for s, p in service.pool.loaded()
+            if p == precision and (m := service.pool.get(s, p))
+        }
     declared = request.headers.get("content-length")
+    limit = manager.max_bytes
+    if declared and declared.isdigit() and int(declared) > limit:
+        service.metrics.reject("body_too_large")
+        return error(413, f"request body larger than {limit} bytes")
     try:
         manager.check_room(int(declared) if declared and declared.isdigit() else 0)
     except JobLimitError as err:
-        limit = manager.max_bytes
-        if declared and declared.isdigit() and int(declared) > limit:
+        return _limit(service, err)
+    with manager.upload() as upload:  # left without a job: the file is deleted, bytes freed
+        try:
+            async for chunk in stream_body(request, limit, timeouts=service.body_timeouts):
+                upload.write(chunk)
+        except OverflowError:
             service.metrics.reject("body_too_large")
             return error(413, f"request body larger than {limit} bytes")
-        return _limit(service, err)
-    job_id, upload = manager.new_upload()
-    size = 0
-    try:
-        with upload.open("wb") as f:
-            async for chunk in stream_body(request, manager.max_bytes):
-                f.write(chunk)
-                size += len(chunk)
-    except OverflowError:
-        upload.unlink(missing_ok=True)
-        service.metrics.reject("body_too_large")
-        return error(413, f"request body larger than {manager.max_bytes} bytes")
-    except (ClientDisconnect, OSError):
-        upload.unlink(missing_ok=True)
-        return error(499, "client disconnected during the upload")
-    if size == 0:
-        upload.unlink(missing_ok=True)
-        return error(400, "empty request body: send the image or video bytes")
-    try:
-        job = manager.submit(job_id, upload, model=model, fmt=q.get("format"))
-    except JobLimitError as err:
-        return _limit(service, err)
-    except UnsupportedFormatError as err:
-        return error(415, str(err))
+        except JobLimitError as err:
+            return _limit(service, err)
+        except BodyTimeout as err:
+            service.metrics.reject("body_timeout")
+            return error(408, str(err), headers={"Connection": "close"})
+        except (ClientDisconnect, OSError):
+            service.metrics.reject("client_disconnected")
+            return error(499, "client disconnected during the upload")
+        if upload.size == 0:
+            return error(400, "empty request body: send the image or video bytes")
+        if upload.kind == "video" and "strip_metadata" in q:
+            return error(400, "strip_metadata applies to image jobs only (videos keep their tags)")
+        try:
+            job = manager.submit(
+                upload, model=model, fmt=q.get("format"), options=options, choices=choices
+            )
+        except JobLimitError as err:
+            return _limit(service, err)
+        except LesrcnnError as err:  # 400, 413, 415: each class's http_status
+            return error(err.http_status, str(err))
     view = job.snapshot(manager.ttl)
     return JSONResponse(view, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 

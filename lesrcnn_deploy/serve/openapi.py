@@ -97,6 +97,7 @@ def _job_paths(scales: list[int], precisions: list[str]) -> dict[str, Any]:
                         },
                         "description": "Output format (default png for images, mp4 for videos).",
                     },
+                    *_size_parameters(),
                 ],
                 "requestBody": {
                     "required": True,
@@ -104,8 +105,12 @@ def _job_paths(scales: list[int], precisions: list[str]) -> dict[str, Any]:
                 },
                 "responses": {
                     "202": {**_JOB, "description": "Queued (``Location`` names the job)"},
-                    "400": _error("Bad scale/precision or empty body"),
+                    "400": _error(
+                        "Bad scale/precision/outscale/fit/strip_metadata (strip_metadata on a "
+                        "video), or an empty body"
+                    ),
                     "401": _error("Missing or wrong bearer token"),
+                    "408": _error("The client stalled or sent the body too slowly"),
                     "413": _error("Upload larger than the job storage limit"),
                     "415": _error("Output format not available for this kind of input"),
                     "429": _error(
@@ -250,7 +255,11 @@ def openapi_spec(scales: list[int], precisions: list[str]) -> dict[str, Any]:
                         },
                         "400": _error("Not an image, corrupt, or a bad query parameter"),
                         "401": _error("Missing or wrong bearer token"),
-                        "413": _error("Body larger than the limit, or more pixels than allowed"),
+                        "408": _error("The client stalled or sent the body too slowly"),
+                        "413": _error(
+                            "Body larger than the limit, or more input or output pixels than "
+                            "allowed (checked from the header, before any work)"
+                        ),
                         "415": _error("Unsupported input or output format"),
                         "503": _error(
                             "Queue full or not ready; retry later",
@@ -275,6 +284,11 @@ def openapi_spec(scales: list[int], precisions: list[str]) -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "summary": "Models loaded and warmed up",
+                    "description": (
+                        "With a token set, a caller without it sees only the status and the "
+                        "loaded scales and precisions; with it, also model SHA256s, runtimes "
+                        "and limits."
+                    ),
                     "responses": {"200": _STATUS, "503": _error("Still loading")},
                 }
             },

@@ -35,7 +35,14 @@ from typing import Literal
 
 from ..core.errors import ConfigError, ImageError, VideoError, one_line
 from ..core.vocab import check_scale
-from ..data import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, list_images, load_image, save_image
+from ..data import (
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_EXTENSIONS,
+    image_size,
+    list_images,
+    load_image,
+    save_image,
+)
 from ..data.animation import ANIMATION_FORMATS, is_animated
 from .output import ImageUpscaler, OutputOptions, ScaleSet, upscale_animation, upscale_pixels
 
@@ -330,7 +337,7 @@ def _run_one(
             return Outcome(job, "failed", "video job but no video runner given")
         try:
             video(job)
-        except VideoError as exc:
+        except (VideoError, ImageError) as exc:  # not a video (an SVG...), damaged, too large
             return Outcome(job, "failed", one_line(exc).removeprefix(f"{job.source}: "))
         return Outcome(job, "done")
     return upscale_job(upscaler, job, max_pixels=max_pixels, options=options)
@@ -390,6 +397,8 @@ def upscale_job(
                 upscaler, job.source, output=job.output, options=opts, max_pixels=max_pixels
             )
             return Outcome(job, "done")
+        scales = upscaler.scales if isinstance(upscaler, ScaleSet) else (upscaler.scale,)
+        opts.plan(image_size(job.source), scales, name=str(job.source))  # before decoding
         image = load_image(job.source, max_pixels=max_pixels)
         result = upscale_pixels(upscaler, image.pixels, options=opts)
         save_image(

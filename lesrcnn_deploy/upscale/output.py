@@ -27,7 +27,15 @@ from ..core.vocab import SCALES, check_scale
 from ..data.animation import Animation, load_animation, probe_animation, save_animation
 from ..data.image_encode import check_encode_options, check_writable
 from ..data.image_meta import ImageMeta
-from ..data.outsize import OutputPlan, check_outscale, parse_fit, resize_to, target_size
+from ..data.outsize import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    OutputPlan,
+    check_output_pixels,
+    check_outscale,
+    parse_fit,
+    resize_to,
+    target_size,
+)
 
 __all__ = [
     "ImageUpscaler",
@@ -62,6 +70,9 @@ class OutputOptions:
         strip_metadata: Drop EXIF (GPS included) and XMP; the ICC profile is always kept.
         quality: JPEG/WebP/AVIF/JPEG XL quality 1-100 (None = the format's default).
         lossless: WebP only (lossless is already WebP's default without ``quality``).
+        max_output_pixels: Largest ``width * height`` of the network's output and of the final
+            image (:data:`~lesrcnn_deploy.data.outsize.DEFAULT_MAX_OUTPUT_PIXELS`); :meth:`plan`
+            refuses more, before any work.
     """
 
     outscale: float | None = None
@@ -69,8 +80,13 @@ class OutputOptions:
     strip_metadata: bool = False
     quality: int | None = None
     lossless: bool | None = None
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
 
     def __post_init__(self) -> None:
+        limit = self.max_output_pixels
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            msg = f"max_output_pixels must be an integer >= 1, got {limit!r}"
+            raise ConfigError(msg)
         if self.outscale is not None and self.fit is not None:
             msg = "give either --outscale or --fit, not both"
             raise ConfigError(msg)
@@ -104,12 +120,21 @@ class OutputOptions:
             check_writable(fmt, name="output")
         check_encode_options(fmt, quality=self.quality, lossless=self.lossless)
 
-    def plan(self, size: tuple[int, int], scales: tuple[int, ...]) -> OutputPlan:
-        """The :class:`~lesrcnn_deploy.data.outsize.OutputPlan` for an input ``(w, h)``."""
+    def plan(
+        self, size: tuple[int, int], scales: tuple[int, ...], *, name: str = "image"
+    ) -> OutputPlan:
+        """The :class:`~lesrcnn_deploy.data.outsize.OutputPlan` for an input ``(w, h)``.
+
+        Raises:
+            ImageTooLargeError: the output would pass ``max_output_pixels`` (``name`` is the
+                input in the message).
+        """
         if not self.resizes:
             s = scales[0]
-            return OutputPlan(s, (size[0] * s, size[1] * s), (size[0] * s, size[1] * s))
-        return target_size(size, outscale=self.outscale, fit=self.fit, scales=scales)
+            plan = OutputPlan(s, (size[0] * s, size[1] * s), (size[0] * s, size[1] * s))
+        else:
+            plan = target_size(size, outscale=self.outscale, fit=self.fit, scales=scales)
+        return check_output_pixels(plan, self.max_output_pixels, name=name)
 
 
 class ScaleSet:
@@ -190,7 +215,7 @@ def upscale_animation(
     n, size = probe_animation(source)
     if size[0] * size[1] <= max_pixels:  # else load_animation says "too large" itself
         ups = upscalers if isinstance(upscalers, ScaleSet) else ScaleSet.fixed(upscalers)
-        w, h = options.plan(size, ups.scales).size
+        w, h = options.plan(size, ups.scales, name=str(source)).size
         if n * w * h > MAX_ANIMATION_OUTPUT_PIXELS:
             msg = (
                 f"{source}: animation too large: {n} frames of {w}x{h} output pixels "

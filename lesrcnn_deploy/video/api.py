@@ -18,13 +18,20 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, ImageTooLargeError, VideoTooLargeError
 from ..core.fileio import atomic_path
-from ..data.outsize import OutputPlan, parse_fit, resize_to, target_size
+from ..data.outsize import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    OutputPlan,
+    check_output_pixels,
+    parse_fit,
+    resize_to,
+    target_size,
+)
 from .encoder import EncoderSettings, container_format
 from .engine import FrameFn
-from .pipeline import PipelineStats, run_pipeline
-from .probe import probe_video
+from .pipeline import PipelineStats, even_size, run_pipeline
+from .probe import probe_video, read_header
 
 __all__ = ["FrameUpscaler", "UpscalerSet", "VideoResult", "upscale_frames", "upscale_video"]
 
@@ -121,6 +128,8 @@ def upscale_video(
     overwrite: bool = False,
     progress: bool = True,
     queue_size: int = 8,
+    max_pixels: int | None = None,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> VideoResult:
     """Upscale every frame of ``src`` with ``upscaler.upscale`` and write ``dst``.
 
@@ -153,12 +162,19 @@ def upscale_video(
         options: extra FFmpeg encoder options, e.g. ``{"preset": "slow"}``.
         overwrite: replace an existing ``dst``.
         progress: tqdm bar on stderr with frames/s and ETA.
-        queue_size: frames buffered between stages.
+        queue_size: frames buffered between stages, at most; fewer when the output frames are
+            large, so that the buffered output frames hold at most ``max_output_pixels`` pixels.
+        max_pixels: largest input frame ``width * height`` (None: no limit), read from the
+            stream header before any frame is decoded.
+        max_output_pixels: largest output frame ``width * height`` (network output and final
+            size), checked before any frame is decoded.
 
     Returns:
         A :class:`VideoResult`.
 
     Raises:
+        VideoTooLargeError: the input or output frames pass ``max_pixels`` /
+            ``max_output_pixels`` (nothing decoded, nothing written).
         VideoError: no video stream, truncated or undecodable input, a stream the output
             container cannot hold.
         ConfigError: bad encoder settings, unsupported output extension, ``dst`` exists without
@@ -178,14 +194,28 @@ def upscale_video(
             msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
             raise ConfigError(msg)
     scales, get = _models(upscaler)
+    header = read_header(src_p)  # nothing is decoded before the limits are checked
+    w, h = header.width, header.height
+    if max_pixels is not None and w * h > max_pixels:
+        msg = (
+            f"{src_p}: video frames too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
+        )
+        raise VideoTooLargeError(msg)
     if outscale is None and fit is None:
-        model = get(scales[0])
+        s = scales[0]
+        out = even_size(w * s, h * s)
+        _check_output(src_p, OutputPlan(s, out, (w * s, h * s)), max_output_pixels)
+        model = get(s)
         scale, size, stretch = int(model.scale), None, Fraction(1)
         frame_fn: FrameFn = _even_crop(model.upscale)
     else:
         plan, stretch = _plan(src_p, scales, outscale=outscale, fit=fit)
+        _check_output(src_p, plan, max_output_pixels)
         scale, size = plan.scale, plan.size
         frame_fn = _resized(get(plan.scale).upscale, plan.size)
+        out = plan.size
+    # The output frames buffered between the stages hold at most max_output_pixels pixels.
+    queue_size = max(1, min(queue_size, max_output_pixels // max(1, out[0] * out[1])))
     with atomic_path(dst_p) as tmp:
         stats: PipelineStats = run_pipeline(
             src_p,
@@ -216,6 +246,13 @@ def upscale_video(
         chapters=stats.chapters,
         notes=tuple(stats.notes),
     )
+
+
+def _check_output(src: Path, plan: OutputPlan, limit: int) -> None:
+    try:
+        check_output_pixels(plan, limit, name=f"{src}: video frame")
+    except ImageTooLargeError as err:
+        raise VideoTooLargeError(str(err)) from None
 
 
 def _models(

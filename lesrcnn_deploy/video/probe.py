@@ -13,12 +13,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..core.errors import MissingExtraError, VideoError
+from ..core.errors import MissingExtraError, UnsupportedFormatError, VideoError
 from ..core.extras import require
 
 __all__ = [
     "OUTPUT_CONTAINERS",
     "VIDEO_EXTENSIONS",
+    "VideoHeader",
     "VideoInfo",
     "first_frame",
     "import_av",
@@ -28,6 +29,7 @@ __all__ = [
     "open_input",
     "pick_video_stream",
     "probe_video",
+    "read_header",
 ]
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
@@ -157,6 +159,50 @@ def first_frame(container: Any, stream: Any, *, path: str | os.PathLike[str]) ->
     return first
 
 
+@dataclass(frozen=True)
+class VideoHeader:
+    """What the container and stream headers say, before any frame is decoded.
+
+    Attributes:
+        width: coded frame width (0 when the header does not say).
+        height: coded frame height (0 when the header does not say).
+        frames: frame count from the index (0 when unknown), else estimated from the duration.
+    """
+
+    width: int
+    height: int
+    frames: int
+
+
+def read_header(path: str | os.PathLike[str]) -> VideoHeader:
+    """The frame size and count of ``path``'s video stream, from the headers only (nothing is
+    decoded: a size limit can be checked before the first frame is).
+
+    Raises:
+        UnsupportedFormatError: a still image FFmpeg can read (e.g. SVG), not a video.
+        VideoError: not a video container, or no video stream.
+        MissingExtraError: PyAV is not installed.
+    """
+    p = Path(path)
+    with open_input(p) as container:
+        _refuse_image_demuxer(container, p)
+        stream = pick_video_stream(container, p)
+        ctx = stream.codec_context
+        w, h = (int(ctx.width or 0), int(ctx.height or 0)) if ctx is not None else (0, 0)
+        frames = int(stream.frames or 0)
+        rate = stream.average_rate or stream.guessed_rate
+        if not frames and container.duration and rate:
+            frames = round(container.duration / 1e6 * float(rate))
+        return VideoHeader(w, h, frames)
+
+
+def _refuse_image_demuxer(container: Any, path: Path) -> None:
+    name = str(getattr(container.format, "name", ""))
+    if name in _IMAGE_DEMUXERS or name.endswith("_pipe"):
+        msg = f"{path}: not a video (FFmpeg reads it as a still image: {name})"
+        raise UnsupportedFormatError(msg)
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path``, pick its video stream and decode the first frame.
 
@@ -164,15 +210,18 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     FFmpeg attaches to decoded frames.
 
     Raises:
+        UnsupportedFormatError: a still image FFmpeg can read (e.g. SVG), not a video.
         VideoError: not a video container, no video stream, unsupported codec, or no frame.
         MissingExtraError: PyAV is not installed.
     """
     p = Path(path)
     with open_input(p) as container:
+        _refuse_image_demuxer(container, p)
         stream = pick_video_stream(container, p)
         ctx = stream.codec_context
         if ctx is None or not ctx.is_decoder:
-            msg = f"{p}: video codec {stream.codec_context.name!r} has no decoder in this FFmpeg"
+            name = getattr(ctx, "name", None) or "unknown"
+            msg = f"{p}: video codec {name!r} has no decoder in this FFmpeg"
             raise VideoError(msg)
         first = first_frame(container, stream, path=p)
         matrix = display_matrix(first)
@@ -211,7 +260,8 @@ def is_video(path: str | os.PathLike[str]) -> bool:
         return False
     try:
         with av.open(str(p), metadata_errors="ignore") as container:
-            if container.format.name in _IMAGE_DEMUXERS:
+            name = str(getattr(container.format, "name", ""))
+            if name in _IMAGE_DEMUXERS or name.endswith("_pipe"):  # svg_pipe, ...
                 return False
             return any(not _is_attached_pic(s) for s in container.streams.video)
     except av.FFmpegError:
