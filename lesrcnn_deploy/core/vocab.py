@@ -54,7 +54,7 @@ DEFAULT_THREADS = 2
 
 DEFAULT_STREAMS = 2
 """OpenVINO inference streams of ``serve`` unless ``--streams`` says otherwise (at most one per
-thread); chosen by measurement (README, serving section)."""
+thread); chosen by measurement (docs/serving.md)."""
 
 
 def _choose(kind: str, value: object, allowed: tuple[object, ...]) -> None:
