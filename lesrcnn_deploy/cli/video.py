@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.vocab import DEFAULT_SEGMENT_SECONDS
 
 __all__ = ["add_video_options", "bitrate_arg", "run_single_video", "video_runner"]
 
@@ -42,8 +43,21 @@ def _crf_arg(text: str) -> float:
     return value
 
 
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"segment length must be a number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 <= value < float("inf"):
+        msg = f"segment length must be >= 0 s (0: one pass), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def add_video_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--codec``, ``--crf`` | ``--bitrate`` and ``--pix-fmt`` to ``p``."""
+    """Add ``--codec``, ``--crf`` | ``--bitrate``, ``--pix-fmt``, ``--segment-seconds`` and
+    ``--restart`` to ``p``."""
     g = p.add_argument_group(
         "video",
         "videos (recognised by their container) keep frames, timestamps, rotation, audio and "
@@ -60,6 +74,21 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
     )
     q.add_argument("--bitrate", type=bitrate_arg, help="target bitrate, e.g. 4M or 800k")
     g.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, e.g. yuv420p)")
+    g.add_argument(
+        "--segment-seconds",
+        type=_seconds_arg,
+        default=DEFAULT_SEGMENT_SECONDS,
+        metavar="S",
+        help=f"cut videos at keyframes into segments of about S seconds (default "
+        f"{DEFAULT_SEGMENT_SECONDS:g}), joined by stream copy; finished segments are kept in "
+        "a work folder beside the output (.NAME.parts), so re-running the same command after "
+        "a crash continues; with --ray, segments run in parallel; 0: one pass",
+    )
+    g.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the work folder of an interrupted video run and start again",
+    )
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,6 +99,8 @@ def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "pix_fmt": getattr(args, "pix_fmt", None),
         "outscale": getattr(args, "outscale", None),
         "fit": getattr(args, "fit", None),
+        "segment_seconds": getattr(args, "segment_seconds", None) or None,
+        "restart": getattr(args, "restart", False),
     }
 
 
