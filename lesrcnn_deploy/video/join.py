@@ -76,8 +76,8 @@ def _rebase(ts: int | None, src: Fraction, dst: Fraction, path: Path) -> int:
 def join_segments(
     src: str | os.PathLike[str],
     parts: Sequence[str | os.PathLike[str]],
-    dst: str | os.PathLike[str],
     *,
+    dst: str | os.PathLike[str],
     fmt: str,
     end_pts: int,
 ) -> JoinStats:

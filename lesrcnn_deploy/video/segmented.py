@@ -54,7 +54,7 @@ def run_one_segment(
             f"HDR mastering display / content light level metadata not written: {codec} has no "
             f"option for it (use {' or '.join(HDR_ENCODERS)})"
         )
-    record = record_of(work.part(segment.index), segment.index, stats)
+    record = record_of(work.part(segment.index), index=segment.index, stats=stats)
     work.save(record)
     return record
 
@@ -154,10 +154,8 @@ def run_segmented(
         )
     fmt = job.fmt
     with atomic_path(dst) as tmp:
-        joined = join_segments(
-            src, [work.part(s.index) for s in plan.segments], tmp, fmt=fmt,
-            end_pts=records[-1].end_pts,
-        )  # fmt: skip
+        parts = [work.part(s.index) for s in plan.segments]
+        joined = join_segments(src, parts, dst=tmp, fmt=fmt, end_pts=records[-1].end_pts)
     work.remove()
     ran = [r for r in records if r.index not in resumed]
     first = records[0]

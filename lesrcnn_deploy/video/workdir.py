@@ -189,7 +189,7 @@ def _check(part: Path, rec: SegmentRecord, want: int) -> str | None:
     return None
 
 
-def record_of(part: Path, index: int, stats: Any) -> SegmentRecord:
+def record_of(part: Path, *, index: int, stats: Any) -> SegmentRecord:
     """The record of segment ``index`` just written to ``part`` by a run with ``stats``."""
     if not part.exists():
         msg = f"{part}: segment file missing after its run"
