@@ -182,14 +182,19 @@ def test_refresh_readme(tmp_path: Path) -> None:
     res = synthetic(tmp_path)
     res.plots = [plot_psnr_drop([*res.card, *res.paper], rep / "psnr_drop.png")]
     write_reports(res, rep)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# X\n\n{START_MARKER}\nplaceholder\n{END_MARKER}\n\nmore\n")
-    refresh_readme(readme, rep, docs_dir=tmp_path / "docs")
-    text = readme.read_text()
+    page = tmp_path / "docs" / "benchmarks.md"
+    page.parent.mkdir()
+    page.write_text(f"# X\n\n{START_MARKER}\nplaceholder\n{END_MARKER}\n\nmore\n")
+    refresh_readme(page, rep)
+    text = page.read_text()
     assert "placeholder" not in text and text.endswith("\n\nmore\n")
-    assert "### Paper tables" in text and "](reports" not in text
-    assert "![bench_psnr_drop](docs/bench_psnr_drop.png)" in text
+    assert "\n## Paper tables" in text and "](reports" not in text
+    assert "![bench_psnr_drop](bench_psnr_drop.png)" in text  # beside the page
     assert (tmp_path / "docs" / "bench_psnr_drop.png").is_file()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START_MARKER}\n{END_MARKER}\n")
+    refresh_readme(readme, rep, docs_dir=tmp_path / "docs")  # another page, plots elsewhere
+    assert "![bench_psnr_drop](docs/bench_psnr_drop.png)" in readme.read_text()
     with pytest.raises(ConfigError, match="no bench report"):
         refresh_readme(readme, tmp_path / "nothing")
 

@@ -3,7 +3,7 @@
 A real ``lesrcnn-deploy serve`` process on loopback (ephemeral port); the page uploads a Set5 image,
 the downloaded file is byte for byte the CLI's output, the wipe slider changes the comparison,
 413 and 401 are shown as readable messages, a video goes through the jobs API with progress.
-Set ``LESRCNN_PAGE_SCREENSHOTS=docs`` to refresh the README's screenshots.
+Set ``LESRCNN_PAGE_SCREENSHOTS=docs`` to refresh the screenshots of docs/serving.md.
 """
 
 from __future__ import annotations

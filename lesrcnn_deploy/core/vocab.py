@@ -59,7 +59,7 @@ redone after a crash, and a two-hour film gives 240 segments to spread over a Ra
 
 DEFAULT_STREAMS = 2
 """OpenVINO inference streams of ``serve`` unless ``--streams`` says otherwise (at most one per
-thread); chosen by measurement (README, serving section)."""
+thread); chosen by measurement (docs/serving.md)."""
 
 
 def _choose(kind: str, value: object, allowed: tuple[object, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Make the README's before/after picture: bicubic vs LESRCNN x4 on a crop of a sample photo.
+"""Make the documentation's before/after picture: bicubic vs LESRCNN x4 on a crop of a sample photo.
 
 ``python -m lesrcnn_deploy.upscale.example [--output docs/upscale_example.png] [--precision fp32]``
 
