@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ConfigError
 from ..core.vocab import DEFAULT_SEGMENT_SECONDS
 
-__all__ = ["add_video_options", "bitrate_arg", "run_single_video", "video_runner"]
+__all__ = [
+    "add_video_options",
+    "bitrate_arg",
+    "run_single_video",
+    "run_videos_ray",
+    "video_runner",
+]
 
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 
@@ -145,10 +152,55 @@ def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> in
         progress=not args.quiet,
         **_kwargs(args),
     )
-    if not args.quiet:
+    _print_result(result, args.quiet)
+    return 0
+
+
+def _print_result(result: Any, quiet: bool) -> None:
+    if not quiet:
         print(result.summary())
     for dropped in result.dropped_streams:
         print(f"note: input stream {dropped} not carried over")
     for note in result.notes:
         print(f"note: {note}")
+
+
+def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, precision: str) -> int:
+    """Run video jobs one after the other, each one's segments in parallel on Ray (``--ray``)."""
+    from ..cluster.video import RayVideoModel, upscale_video_ray
+    from ..video.encoder import EncoderSettings
+
+    kw = _kwargs(args)
+    settings = EncoderSettings(
+        codec=kw["codec"], crf=kw["crf"], bitrate=kw["bitrate"], pix_fmt=kw["pix_fmt"]
+    )
+    model = RayVideoModel(
+        scale=args.scale,
+        precision=precision,
+        model=args.model,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        runtime=args.runtime,
+    )
+    for job in jobs:
+        if job.output.exists() and args.skip_existing:
+            print(f"skipped {job.source}: output exists: {job.output}")
+            continue
+        if job.output.exists() and not args.overwrite:
+            msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
+            raise ConfigError(msg)
+        result, where = upscale_video_ray(
+            job.source,
+            job.output,
+            model=model,
+            settings=settings,
+            segment_seconds=kw["segment_seconds"] or float("inf"),
+            restart=kw["restart"],
+            threads=args.threads,
+            address=args.ray or None,
+            actors=args.actors,
+            progress=not args.quiet,
+        )
+        print(where, file=sys.stderr)
+        _print_result(result, args.quiet)
     return 0

@@ -14,6 +14,7 @@ is one segment: nothing is cut where it could not be cut exactly.
 from __future__ import annotations
 
 import bisect
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -105,7 +106,9 @@ def plan_segments(src: str | os.PathLike[str], seconds: float) -> SegmentPlan:
         note = "container without a keyframe index: one segment"
         keys = []
     starts: list[int] = []
-    step = round(seconds / tb) if tb else 0
+    if not math.isfinite(seconds):
+        keys = []  # one segment
+    step = round(seconds / tb) if tb and math.isfinite(seconds) else 0
     first = min(all_pts, default=0)
     for k in sorted(set(keys)):
         last = starts[-1] if starts else first
