@@ -66,10 +66,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
-        videos = [j.source for j in jobs if j.kind == "video"]
-        if videos:
-            msg = f"{videos[0]}: videos are upscaled locally, not with --ray (images only)"
-            raise ConfigError(msg)
+        videos = [j for j in jobs if j.kind == "video"]
+        if videos:  # each video's segments in parallel on the actor pool
+            from .video import run_videos_ray
+
+            run_videos_ray(videos, args=args, precision=precision)
+            jobs = [j for j in jobs if j.kind != "video"]
+            if not jobs:
+                return 0
 
         ray_result = run_batch_ray(
             jobs,
