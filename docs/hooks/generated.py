@@ -137,7 +137,7 @@ def headline() -> str:
         + f" ({scales}, Set5 and Set14, paper protocol; budget {data['budget_db']} dB;"
         " [the gate's table](int8.md#the-accuracy-gate))."
     )
-    return text[0].upper() + text[1:]
+    return text
 
 
 def cost_table() -> str:
