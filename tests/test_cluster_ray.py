@@ -190,3 +190,23 @@ def test_runtime_passed_through_to_the_actors(
     assert f"runtime: {name} (forced) (2 image(s))" in result.runtime_line()
     for j in jobs:
         assert j.output.read_bytes() == (tmp_path / "local" / j.output.name).read_bytes()
+
+
+@pytest.mark.slow
+def test_video_segments_on_ray_equal_the_local_run(
+    ray_local: Any, random_fp32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("av")
+    from test_video_segments import assert_same_output, make_rich_clip
+
+    src = make_rich_clip(tmp_path, ".mkv", frames=30)
+    common = ["upscale", str(src), "--model", str(random_fp32), "--threads", "1"]
+    common += ["--codec", "ffv1", "--segment-seconds", "1", "--runtime", "ort"]
+    assert main([*common, "--output", str(tmp_path / "local.mkv")]) == 0
+    capsys.readouterr()
+    assert main([*common, "--output", str(tmp_path / "ray.mkv"), "--ray", "--actors", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "3 segment(s)" in out, out
+    assert "2 actor(s) x 1 CPU" in err and "runtime: ONNX Runtime (forced) (3 segment(s))" in err
+    assert_same_output(tmp_path / "ray.mkv", tmp_path / "local.mkv")
+    assert not list(tmp_path.glob(".*"))  # the work folder is gone

@@ -97,7 +97,7 @@ def test_card_flops_convention(scale: int, card_flops: float, gmacs: float) -> N
 
 def test_x3_cost() -> None:
     # True MACs at 128x128 are 38.3 G. The card has no x3 row; with the card's convention
-    # (thop MACs x 2 / 0.9e9) x3 gives 85.040 (REFERENCE quotes 85.083, see README).
+    # (thop MACs x 2 / 0.9e9) x3 gives 85.040 (REFERENCE quotes 85.083, see docs/evaluation.md).
     cost = measure_cost(build_model(3), 3)
     assert round(cost.gmacs, 1) == 38.3
     assert abs(cost.card_flops_g - 85.040) < 0.001

@@ -196,3 +196,18 @@ def test_one_upscaler_reads_its_model_once(
     opened.clear()
     Upscaler(2, "int8", runtime=runtime, tile=0, threads=1)  # the shipped model, checked once
     assert opened == []
+
+
+def test_example_picture_shows_the_shipped_int8_model(tmp_path: Path) -> None:
+    """docs/upscale_example.png's maker: bicubic | LESRCNN x4 int8 | original, each 120x120 crop
+    zoomed x2 under a label; the middle panel is the shipped int8 model's output."""
+    pytest.importorskip("skimage")
+    from lesrcnn_deploy.data import load_image
+    from lesrcnn_deploy.upscale.example import make_example
+
+    img = load_image(make_example(tmp_path / "example.png")).pixels
+    assert img.shape == (22 + 240, 3 * 240 + 2 * 6, 3)
+    bicubic, lesrcnn, original = (img[22:, k * 246 : k * 246 + 240].astype(int) for k in range(3))
+    # LESRCNN is closer to the original than bicubic, and it is not the original
+    assert np.abs(lesrcnn - original).mean() < np.abs(bicubic - original).mean()
+    assert np.abs(lesrcnn - original).mean() > 1

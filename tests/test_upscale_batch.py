@@ -289,9 +289,11 @@ def test_the_api_and_the_cli_refuse_the_same_runs(
             "apply to images; videos use --crf/--bitrate",
         ),
         (
-            [str(clip), "--ray"],
-            lambda: run_batch_ray(plan_jobs([clip], scale=2), settings, progress=False),
-            "videos are upscaled locally, not with --ray",
+            [str(clip), "--ray", "--fit", "640x360"],
+            lambda: run_batch_ray(
+                plan_jobs([clip], scale=2), settings, options=OutputOptions(fit=(640, 360))
+            ),
+            "apply to local runs, not --ray",
         ),
         (
             [str(still), "--ray", "--outscale", "1.5"],

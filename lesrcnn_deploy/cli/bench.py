@@ -15,14 +15,14 @@ _QUICK_REPEATS = 3
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ..bench.readme import refresh_readme
+    from ..bench.readme import DEFAULT_PAGE, refresh_readme
     from ..core.paths import checkout_root
 
     output = Path(args.output)
     if args.cold_start:
         return _cold_start(output)
     if args.readme_only:
-        readme = Path(args.readme or "README.md")
+        readme = Path(args.readme or DEFAULT_PAGE)
         path = refresh_readme(
             readme if readme.is_absolute() else (checkout_root() or Path.cwd()) / readme, output
         )
@@ -202,8 +202,9 @@ def add_bench_parser(subparsers: Any) -> None:
     b.add_argument(
         "--readme",
         nargs="?",
-        const="README.md",
-        help="then refresh the <!-- bench:start/end --> section of this file (default README.md)",
+        const="docs/benchmarks.md",
+        help="then refresh the <!-- bench:start/end --> section of this Markdown page and copy the "
+        "plots beside it (default docs/benchmarks.md, the documentation's benchmarks page)",
     )
     b.add_argument(
         "--cold-start",

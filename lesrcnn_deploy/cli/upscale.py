@@ -62,6 +62,16 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
+        check_plan(jobs, options, ray=True)  # before any work, videos included
+        videos = [j for j in jobs if j.kind == "video"]
+        if videos:  # each video's segments in parallel on the actor pool
+            from .video import run_videos_ray
+
+            run_videos_ray(videos, args=args, settings=settings)
+            jobs = [j for j in jobs if j.kind != "video"]
+            if not jobs:
+                return 0
+
         ray_result = run_batch_ray(
             jobs,
             settings,

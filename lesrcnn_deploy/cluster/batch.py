@@ -123,7 +123,7 @@ def run_batch_ray(
             by each actor on its node.
         overwrite, skip_existing, max_pixels: as for the local run.
         options: output options; only the defaults run on Ray (see
-            :func:`~lesrcnn_deploy.upscale.batch.check_plan`, which also refuses videos).
+            :func:`~lesrcnn_deploy.upscale.batch.check_plan`).
         address: ``None`` starts a local Ray; otherwise the cluster to join (see
             :func:`~lesrcnn_deploy.cluster.connect.connect_ray`).
         actors: actor pool size; default: as many as fit on the alive nodes, at most the
@@ -136,7 +136,8 @@ def run_batch_ray(
 
     Raises:
         ConfigError: ``overwrite`` with ``skip_existing``, a plan
-            :func:`~lesrcnn_deploy.upscale.batch.check_plan` refuses, or actors that no node
+            :func:`~lesrcnn_deploy.upscale.batch.check_plan` refuses, a video job (see
+            :func:`~lesrcnn_deploy.cluster.video.upscale_video_ray`), or actors that no node
             can hold (the message names the largest node's CPUs and the option to change).
         MissingExtraError: Ray is not installed.
     """
@@ -144,6 +145,10 @@ def run_batch_ray(
         msg = "choose either --overwrite or --skip-existing, not both"
         raise ConfigError(msg)
     check_plan(jobs, options or OutputOptions(), ray=True)
+    videos = [j.source for j in jobs if j.kind == "video"]
+    if videos:
+        msg = f"{videos[0]}: a video runs on Ray in segments (cluster.video.upscale_video_ray)"
+        raise ConfigError(msg)
     start = time.perf_counter()
     sources = {job.source.resolve(): job for job in jobs}
     outcomes: list[Outcome | None] = [

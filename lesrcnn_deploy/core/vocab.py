@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 __all__ = [
     "COMPUTE_PRECISIONS",
+    "DEFAULT_SEGMENT_SECONDS",
     "DEFAULT_STREAMS",
     "DEFAULT_THREADS",
     "DEFAULT_TILES",
@@ -59,9 +60,13 @@ windows on ONNX Runtime (1.29x its pixels) and two on OpenVINO (1.08x)."""
 DEFAULT_THREADS = 2
 """Intra-op threads of every command unless ``--threads`` says otherwise."""
 
+DEFAULT_SEGMENT_SECONDS = 30.0
+"""Video segment length of the command line (``--segment-seconds``): at most this much work is
+redone after a crash, and a two-hour film gives 240 segments to spread over a Ray cluster."""
+
 DEFAULT_STREAMS = 2
 """OpenVINO inference streams of ``serve`` unless ``--streams`` says otherwise (at most one per
-thread); chosen by measurement (README, serving section)."""
+thread); chosen by measurement (docs/serving.md)."""
 
 
 def _choose(kind: str, value: object, allowed: tuple[object, ...]) -> None:

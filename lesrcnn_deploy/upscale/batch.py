@@ -260,7 +260,7 @@ def check_plan(jobs: Sequence[Job], options: OutputOptions, *, ray: bool = False
       video (videos use ``crf``/``bitrate``);
     * an image's output format must be writable here and take the encoding options given;
     * GIF output is for animated inputs (a still image is written as PNG);
-    * on Ray: images only, and no output resizing or encoding options (local runs only).
+    * on Ray: no output resizing or encoding options (local runs only).
 
     Raises:
         ConfigError: the one-line reason, naming the file where there is one.
@@ -274,10 +274,6 @@ def check_plan(jobs: Sequence[Job], options: OutputOptions, *, ray: bool = False
                 "--outscale/--fit/--quality/--lossless/--strip-metadata apply to local runs, "
                 "not --ray"
             )
-            raise ConfigError(msg)
-        videos = [j.source for j in jobs if j.kind == "video"]
-        if videos:
-            msg = f"{videos[0]}: videos are upscaled locally, not with --ray (images only)"
             raise ConfigError(msg)
     encoding = options.quality is not None or options.lossless or options.strip_metadata
     if jobs and all(j.kind == "video" for j in jobs) and encoding:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,74 +19,23 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ConfigError
-from ..core.fileio import atomic_path
+from ..core.fileio import atomic_path, sha256_file
 from ..data.outsize import OutputPlan, parse_fit, resize_to, target_size
 from .encoder import EncoderSettings, container_format
 from .engine import FrameFn
 from .pipeline import PipelineStats, run_pipeline
 from .probe import probe_video
+from .result import VideoResult
 
-__all__ = ["FrameUpscaler", "UpscalerSet", "VideoResult", "upscale_frames", "upscale_video"]
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    """What :func:`upscale_video` wrote.
-
-    Attributes:
-        source: input file.
-        output: output file.
-        frames: video frames written.
-        codec: video encoder used.
-        pix_fmt: encoder pixel format.
-        copied_packets: packets copied per output stream index (audio, subtitles).
-        dropped_streams: input streams not carried over (``"#index type codec"``).
-        seconds: wall time, s.
-        decode_s: busy time of demux + decode + YUV->RGB, s.
-        infer_s: busy time of the network, s.
-        encode_s: busy time of RGB->YUV + encode + mux, s.
-        size: output frame ``(width, height)``.
-        scale: the network scale used.
-        chapters: chapters carried over.
-        notes: what of the input could not be carried over, besides dropped streams.
-    """
-
-    source: Path
-    output: Path
-    frames: int
-    codec: str
-    pix_fmt: str
-    copied_packets: Mapping[int, int] = field(default_factory=dict)
-    dropped_streams: tuple[str, ...] = ()
-    seconds: float = 0.0
-    decode_s: float = 0.0
-    infer_s: float = 0.0
-    encode_s: float = 0.0
-    size: tuple[int, int] = (0, 0)
-    scale: int = 0
-    chapters: int = 0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def fps(self) -> float:
-        """Frames per second of wall time."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def shares(self) -> dict[str, float]:
-        """Each stage's share of the summed busy time (decode, inference, encode; sums to 1)."""
-        busy = {"decode": self.decode_s, "inference": self.infer_s, "encode": self.encode_s}
-        total = sum(busy.values())
-        return {k: (v / total if total > 0 else 0.0) for k, v in busy.items()}
-
-    def summary(self) -> str:
-        """One line: frames, speed and stage shares."""
-        sh = self.shares
-        return (
-            f"wrote {self.output} ({self.frames} frames, {self.codec} {self.pix_fmt}, "
-            f"{self.fps:.2f} frames/s; decode {sh['decode']:.0%}, inference "
-            f"{sh['inference']:.0%}, encode {sh['encode']:.0%})"
-        )
+__all__ = [
+    "FramePlan",
+    "FrameUpscaler",
+    "UpscalerSet",
+    "VideoResult",
+    "frame_plan",
+    "upscale_frames",
+    "upscale_video",
+]
 
 
 class FrameUpscaler(Protocol):
@@ -121,6 +70,8 @@ def upscale_video(
     overwrite: bool = False,
     progress: bool = True,
     queue_size: int = 8,
+    segment_seconds: float | None = None,
+    restart: bool = False,
 ) -> VideoResult:
     """Upscale every frame of ``src`` with ``upscaler.upscale`` and write ``dst``.
 
@@ -154,6 +105,12 @@ def upscale_video(
         overwrite: replace an existing ``dst``.
         progress: tqdm bar on stderr with frames/s and ETA.
         queue_size: frames buffered between stages.
+        segment_seconds: cut the video at keyframes into segments of about this many seconds,
+            each upscaled and encoded on its own, then joined by stream copy
+            (:mod:`~lesrcnn_deploy.video.segmented`); finished segments are kept in a work
+            folder beside ``dst`` (``.{name}.parts``), so calling again after a crash
+            continues where it stopped. ``None`` (the default) or 0: one pass, no work folder.
+        restart: with ``segment_seconds``, discard the work folder of an earlier run first.
 
     Returns:
         A :class:`VideoResult`.
@@ -177,24 +134,33 @@ def upscale_video(
         if not overwrite:
             msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
             raise ConfigError(msg)
-    scales, get = _models(upscaler)
-    if outscale is None and fit is None:
-        model = get(scales[0])
-        scale, size, stretch = int(model.scale), None, Fraction(1)
-        frame_fn: FrameFn = _even_crop(model.upscale)
-    else:
-        plan, stretch = _plan(src_p, scales, outscale=outscale, fit=fit)
-        scale, size = plan.scale, plan.size
-        frame_fn = _resized(get(plan.scale).upscale, plan.size)
+    plan = frame_plan(src_p, upscaler, outscale=outscale, fit=fit)
+    if segment_seconds:
+        from .segment_run import SegmentJob
+        from .segmented import local_runner, run_segmented
+
+        job = SegmentJob(
+            str(src_p), plan.scale, settings, fmt=fmt, size=plan.size, stretch=plan.stretch
+        )
+        return run_segmented(
+            job,
+            dst_p,
+            seconds=segment_seconds,
+            runner=local_runner(plan.frame_fn),
+            identity={"upscaler": plan.identity},
+            restart=restart,
+            progress=progress,
+        )
+    scale = plan.scale
     with atomic_path(dst_p) as tmp:
         stats: PipelineStats = run_pipeline(
             src_p,
             tmp,
-            frame_fn=frame_fn,
+            frame_fn=plan.frame_fn,
             scale=scale,
             settings=settings,
-            size=size,
-            stretch=stretch,
+            size=plan.size,
+            stretch=plan.stretch,
             fmt=fmt,
             progress=progress,
             queue_size=queue_size,
@@ -216,6 +182,58 @@ def upscale_video(
         chapters=stats.chapters,
         notes=tuple(stats.notes),
     )
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How each frame of a video is made.
+
+    Attributes:
+        frame_fn: RGB frame -> the output frame (even sides, the exact size).
+        scale: the network scale used.
+        size: the output ``(width, height)`` when resized (``None``: ``scale`` x, even sides).
+        stretch: how much wider than tall each pixel becomes (1: the aspect ratio is kept).
+        identity: the model that runs (its ``repr``), part of a segmented job's key.
+    """
+
+    frame_fn: FrameFn
+    scale: int
+    size: tuple[int, int] | None
+    stretch: Fraction
+    identity: str
+
+
+def frame_plan(
+    src: str | os.PathLike[str],
+    upscaler: FrameUpscaler | UpscalerSet,
+    *,
+    outscale: float | None = None,
+    fit: tuple[int, int] | str | None = None,
+) -> FramePlan:
+    """The frame function of ``src``: the model at its scale (odd sides cropped), or with
+    ``outscale``/``fit`` the smallest scale that reaches the size, then a resize to it."""
+    scales, get = _models(upscaler)
+    if outscale is None and fit is None:
+        model = get(scales[0])
+        fn = _even_crop(model.upscale)
+        return FramePlan(fn, int(model.scale), None, Fraction(1), _identity(model))
+    plan, stretch = _plan(Path(src), scales, outscale=outscale, fit=fit)
+    model = get(plan.scale)
+    return FramePlan(
+        _resized(model.upscale, plan.size), plan.scale, plan.size, stretch, _identity(model)
+    )
+
+
+def _identity(model: FrameUpscaler) -> str:
+    """What names ``model``'s pixels: its ``repr`` (or class and scale) and its model file's SHA."""
+    kind = type(model)
+    text = repr(model) if kind.__repr__ is not object.__repr__ else f"{kind.__module__}."
+    if kind.__repr__ is object.__repr__:
+        text += f"{kind.__qualname__}(scale={model.scale})"
+    path = getattr(model, "model_path", None)
+    if isinstance(path, Path) and path.is_file():
+        text += f" sha256={sha256_file(path)}"
+    return text
 
 
 def _models(
