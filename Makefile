@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/lesrcnn-deploy
-STAMP  := $(VENV)/.installed-0.2
+STAMP  := $(VENV)/.installed-0.3
 SCALES := 2 3 4
 FP32   := $(foreach s,$(SCALES),models/lesrcnn_x$(s).onnx)
 INT8   := $(foreach s,$(SCALES),models/lesrcnn_x$(s)_int8.onnx)
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all venv export quantize artifacts image coldstart finetune bench test test-all lint gate readme clean
+.PHONY: all venv export quantize artifacts image coldstart finetune bench test test-all lint gate readme docs docs-serve clean
 .DELETE_ON_ERROR:
 
 all: bench
@@ -20,7 +20,7 @@ all: bench
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[all,dev]'
+	$(PY) -m pip install -q --no-compile -e '.[all,dev,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -80,9 +80,21 @@ IMAGE_ARGS ?=
 image:
 	PYTHON=$(PYTHON) scripts/build_image.sh $(IMAGE_ARGS)
 
-# Refresh the README's results section and docs/bench_*.png from reports/bench/.
+# Refresh the benchmark page's generated tables (docs/benchmarks.md) and docs/bench_*.png from
+# reports/bench/.
 readme: $(STAMP)
 	$(CLI) bench --readme-only
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, a missing page or
+# a docstring reference that does not resolve fails the build. The CLI reference is generated from
+# the parsers at build time (docs/hooks/generated.py). No --quiet: it hides the warnings that
+# --strict counts, and the build then passes whatever it found.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The site on http://127.0.0.1:8001/ while you edit (rebuilt on save).
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -90,4 +102,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf models/*.onnx models/*.json reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf models/*.onnx models/*.json reports site .pytest_cache .mypy_cache .ruff_cache

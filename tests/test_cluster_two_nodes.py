@@ -1,5 +1,5 @@
 """A real two-node Ray cluster on this machine: two ``ray start`` (one CPU each, token
-authentication as the README's cluster steps set it up), the folder job run through the CLI, one
+authentication as docs/ray.md sets it up), the folder job run through the CLI, one
 node's raylet killed mid-job. Every output must be present and byte-identical to the local
 command's on the same runtime. Also: a per-actor size no node can hold fails in seconds with one
 line. Slow tier: starting the two nodes takes ~1 min on two busy cores.

@@ -1,5 +1,6 @@
 """The architecture, checked from the imports: arrows point down the layers written in the
-README's Design section, and no two modules or packages import each other in a circle."""
+documentation's Design page (docs/design.md), and no two modules or packages import each other in
+a circle."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
+import lesrcnn_deploy
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = "lesrcnn_deploy"
 MAX_LINES = 500
 
 
 def layers_from_readme() -> list[list[str]]:
-    """The ``Layers`` block of the README's Design section: one line per layer, bottom first."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    design = text[text.index("## Design") :]
+    """The ``Layers`` block of the Design page: one line per layer, bottom first."""
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- layers:start -->\n```\n(.*?)```\n<!-- layers:end -->", design, re.S)
-    assert block, "README Design section has no layers block"
+    assert block, "docs/design.md has no layers block"
     layers = []
     for line in block.group(1).splitlines():
         names = line.split("  ", 1)[0].split()
@@ -33,12 +37,28 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute names of the lesrcnn_deploy modules/packages ``path`` imports (any scope)."""
+def _type_checking_blocks(tree: ast.AST) -> set[ast.AST]:
+    """The nodes under ``if TYPE_CHECKING:`` (imports for type checkers, never run)."""
+    return {
+        inner
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+
+
+def imports_of(path: Path, *, typing_only: bool = True) -> set[str]:
+    """Absolute names of the lesrcnn_deploy modules/packages ``path`` imports (any scope;
+    without those under ``if TYPE_CHECKING:`` when ``typing_only`` is False)."""
     mod = module_name(path)
     pkg = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set() if typing_only else _type_checking_blocks(tree)
+    for node in ast.walk(tree):
+        if node in skip:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
@@ -59,8 +79,11 @@ def imports_of(path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
+    """Module -> what it imports. The package root's ``if TYPE_CHECKING:`` imports are left out:
+    they name its lazy re-exports (``from lesrcnn_deploy import Upscaler``, loaded on first use by
+    its ``__getattr__``), which the root never imports when it is imported."""
     return {
-        module_name(p): imports_of(p)
+        module_name(p): imports_of(p, typing_only=p != ROOT / PKG / "__init__.py")
         for p in sorted((ROOT / PKG).rglob("*.py"))
         if "recipes" not in p.parts
     }
@@ -110,13 +133,13 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_readme_layers_name_every_package_and_module() -> None:
     named = {n for layer in layers_from_readme() for n in layer}
     units = {unit(m) for m in graph()} - {""}
-    assert units - named == set(), f"not placed in a README layer: {sorted(units - named)}"
-    assert named - units == set(), f"README layers name what does not exist: {named - units}"
+    assert units - named == set(), f"not in a layer of docs/design.md: {sorted(units - named)}"
+    assert named - units == set(), f"docs/design.md names what does not exist: {named - units}"
 
 
 def test_imports_point_down_only() -> None:
     rank = {n: i for i, layer in enumerate(layers_from_readme()) for n in layer}
-    rank[""] = -1  # the package root holds __version__ only
+    rank[""] = -1  # the package root holds __version__ (and lazy re-exports, loaded on use)
     up = [
         f"{src} -> {dst}"
         for src, dsts in graph().items()
@@ -128,6 +151,10 @@ def test_imports_point_down_only() -> None:
 
 def test_root_package_imports_nothing() -> None:
     assert graph()[PKG] == set()
+    # at run time: tests/test_packaging.py::test_lazy_root_help_and_data_readers_import_no_torch
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = lesrcnn_deploy.Nope  # type: ignore[attr-defined]
+    assert (ROOT / PKG / "py.typed").is_file()
 
 
 def test_no_cycles_between_modules_or_packages() -> None:

@@ -40,6 +40,7 @@ from lesrcnn_deploy.cli import main  # noqa: E402
 from lesrcnn_deploy.core.errors import one_line  # noqa: E402
 from lesrcnn_deploy.data import encode_image  # noqa: E402
 from lesrcnn_deploy.data.outsize import DEFAULT_MAX_OUTPUT_PIXELS  # noqa: E402
+from lesrcnn_deploy.serve.error_table import error_rows, markdown_table  # noqa: E402
 from lesrcnn_deploy.serve.jobdir import JobDir  # noqa: E402
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8"/></svg>'
@@ -142,7 +143,7 @@ def _clip(path: Path, *, size: tuple[int, int], frames: int = 2) -> Path:
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
         v.codec_context.time_base = Fraction(1, 5)
         for i in range(frames):
-            img = np.full((size[1], size[0], 3), 40 * i + 60, dtype=np.uint8)
+            img = np.full((size[1], size[0], 3), (40 * i + 60) % 256, dtype=np.uint8)
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             f.pts = i
             for p in v.encode(f):
@@ -568,3 +569,80 @@ def test_cancel_and_sigterm_stop_a_video_job_within_one_tile(tmp_path: Path) -> 
     assert list(tmp_path.glob("lesrcnn-jobs-*")) == []
     print(json.dumps({"cancel_s": cancel_s, "sigterm_exit_s": exit_s, "frame_s": frame_s}))
     assert cancel_s < frame_s / 4 and exit_s < frame_s / 2  # a tile, not a frame
+
+
+# -- the table of errors (docs/robustness.md) is the code's, and each row holds ---------------
+
+
+def test_docs_table_is_the_codes_table() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "robustness.md").read_text()
+    assert markdown_table() in page
+
+
+def _job_status(server: Server, body: bytes) -> int:
+    job = httpx.post(f"{server.base}/v1/jobs", content=body, timeout=30)
+    if job.status_code != 202:
+        return job.status_code
+    _wait_job(server.base, job.json()["id"], {"failed", "done"})
+    return httpx.get(f"{server.base}/v1/jobs/{job.json()['id']}/result", timeout=5).status_code
+
+
+def test_each_error_row_holds_on_the_server_and_the_cli(
+    server: Server,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("small.png").write_bytes(_png(20, 20))
+    good = _png(32, 32)
+    damaged = good[:-60] + bytes(40) + good[-20:]
+    Path("bad.png").write_bytes(damaged)
+    Path("a.svg").write_bytes(SVG)
+    whole = _clip(tmp_path / "whole.mp4", size=(64, 64), frames=6).read_bytes()
+    Path("cut.mp4").write_bytes(whole[: len(whole) // 2])
+    big = _clip(tmp_path / "big.mp4", size=(1008, 1008)).read_bytes()
+    Path("bad.onnx").write_bytes(b"\x08\x07 not a model" * 50)
+
+    def upscale(query: str, body: bytes) -> int:
+        return httpx.post(f"{server.base}/v1/upscale?{query}", content=body, timeout=30).status_code
+
+    cases: dict[str, tuple[int, tuple[str, ...]]] = {
+        "ConfigError": (
+            upscale("fit=abc", good),
+            ("small.png", "--tile-overlap", "3", "--no-tile"),
+        ),
+        "ImageError": (upscale("", damaged), ("bad.png", "--scale", "2")),
+        "UnsupportedFormatError": (upscale("", SVG), ("a.svg", "--scale", "2")),
+        "ImageTooLargeError": (
+            upscale("fit=65535x65535", good),
+            ("small.png", "--fit", "9999x9999"),
+        ),
+        "VideoError": (
+            _job_status(server, Path("cut.mp4").read_bytes()),
+            ("cut.mp4", "--scale", "2"),
+        ),
+        "VideoTooLargeError": (
+            _job_status(server, big),
+            ("whole.mp4", "--scale", "2", "--max-output-pixels", "1000"),
+        ),
+        "ModelError": (500, ("small.png", "--model", "bad.onnx")),
+    }
+    rows = {r.what.split("`")[1]: r for r in error_rows() if r.what.startswith("`")}
+    assert set(rows) == set(cases)
+    for name, (http, args) in cases.items():
+        code, err = _cli(capfd, *args)
+        assert (str(http), code) == (rows[name].http, rows[name].cli), (name, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
+    # a server whose model is bad does not start: one line, exit 2
+    port = str(free_port())
+    serve = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", "2:int8=bad.onnx"]
+    r = subprocess.run([*serve, "--port", port], env=server_env(), capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # the service's own rows: 413 from Content-Length alone, 401 in test_killed_server..., 408,
+    # 499 and 503 in the slow-client tests above, 429 in test_serve_jobs.py
+    s = _raw(
+        server.port, b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"
+    )
+    assert _answer(s).startswith(b"HTTP/1.1 413")
+    s.close()

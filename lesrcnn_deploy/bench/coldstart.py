@@ -42,6 +42,7 @@ __all__ = [
     "make_runtime_venv",
     "measure_cold_start",
     "time_first_image",
+    "user_env",
 ]
 
 EXTRAS = "serve"
@@ -113,7 +114,7 @@ def freeze_constraints(output: Path) -> Path:
     return output
 
 
-def _user_env(home: Path | None = None) -> dict[str, str]:
+def user_env(home: Path | None = None) -> dict[str, str]:
     """The environment of a user's shell: no ``PYTHONPATH``, venv or ``LESRCNN_*`` of ours."""
     env = {
         k: v
@@ -152,7 +153,7 @@ def make_runtime_venv(
         if not compile_pyc:
             cmd.append("--no-compile")
         subprocess.run(
-            [*cmd, f"{wheel}[{EXTRAS}]"], check=True, capture_output=True, env=_user_env()
+            [*cmd, f"{wheel}[{EXTRAS}]"], check=True, capture_output=True, env=user_env()
         )
     return time.perf_counter() - started
 
@@ -175,7 +176,7 @@ def time_first_image(
     cmd += ["--scale", "2", "--output", str(output), "--overwrite", "--quiet"]
     started = time.perf_counter()
     home.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(cmd, env=_user_env(home), stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=user_env(home), stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)

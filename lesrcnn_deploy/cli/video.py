@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.vocab import DEFAULT_SEGMENT_SECONDS
 
-__all__ = ["add_video_options", "bitrate_arg", "run_single_video", "video_runner"]
+__all__ = [
+    "add_video_options",
+    "bitrate_arg",
+    "run_single_video",
+    "run_videos_ray",
+    "video_runner",
+]
 
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 
@@ -42,8 +50,21 @@ def _crf_arg(text: str) -> float:
     return value
 
 
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"segment length must be a number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 <= value < float("inf"):
+        msg = f"segment length must be >= 0 s (0: one pass), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def add_video_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--codec``, ``--crf`` | ``--bitrate`` and ``--pix-fmt`` to ``p``."""
+    """Add ``--codec``, ``--crf`` | ``--bitrate``, ``--pix-fmt``, ``--segment-seconds`` and
+    ``--restart`` to ``p``."""
     g = p.add_argument_group(
         "video",
         "videos (recognised by their container) keep frames, timestamps, rotation, audio and "
@@ -60,6 +81,21 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
     )
     q.add_argument("--bitrate", type=bitrate_arg, help="target bitrate, e.g. 4M or 800k")
     g.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, e.g. yuv420p)")
+    g.add_argument(
+        "--segment-seconds",
+        type=_seconds_arg,
+        default=DEFAULT_SEGMENT_SECONDS,
+        metavar="S",
+        help=f"cut videos at keyframes into segments of about S seconds (default "
+        f"{DEFAULT_SEGMENT_SECONDS:g}), joined by stream copy; finished segments are kept in "
+        "a work folder beside the output (.NAME.parts), so re-running the same command after "
+        "a crash continues; with --ray, segments run in parallel; 0: one pass",
+    )
+    g.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the work folder of an interrupted video run and start again",
+    )
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,6 +111,8 @@ def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "pix_fmt": getattr(args, "pix_fmt", None),
         "outscale": getattr(args, "outscale", None),
         "fit": getattr(args, "fit", None),
+        "segment_seconds": getattr(args, "segment_seconds", None) or None,
+        "restart": getattr(args, "restart", False),
     }
 
 
@@ -129,10 +167,47 @@ def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> in
         where = "" if text.startswith(f"{job.source}:") else f"{job.source}: "
         print(f"lesrcnn-deploy: error: {where}{text}", file=sys.stderr)
         return 1
-    if not args.quiet:
+    _print_result(result, args.quiet)
+    return 0
+
+
+def _print_result(result: Any, quiet: bool) -> None:
+    if not quiet:
         print(result.summary())
     for dropped in result.dropped_streams:
         print(f"note: input stream {dropped} not carried over")
     for note in result.notes:
         print(f"note: {note}")
+
+
+def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, settings: Any) -> int:
+    """Run video jobs one after the other, each one's segments in parallel on Ray (``--ray``),
+    with the inference ``settings`` (:class:`~lesrcnn_deploy.models.InferenceSettings`)."""
+    from ..cluster.video import upscale_video_ray
+    from ..video.encoder import EncoderSettings
+
+    kw = _kwargs(args)
+    encoder = EncoderSettings(
+        codec=kw["codec"], crf=kw["crf"], bitrate=kw["bitrate"], pix_fmt=kw["pix_fmt"]
+    )
+    for job in jobs:
+        if job.output.exists() and args.skip_existing:
+            print(f"skipped {job.source}: output exists: {job.output}")
+            continue
+        if job.output.exists() and not args.overwrite:
+            msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
+            raise ConfigError(msg)
+        result, where = upscale_video_ray(
+            job.source,
+            job.output,
+            model=settings,
+            settings=encoder,
+            segment_seconds=kw["segment_seconds"] or float("inf"),
+            restart=kw["restart"],
+            address=args.ray or None,
+            actors=args.actors,
+            progress=not args.quiet,
+        )
+        print(where, file=sys.stderr)
+        _print_result(result, args.quiet)
     return 0

@@ -87,7 +87,8 @@ def psnr(
     """Peak signal-to-noise ratio in dB over all remaining pixels and channels.
 
     Args:
-        img, ref: same shape, values in [0, ``data_range``]; uint8 when ``test_y_channel``.
+        img: the image measured: values in [0, ``data_range``]; uint8 when ``test_y_channel``.
+        ref: the reference, same shape and range as ``img``.
         crop_border: pixels removed on each side before measuring.
         test_y_channel: measure on BT.601 Y (see :func:`rgb_to_y`) instead of all channels.
         color_order: channel order of 3-channel inputs.

@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..core.errors import ConfigError, LesrcnnError, ServerBusyError
-from ..core.fileio import sha256_file
 from ..data import decode_image, encode_image, image_size
 from ..data.image_io import check_pixels
 from ..upscale.api import Upscaler
@@ -40,6 +39,7 @@ from ..upscale.output import OutputOptions, upscale_pixels
 from .config import ModelKey, ServeConfig
 
 __all__ = [
+    "CancellableRunner",
     "InferenceEngine",
     "LoadedModel",
     "ModelPool",
@@ -112,18 +112,9 @@ class ModelPool:
             ModelError: a model is missing, unreadable or of another scale/precision.
         """
         for key in self.config.model_keys():
-            scale, precision = key
-            up = Upscaler(
-                scale,
-                precision,
-                model=self.config.models.get(key),
-                tile=self.config.tile,
-                threads=self.config.threads,
-                runtime=self.config.runtime,  # None: the default runtime
-                streams=self.config.ov_streams,
-            )
+            up = Upscaler.from_settings(self.config.settings(key))
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
-            self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))
+            self._models[key] = LoadedModel(key, up, up.model.path, up.model.sha256)
         self.ready.set()
 
     def runtimes(self) -> list[str]:
@@ -146,26 +137,43 @@ class ModelPool:
         return self._models.get((scale, precision))
 
 
-class _CancellableRunner:
-    """Wraps a shared runner for one request: checks the request's cancel flag before each tile."""
+class CancellableRunner:
+    """Wraps a shared runner for one request or job: checks ``cancel`` before each tile.
 
-    def __init__(self, runner: Any, cancel: threading.Event) -> None:
+    Args:
+        runner: the shared runner (never mutated).
+        cancel: set by another thread to stop before the next tile.
+        on_tile: called after each tile (a job's progress), or None.
+        error: what is raised when ``cancel`` is set (default :class:`RequestCancelled`).
+    """
+
+    def __init__(
+        self,
+        runner: Any,
+        cancel: threading.Event,
+        *,
+        on_tile: Callable[[], None] | None = None,
+        error: type[LesrcnnError] = RequestCancelled,
+    ) -> None:
         self._runner = runner
         self._cancel = cancel
+        self._on_tile = on_tile or (lambda: None)
+        self._error = error
         self.scale: int = runner.scale
         self.kind: str = runner.kind
 
-        if hasattr(runner, "run_many"):
+        if hasattr(runner, "run_many"):  # OpenVINO: tiles run as parallel infer requests
             self.run_many = self._run_many
 
     def _check(self) -> None:
         if self._cancel.is_set():
-            msg = "client disconnected"
-            raise RequestCancelled(msg)
+            raise self._error("cancelled")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self._check()
-        return np.asarray(self._runner(x))
+        y = np.asarray(self._runner(x))
+        self._on_tile()
+        return y
 
     def _run_many(
         self, items: Iterable[tuple[Any, np.ndarray]], sink: Callable[[Any, np.ndarray], None]
@@ -175,7 +183,11 @@ class _CancellableRunner:
                 self._check()
                 yield item
 
-        self._runner.run_many(checked(), sink)
+        def counted(key: Any, y: np.ndarray) -> None:
+            sink(key, y)
+            self._on_tile()
+
+        self._runner.run_many(checked(), counted)
 
 
 _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -232,7 +244,7 @@ def upscale_bytes(
     image = decode_image(data, name=name, max_pixels=max_pixels)
     used = pool[opts.plan((image.width, image.height), scales, name=name).scale]
     view = copy.copy(used.upscaler)
-    view.runner = _CancellableRunner(used.upscaler.runner, cancel or threading.Event())
+    view.runner = CancellableRunner(used.upscaler.runner, cancel or threading.Event())
     start = time.perf_counter()
     out = upscale_pixels(view, image.pixels, options=opts)
     seconds = time.perf_counter() - start

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import LesrcnnError
@@ -26,50 +24,13 @@ from ..core.fileio import atomic_write_bytes
 from ..data import image_size
 from ..upscale.output import OutputOptions
 from ..upscale.tiling import tile_windows
-from .engine import LoadedModel, RequestCancelled, upscale_bytes
+from .engine import CancellableRunner, LoadedModel, RequestCancelled, upscale_bytes
 
 __all__ = ["JobCancelled", "run_image", "run_video"]
 
 
 class JobCancelled(LesrcnnError):
     """The job was cancelled (``DELETE``, or the server is shutting down)."""
-
-
-class _CheckedRunner:
-    """A shared runner seen by one job: cancel checked before each tile; tiles counted."""
-
-    def __init__(self, runner: Any, cancel: threading.Event, count: Callable[[], None]) -> None:
-        self._runner = runner
-        self._cancel = cancel
-        self._count = count
-        self.scale: int = runner.scale
-        self.kind: str = runner.kind
-        if hasattr(runner, "run_many"):  # OpenVINO: tiles run as parallel infer requests
-            self.run_many = self._run_many
-
-    def _check(self) -> None:
-        if self._cancel.is_set():
-            raise JobCancelled("cancelled")
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        self._check()
-        y = np.asarray(self._runner(x))
-        self._count()
-        return y
-
-    def _run_many(
-        self, items: Iterable[tuple[Any, np.ndarray]], sink: Callable[[Any, np.ndarray], None]
-    ) -> None:
-        def checked() -> Iterator[tuple[Any, np.ndarray]]:
-            for item in items:
-                self._check()
-                yield item
-
-        def counted(key: Any, y: np.ndarray) -> None:
-            sink(key, y)
-            self._count()
-
-        self._runner.run_many(checked(), counted)
 
 
 def _checked(model: LoadedModel, job: Any, *, tiles: bool) -> LoadedModel:
@@ -80,7 +41,9 @@ def _checked(model: LoadedModel, job: Any, *, tiles: bool) -> LoadedModel:
             job.done += 1
 
     view = copy.copy(model.upscaler)
-    view.runner = _CheckedRunner(model.upscaler.runner, job.cancel, count)
+    view.runner = CancellableRunner(
+        model.upscaler.runner, job.cancel, on_tile=count, error=JobCancelled
+    )
     return dataclasses.replace(model, upscaler=view)
 
 

@@ -8,7 +8,9 @@ Modules: :mod:`.probe` (container and stream inspection), :mod:`.encoder` (encod
 :mod:`.streams` (output streams and metadata), :mod:`.timing` (timestamp arithmetic),
 :mod:`.checks` (integrity checks), :mod:`.hdr` (HDR static metadata), :mod:`.engine` (the three
 overlapping decode/upscale/encode stages), :mod:`.pipeline` (one file through them), :mod:`.api`
-(the public functions).
+(the public functions), :mod:`.result`; long videos in segments, resumable: :mod:`.segments`
+(cut at keyframes), :mod:`.segment_run` (one segment), :mod:`.join` (stream copy and the final
+mux), :mod:`.workdir` (the work folder), :mod:`.segmented` (the whole job).
 """
 
 from .api import FrameUpscaler as FrameUpscaler

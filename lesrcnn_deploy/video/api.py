@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ConfigError, ImageTooLargeError, VideoTooLargeError
-from ..core.fileio import atomic_path
+from ..core.fileio import atomic_path, sha256_file
 from ..data.outsize import (
     DEFAULT_MAX_OUTPUT_PIXELS,
     OutputPlan,
@@ -32,68 +32,17 @@ from .encoder import EncoderSettings, container_format
 from .engine import FrameFn
 from .pipeline import PipelineStats, even_size, run_pipeline
 from .probe import probe_video, read_header
+from .result import VideoResult
 
-__all__ = ["FrameUpscaler", "UpscalerSet", "VideoResult", "upscale_frames", "upscale_video"]
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    """What :func:`upscale_video` wrote.
-
-    Attributes:
-        source: input file.
-        output: output file.
-        frames: video frames written.
-        codec: video encoder used.
-        pix_fmt: encoder pixel format.
-        copied_packets: packets copied per output stream index (audio, subtitles).
-        dropped_streams: input streams not carried over (``"#index type codec"``).
-        seconds: wall time, s.
-        decode_s: busy time of demux + decode + YUV->RGB, s.
-        infer_s: busy time of the network, s.
-        encode_s: busy time of RGB->YUV + encode + mux, s.
-        size: output frame ``(width, height)``.
-        scale: the network scale used.
-        chapters: chapters carried over.
-        notes: what of the input could not be carried over, besides dropped streams.
-    """
-
-    source: Path
-    output: Path
-    frames: int
-    codec: str
-    pix_fmt: str
-    copied_packets: Mapping[int, int] = field(default_factory=dict)
-    dropped_streams: tuple[str, ...] = ()
-    seconds: float = 0.0
-    decode_s: float = 0.0
-    infer_s: float = 0.0
-    encode_s: float = 0.0
-    size: tuple[int, int] = (0, 0)
-    scale: int = 0
-    chapters: int = 0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def fps(self) -> float:
-        """Frames per second of wall time."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def shares(self) -> dict[str, float]:
-        """Each stage's share of the summed busy time (decode, inference, encode; sums to 1)."""
-        busy = {"decode": self.decode_s, "inference": self.infer_s, "encode": self.encode_s}
-        total = sum(busy.values())
-        return {k: (v / total if total > 0 else 0.0) for k, v in busy.items()}
-
-    def summary(self) -> str:
-        """One line: frames, speed and stage shares."""
-        sh = self.shares
-        return (
-            f"wrote {self.output} ({self.frames} frames, {self.codec} {self.pix_fmt}, "
-            f"{self.fps:.2f} frames/s; decode {sh['decode']:.0%}, inference "
-            f"{sh['inference']:.0%}, encode {sh['encode']:.0%})"
-        )
+__all__ = [
+    "FramePlan",
+    "FrameUpscaler",
+    "UpscalerSet",
+    "VideoResult",
+    "frame_plan",
+    "upscale_frames",
+    "upscale_video",
+]
 
 
 class FrameUpscaler(Protocol):
@@ -128,6 +77,8 @@ def upscale_video(
     overwrite: bool = False,
     progress: bool = True,
     queue_size: int = 8,
+    segment_seconds: float | None = None,
+    restart: bool = False,
     max_pixels: int | None = None,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> VideoResult:
@@ -164,6 +115,12 @@ def upscale_video(
         progress: tqdm bar on stderr with frames/s and ETA.
         queue_size: frames buffered between stages, at most; fewer when the output frames are
             large, so that the buffered output frames hold at most ``max_output_pixels`` pixels.
+        segment_seconds: cut the video at keyframes into segments of about this many seconds,
+            each upscaled and encoded on its own, then joined by stream copy
+            (:mod:`~lesrcnn_deploy.video.segmented`); finished segments are kept in a work
+            folder beside ``dst`` (``.{name}.parts``), so calling again after a crash
+            continues where it stopped. ``None`` (the default) or 0: one pass, no work folder.
+        restart: with ``segment_seconds``, discard the work folder of an earlier run first.
         max_pixels: largest input frame ``width * height`` (None: no limit), read from the
             stream header before any frame is decoded.
         max_output_pixels: largest output frame ``width * height`` (network output and final
@@ -193,38 +150,39 @@ def upscale_video(
         if not overwrite:
             msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
             raise ConfigError(msg)
-    scales, get = _models(upscaler)
-    header = read_header(src_p)  # nothing is decoded before the limits are checked
-    w, h = header.width, header.height
-    if max_pixels is not None and w * h > max_pixels:
-        msg = (
-            f"{src_p}: video frames too large ({w}x{h} = {w * h} pixels > max_pixels={max_pixels})"
-        )
-        raise VideoTooLargeError(msg)
-    if outscale is None and fit is None:
-        s = scales[0]
-        out = even_size(w * s, h * s)
-        _check_output(src_p, OutputPlan(s, out, (w * s, h * s)), max_output_pixels)
-        model = get(s)
-        scale, size, stretch = int(model.scale), None, Fraction(1)
-        frame_fn: FrameFn = _even_crop(model.upscale)
-    else:
-        plan, stretch = _plan(src_p, scales, outscale=outscale, fit=fit)
-        _check_output(src_p, plan, max_output_pixels)
-        scale, size = plan.scale, plan.size
-        frame_fn = _resized(get(plan.scale).upscale, plan.size)
-        out = plan.size
+    _check_limits(
+        src_p, upscaler, outscale=outscale, fit=fit, limits=(max_pixels, max_output_pixels)
+    )  # from the headers: nothing is decoded before the limits are checked
+    plan = frame_plan(src_p, upscaler, outscale=outscale, fit=fit)
+    out_w, out_h = _output_check(src_p, plan, max_output_pixels)
     # The output frames buffered between the stages hold at most max_output_pixels pixels.
-    queue_size = max(1, min(queue_size, max_output_pixels // max(1, out[0] * out[1])))
+    queue_size = max(1, min(queue_size, max_output_pixels // max(1, out_w * out_h)))
+    if segment_seconds:
+        from .segment_run import SegmentJob
+        from .segmented import local_runner, run_segmented
+
+        job = SegmentJob(
+            str(src_p), plan.scale, settings, fmt=fmt, size=plan.size, stretch=plan.stretch
+        )
+        return run_segmented(
+            job,
+            dst_p,
+            seconds=segment_seconds,
+            runner=local_runner(plan.frame_fn),
+            identity={"upscaler": plan.identity},
+            restart=restart,
+            progress=progress,
+        )
+    scale = plan.scale
     with atomic_path(dst_p) as tmp:
         stats: PipelineStats = run_pipeline(
             src_p,
             tmp,
-            frame_fn=frame_fn,
+            frame_fn=plan.frame_fn,
             scale=scale,
             settings=settings,
-            size=size,
-            stretch=stretch,
+            size=plan.size,
+            stretch=plan.stretch,
             fmt=fmt,
             progress=progress,
             queue_size=queue_size,
@@ -248,11 +206,106 @@ def upscale_video(
     )
 
 
-def _check_output(src: Path, plan: OutputPlan, limit: int) -> None:
+def _too_large(src: Path, plan: OutputPlan, limit: int) -> None:
     try:
         check_output_pixels(plan, limit, name=f"{src}: video frame")
     except ImageTooLargeError as err:
         raise VideoTooLargeError(str(err)) from None
+
+
+def _check_limits(
+    src: Path,
+    upscaler: FrameUpscaler | UpscalerSet,
+    *,
+    outscale: float | None,
+    fit: tuple[int, int] | str | None,
+    limits: tuple[int | None, int],
+) -> None:
+    """Refuse, from the stream header alone, input frames beyond ``limits[0]`` pixels and output
+    frames beyond ``limits[1]`` (for ``fit``, the smaller of the two orientations: the display
+    rotation is only known once a frame is decoded, and :func:`_output_check` then checks the
+    exact size)."""
+    max_pixels, max_output_pixels = limits
+    header = read_header(src)
+    w, h = header.width, header.height
+    if max_pixels is not None and w * h > max_pixels:
+        msg = f"{src}: video frames too large ({w}x{h} = {w * h} pixels > {max_pixels=})"
+        raise VideoTooLargeError(msg)
+    if not w or not h:
+        return  # the header does not say: checked on the first decoded frame
+    scales = _models(upscaler)[0]
+    if outscale is None and fit is None:
+        s = scales[0]
+        _too_large(src, OutputPlan(s, even_size(w * s, h * s), (w * s, h * s)), max_output_pixels)
+        return
+    boxes: list[tuple[int, int] | str | None] = [fit]
+    if fit is not None:
+        box_w, box_h = parse_fit(fit) if isinstance(fit, str) else fit
+        boxes.append((box_h, box_w))
+    plans = [target_size((w, h), outscale=outscale, fit=b, scales=scales, even=True) for b in boxes]
+    smallest = min(plans, key=lambda p: p.size[0] * p.size[1])
+    _too_large(src, smallest, max_output_pixels)
+
+
+def _output_check(src: Path, plan: FramePlan, limit: int) -> tuple[int, int]:
+    """The exact output size of ``plan`` once the first frame is known, checked."""
+    info = probe_video(src)
+    net = (info.width * plan.scale, info.height * plan.scale)
+    size = plan.size or even_size(*net)
+    _too_large(src, OutputPlan(plan.scale, size, net), limit)
+    return size
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How each frame of a video is made.
+
+    Attributes:
+        frame_fn: RGB frame -> the output frame (even sides, the exact size).
+        scale: the network scale used.
+        size: the output ``(width, height)`` when resized (``None``: ``scale`` x, even sides).
+        stretch: how much wider than tall each pixel becomes (1: the aspect ratio is kept).
+        identity: the model that runs (its ``repr``), part of a segmented job's key.
+    """
+
+    frame_fn: FrameFn
+    scale: int
+    size: tuple[int, int] | None
+    stretch: Fraction
+    identity: str
+
+
+def frame_plan(
+    src: str | os.PathLike[str],
+    upscaler: FrameUpscaler | UpscalerSet,
+    *,
+    outscale: float | None = None,
+    fit: tuple[int, int] | str | None = None,
+) -> FramePlan:
+    """The frame function of ``src``: the model at its scale (odd sides cropped), or with
+    ``outscale``/``fit`` the smallest scale that reaches the size, then a resize to it."""
+    scales, get = _models(upscaler)
+    if outscale is None and fit is None:
+        model = get(scales[0])
+        fn = _even_crop(model.upscale)
+        return FramePlan(fn, int(model.scale), None, Fraction(1), _identity(model))
+    plan, stretch = _plan(Path(src), scales, outscale=outscale, fit=fit)
+    model = get(plan.scale)
+    return FramePlan(
+        _resized(model.upscale, plan.size), plan.scale, plan.size, stretch, _identity(model)
+    )
+
+
+def _identity(model: FrameUpscaler) -> str:
+    """What names ``model``'s pixels: its ``repr`` (or class and scale) and its model file's SHA."""
+    kind = type(model)
+    text = repr(model) if kind.__repr__ is not object.__repr__ else f"{kind.__module__}."
+    if kind.__repr__ is object.__repr__:
+        text += f"{kind.__qualname__}(scale={model.scale})"
+    path = getattr(model, "model_path", None)
+    if isinstance(path, Path) and path.is_file():
+        text += f" sha256={sha256_file(path)}"
+    return text
 
 
 def _models(

@@ -93,6 +93,9 @@ class StreamingEngine:
         bar: a tqdm bar, advanced once per upscaled frame.
         mov: the muxer is mp4/mov (see :class:`~lesrcnn_deploy.video.timing.PacketTimer`).
         queue_size: frames held between two stages.
+        window: ``(start, end)`` pts of one segment (:mod:`.segments`): frames before ``start``
+            are decoded but not kept, decoding stops at the first frame at or after ``end``
+            (which gives the last kept frame its duration); ``None`` ends: the file's.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class StreamingEngine:
         bar: Any,
         mov: bool,
         queue_size: int = 8,
+        window: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self._av = import_av()
         self._inp, self._out, self._vin, self._vout = inp, out, vin, vout
@@ -119,6 +123,7 @@ class StreamingEngine:
         self._q_out: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        self._window = window
 
     def run(self) -> None:
         """Run the stages to the end; raise the first error of any stage after stopping all."""
@@ -184,6 +189,7 @@ class StreamingEngine:
         # arrives, so its duration is the gap to the next pts (what a player shows).
         inp, vin, enc, stats = self._inp, self._vin, self._enc, self.stats
         held: tuple[int, int, Any] | None = None  # (pts, decoder's duration, rgb)
+        start, end = self._window
         t = time.perf_counter()
         for packet in inp.demux(vin, *[inp.streams[i] for i in self._copies]):
             if packet.stream.index != vin.index:
@@ -195,6 +201,14 @@ class StreamingEngine:
                 continue
             for frame in packet.decode():
                 pts, dur = frame_timing(frame, None if held is None else held[0], stream=vin)
+                if start is not None and pts < start:
+                    continue  # before the segment (decoded from its keyframe on)
+                if end is not None and pts >= end:  # the next segment's first frame
+                    if held is not None:
+                        self._put(self._q_in, ("frame", held[0], pts - held[0], held[2]))
+                    stats.decode_s += time.perf_counter() - t
+                    self._put(self._q_in, _DONE)
+                    return
                 check_frame_size(frame, enc.size)
                 # YUV -> RGB with the frame's own matrix and range tags (BT.601 when untagged).
                 rgb = frame.to_ndarray(format=enc.rgb_format)

@@ -130,8 +130,10 @@ def pick_video_stream(container: Any, path: str | os.PathLike[str]) -> Any:
     """The first video stream of ``container`` that is not a cover picture.
 
     Raises:
+        UnsupportedFormatError: a still image FFmpeg can read (e.g. SVG), not a video.
         VideoError: no such stream (e.g. an audio-only file).
     """
+    _refuse_image_demuxer(container, Path(path))
     for stream in container.streams.video:
         if not _is_attached_pic(stream):
             return stream
@@ -185,7 +187,6 @@ def read_header(path: str | os.PathLike[str]) -> VideoHeader:
     """
     p = Path(path)
     with open_input(p) as container:
-        _refuse_image_demuxer(container, p)
         stream = pick_video_stream(container, p)
         ctx = stream.codec_context
         w, h = (int(ctx.width or 0), int(ctx.height or 0)) if ctx is not None else (0, 0)
@@ -216,7 +217,6 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """
     p = Path(path)
     with open_input(p) as container:
-        _refuse_image_demuxer(container, p)
         stream = pick_video_stream(container, p)
         ctx = stream.codec_context
         if ctx is None or not ctx.is_decoder:

@@ -1,0 +1,149 @@
+"""Decode, upscale and encode one segment of a video into its own file (video only).
+
+Every segment's encoder is set up from the same things as the single pass's (the source's first
+frame: size, pixel format, colour tags, HDR metadata; the same encoder settings and codec), so
+the segments join by stream copy (:mod:`.join`). The segment file is NUT, FFmpeg's own
+container: it keeps any codec and the source's timestamps exactly. Audio, subtitles and chapters
+are not in it: the join muxes them once from the source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import VideoError
+from .checks import reason
+from .encoder import EncoderSettings, choose_codec
+from .engine import FrameFn, PipelineStats, StreamingEngine
+from .pipeline import even_size
+from .probe import first_frame, import_av, open_input, pick_video_stream
+from .segments import Segment
+from .streams import add_video_stream
+
+__all__ = ["SEGMENT_FORMAT", "SegmentJob", "encode_segment"]
+
+SEGMENT_FORMAT = "nut"
+"""Muxer of the segment files (any codec, timestamps in any time base, no edit lists)."""
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """What every segment of one video is made with (picklable: Ray actors receive it).
+
+    Attributes:
+        source: the input video (at the same path on every node).
+        scale: the frame function's factor when ``size`` is not given.
+        settings: encoder settings.
+        fmt: the final output's muxer (it decides the codec, :func:`choose_codec`).
+        size: the output ``(width, height)`` when not a plain ``scale``.
+        stretch: how much wider than tall the frame function makes each pixel.
+    """
+
+    source: str
+    scale: int
+    settings: EncoderSettings = field(default_factory=EncoderSettings)
+    fmt: str = "matroska"
+    size: tuple[int, int] | None = None
+    stretch: Fraction = Fraction(1)
+
+
+def encode_segment(
+    job: SegmentJob,
+    segment: Segment,
+    *,
+    frame_fn: FrameFn,
+    dst: str | os.PathLike[str],
+    bar: Any = None,
+    queue_size: int = 8,
+) -> PipelineStats:
+    """Write ``segment`` of ``job.source`` upscaled by ``frame_fn`` to ``dst`` (NUT, directly).
+
+    Args:
+        job: the video's settings.
+        segment: which frames (:func:`~lesrcnn_deploy.video.segments.plan_segments`).
+        frame_fn: RGB frame -> upscaled RGB frame (see :func:`.pipeline.run_pipeline`).
+        dst: the segment file (wrap in an atomic path).
+        bar: a tqdm bar advanced once per frame, or ``None``.
+        queue_size: frames held between two stages.
+
+    Raises:
+        VideoError: the source cannot be decoded, or the segment does not hold the frames the
+            plan counted (a seek that missed its keyframe, a changed file).
+    """
+    from tqdm import tqdm
+
+    av = import_av()
+    src = Path(job.source)
+    codec = choose_codec(job.fmt, job.settings.codec)
+    stats = PipelineStats(codec=codec)
+    inp = open_input(src)
+    out = None
+    own_bar = bar is None
+    bar = bar if bar is not None else tqdm(disable=True, file=sys.stderr)
+    try:
+        vin = pick_video_stream(inp, src)
+        vin.thread_type = "AUTO"
+        first = first_frame(inp, vin, path=src)  # the file's first frame sets up every segment
+        inp.close()
+        inp = open_input(src)
+        vin = pick_video_stream(inp, src)
+        vin.thread_type = "AUTO"
+        if segment.start is not None:
+            inp.seek(segment.start, stream=vin, backward=True, any_frame=False)
+        out = av.open(
+            str(dst), "w", format=SEGMENT_FORMAT, options={"avoid_negative_ts": "disabled"}
+        )
+        out_size = job.size or even_size(first.width * job.scale, first.height * job.scale)
+        vout, enc = add_video_stream(
+            out,
+            vin,
+            first=first,
+            out_size=out_size,
+            codec=codec,
+            settings=job.settings,
+            stretch=job.stretch,
+        )
+        stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
+        engine = StreamingEngine(
+            inp,
+            out,
+            vin=vin,
+            vout=vout,
+            copies={},
+            enc=enc,
+            frame_fn=frame_fn,
+            stats=stats,
+            bar=bar,
+            mov=False,
+            queue_size=queue_size,
+            window=(segment.start, segment.end),
+        )
+        engine.run()
+        out.close()
+        out = None
+    except av.FFmpegError as exc:
+        msg = f"{src}: segment {segment.index}: {reason(exc)}"
+        raise VideoError(msg) from None
+    finally:
+        if out is not None:
+            with contextlib.suppress(Exception):  # the run failed already; dst gets removed
+                out.close()
+        inp.close()
+        if own_bar:
+            bar.close()
+    if segment.frames and stats.frames != segment.frames:
+        msg = (
+            f"{src}: segment {segment.index} decoded {stats.frames} frames where the file's "
+            f"index lists {segment.frames} (a seek that missed its keyframe, or a changed file)"
+        )
+        raise VideoError(msg)
+    if stats.frames == 0:
+        msg = f"{src}: segment {segment.index}: no video frame could be decoded"
+        raise VideoError(msg)
+    return stats
