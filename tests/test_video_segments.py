@@ -276,3 +276,16 @@ def test_cli_segment_options(
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mkv") == [
         "b.mkv", "clip.mkv", "clip_x2.mkv",
     ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_bench_long_video_rows(random_fp32: Path) -> None:
+    from lesrcnn_deploy.bench.long_video import bench_long_video
+
+    r = bench_long_video(random_fp32, size=(64, 48), seconds=4, fps=5, threads=1, ray=False)
+    assert set(r["runs"]) == {"single pass", "segmented"} and r["projection"] is None
+    assert all(run["frames"] == 20 and run["fps"] > 0 for run in r["runs"].values())
+    s, res = r["segmented"], r["resume"]
+    assert s["segments"] == 4 and s["segment_s"] > 0 and s["join_s"] > 0
+    assert 2 <= res["resumed_segments"] < 4 and res["resumed_frames"] == 5 * res["resumed_segments"]
+    assert res["rerun_s"] > 0 and "| segmented |" in r["markdown"] and "Resume" in r["markdown"]

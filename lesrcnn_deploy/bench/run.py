@@ -162,8 +162,9 @@ def _entry(scale: int, precision: str, path: Path) -> ModelEntry:
 
 def _video(cfg: BenchConfig) -> dict[str, Any]:
     """The "Video" section (x2 int8 on the default runtime and on ONNX Runtime, and the raw frame
-    rate of each runtime; fp32 per frame is the speed table's x2 720p row); a note instead when
-    PyAV is not installed."""
+    rate of each runtime; fp32 per frame is the speed table's x2 720p row; long videos: single
+    pass vs segmented vs Ray, resume, :mod:`.long_video`); a note instead when PyAV is not
+    installed."""
     from ..core.errors import MissingExtraError
     from .video import bench_video
 
@@ -172,7 +173,7 @@ def _video(cfg: BenchConfig) -> dict[str, Any]:
     runtimes: tuple[str | None, ...] = (None, "ort") if with_ov else ("ort",)
     raw = ("ort", "openvino") if with_ov else ("ort",)
     try:
-        return bench_video(
+        out = bench_video(
             {"int8": int8},
             threads=cfg.threads,
             runtimes=runtimes,
@@ -181,6 +182,11 @@ def _video(cfg: BenchConfig) -> dict[str, Any]:
         )
     except MissingExtraError as exc:
         return {"skipped": f"Not measured: {exc}"}
+    from .long_video import bench_long_video
+
+    ray = importlib.util.find_spec("ray") is not None
+    out["long"] = bench_long_video(int8, threads=cfg.threads, ray=ray)
+    return out
 
 
 class _Laps:

@@ -58,7 +58,8 @@ class ServingBenchConfig:
         workers: server inference workers; each runs ONNX Runtime with 1 thread.
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
-        ray_images: images in the folder of the Ray comparison.
+        ray_images: the two folder sizes of the Ray comparison (fixed and marginal cost are
+            fitted from them).
         runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
@@ -71,7 +72,7 @@ class ServingBenchConfig:
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
-    ray_images: int = 6
+    ray_images: tuple[int, int] = (16, 48)
     runtimes: bool = True
 
 
@@ -176,40 +177,56 @@ def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
 
 def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
     """The Ray folder job on the default runtime (each actor resolves it), then the local command
-    on the runtime the actors reported; outputs compared byte for byte."""
+    on the runtime the actors reported, on two folder sizes; outputs compared byte for byte.
+
+    Each command's in-job time is fitted as ``fixed + marginal x images`` from the two sizes: the
+    fixed cost (Ray: starting Ray and the actors) and the marginal cost per image separately.
+    """
+    small, large = cfg.ray_images
+    runs: dict[str, dict[int, tuple[float, float]]] = {"local": {}, "ray": {}}
+    same = True
+    runtime = "ort"
     with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
-        folder = Path(tmp) / "in"
         rng = np.random.default_rng(0)
-        for i in range(cfg.ray_images):
-            img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
-            save_image(folder / f"im{i:03d}.png", img)
-        common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
-        ray_wall, ray_job, n_ray, ray_err = _run_cli(
-            ["upscale", *common, "--output", f"{tmp}/ray", "--ray", "--threads", "1"]
-        )
-        ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
-        if len(ran) != 1:
-            msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
-            raise BenchError(msg)
-        runtime = ran[0]
-        local_wall, local_job, n, _ = _run_cli(
-            ["upscale", *common, "--output", f"{tmp}/local", "--runtime", runtime]
-        )
-        local_files = sorted((Path(tmp) / "local").glob("*.png"))
-        ray_files = sorted((Path(tmp) / "ray").glob("*.png"))
-        same = [p.name for p in local_files] == [p.name for p in ray_files] and all(
-            a.read_bytes() == b.read_bytes() for a, b in zip(local_files, ray_files, strict=True)
-        )
-    return {
-        "images": cfg.ray_images,
-        "size": cfg.size,
-        "runtime": runtime,
-        "local": {"wall_s": local_wall, "job_s": local_job, "images_per_s": n / local_job},
-        "ray": {"wall_s": ray_wall, "job_s": ray_job, "images_per_s": n_ray / ray_job},
-        "ray_s_per_image": ray_job / max(n_ray, 1),
-        "overhead_wall_s": ray_wall - local_wall,
-        "identical_outputs": same,
-    }
+        for n in (small, large):
+            folder = Path(tmp) / f"in{n}"
+            for i in range(n):
+                img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
+                save_image(folder / f"im{i:03d}.png", img)
+            common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
+            ray_wall, ray_job, _, ray_err = _run_cli(
+                ["upscale", *common, "--output", f"{tmp}/ray{n}", "--ray"]
+            )
+            ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
+            if len(ran) != 1:
+                msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
+                raise BenchError(msg)
+            runtime = ran[0]
+            local_wall, local_job, _, _ = _run_cli(
+                ["upscale", *common, "--output", f"{tmp}/local{n}", "--runtime", runtime]
+            )
+            runs["ray"][n], runs["local"][n] = (ray_wall, ray_job), (local_wall, local_job)
+            local_files = sorted((Path(tmp) / f"local{n}").glob("*.png"))
+            ray_files = sorted((Path(tmp) / f"ray{n}").glob("*.png"))
+            same = same and [p.name for p in local_files] == [p.name for p in ray_files]
+            same = same and all(
+                a.read_bytes() == b.read_bytes()
+                for a, b in zip(local_files, ray_files, strict=True)
+            )
+    out: dict[str, Any] = {"images": [small, large], "size": cfg.size, "runtime": runtime}
+    for name, by_n in runs.items():
+        marginal = (by_n[large][1] - by_n[small][1]) / (large - small)
+        out[name] = {
+            "wall_s": {str(n): w for n, (w, _) in by_n.items()},
+            "job_s": {str(n): j for n, (_, j) in by_n.items()},
+            "fixed_s": by_n[small][1] - marginal * small,
+            "marginal_s_per_image": marginal,
+        }
+    out["marginal_ratio"] = out["ray"]["marginal_s_per_image"] / max(
+        1e-9, out["local"]["marginal_s_per_image"]
+    )
+    out["identical_outputs"] = same
+    return out
 
 
 def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
@@ -291,27 +308,29 @@ def format_serving(res: dict[str, Any]) -> str:
 
         lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
     ray = res.get("ray")
-    if ray:
+    if ray and "marginal_ratio" in ray:
+        small, large = ray["images"]
+        rt = ray.get("runtime", "ort")
         lines += [
             "",
-            f"Folder job, {ray['images']} images {ray['size']}x{ray['size']} -> x2 int8 "
-            "(`upscale DIR --ray --threads 1` on the default runtime, local Ray on this machine, "
-            f"vs `upscale DIR --runtime {ray.get('runtime', 'ort')}`, the runtime the actors "
-            "reported):",
+            f"Folder job, {small} and {large} images {ray['size']}x{ray['size']} -> x2 int8 "
+            "(`upscale DIR --ray` on the default runtime, local Ray on this machine, actors "
+            f"sized to fit, vs `upscale DIR --runtime {rt}`, the runtime the actors reported); "
+            "each command's in-job time fitted as fixed + marginal x images:",
             "",
-            "| Command | Wall incl. start-up (s) | Job (s) | Images/s (job) |",
-            "|---|---:|---:|---:|",
+            f"| Command | Job {small} (s) | Job {large} (s) | Fixed (s) | Marginal (s/image) |",
+            "|---|---:|---:|---:|---:|",
         ]
         for name, key in (("local", "local"), ("--ray", "ray")):
             r = ray[key]
             lines.append(
-                f"| {name} | {r['wall_s']:.1f} | {r['job_s']:.1f} | {r['images_per_s']:.2f} |"
+                f"| {name} | {r['job_s'][str(small)]:.1f} | {r['job_s'][str(large)]:.1f} | "
+                f"{r['fixed_s']:.1f} | {r['marginal_s_per_image']:.3f} |"
             )
         same = "identical" if ray["identical_outputs"] else "DIFFERENT"
-        per_image = ray.get("ray_s_per_image", ray["ray"]["job_s"] / max(ray["images"], 1))
         lines += [
             "",
-            f"Ray per image: {per_image:.2f} s on {ray.get('runtime', 'ort')}; Ray overhead "
-            f"{ray['overhead_wall_s']:.1f} s wall; outputs {same}.",
+            f"Ray's marginal cost per image: {ray['marginal_ratio']:.2f}x local's (rows grouped "
+            f"into batches of about a second of work); outputs {same}.",
         ]
     return "\n".join(lines) + "\n"
