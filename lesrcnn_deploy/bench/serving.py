@@ -11,8 +11,8 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
   serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
-* Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
-  start-up, and the in-job time the command reports).
+* Ray: the folder job on Ray vs the local batch, on two folder sizes, each side's job time fitted
+  as a fixed cost plus a marginal cost per image (Ray's start-up timed apart).
 """
 
 from __future__ import annotations
@@ -151,75 +151,68 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     return {"levels": rows, "overload": overload}
 
 
-_SUMMARY = re.compile(r"done (\d+), skipped (\d+), failed (\d+) \(([\d.]+) s\)")
 _RAN_ON = re.compile(r"runtime: (ONNX Runtime|OpenVINO)")
 _RUNTIME_IDS = {"ONNX Runtime": "ort", "OpenVINO": "openvino"}
 
 
-def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
-    """``(wall s, in-job s, images done, stderr)`` of one CLI run."""
-    t = time.perf_counter()
-    cp = subprocess.run(
-        [sys.executable, "-m", "lesrcnn_deploy", *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    wall = time.perf_counter() - t
-    m = _SUMMARY.search(cp.stdout + cp.stderr)
-    if cp.returncode != 0 or m is None:
-        msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
-        raise BenchError(msg)
-    return wall, float(m.group(4)), int(m.group(1)), cp.stderr
-
-
 def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
-    """The Ray folder job on the default runtime (each actor resolves it), then the local command
-    on the runtime the actors reported, on two folder sizes; outputs compared byte for byte.
+    """The Ray folder job (local Ray, actors sized to fit, the default runtime each actor
+    resolves) on two folder sizes, then the local batch on the runtime the actors reported;
+    outputs compared byte for byte. In this process: Ray starts once (timed apart), the local
+    model loads once. Each side's job time is fitted as ``fixed + marginal x images``."""
+    from ..cluster.batch import run_batch_ray
+    from ..cluster.connect import connect_ray
+    from ..upscale.api import Upscaler
+    from ..upscale.batch import plan_jobs, run_batch
 
-    Each command's in-job time is fitted as ``fixed + marginal x images`` from the two sizes: the
-    fixed cost (Ray: starting Ray and the actors) and the marginal cost per image separately.
-    """
     small, large = cfg.ray_images
-    runs: dict[str, dict[int, tuple[float, float]]] = {"local": {}, "ray": {}}
-    same = True
-    runtime = "ort"
+    jobs_s: dict[str, dict[int, float]] = {"local": {}, "ray": {}}
+    runtimes: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
         rng = np.random.default_rng(0)
         for n in (small, large):
-            folder = Path(tmp) / f"in{n}"
             for i in range(n):
                 img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
-                save_image(folder / f"im{i:03d}.png", img)
-            common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
-            ray_wall, ray_job, _, ray_err = _run_cli(
-                ["upscale", *common, "--output", f"{tmp}/ray{n}", "--ray"]
-            )
-            ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
-            if len(ran) != 1:
-                msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
-                raise BenchError(msg)
-            runtime = ran[0]
-            local_wall, local_job, _, _ = _run_cli(
-                ["upscale", *common, "--output", f"{tmp}/local{n}", "--runtime", runtime]
-            )
-            runs["ray"][n], runs["local"][n] = (ray_wall, ray_job), (local_wall, local_job)
-            local_files = sorted((Path(tmp) / f"local{n}").glob("*.png"))
-            ray_files = sorted((Path(tmp) / f"ray{n}").glob("*.png"))
-            same = same and [p.name for p in local_files] == [p.name for p in ray_files]
-            same = same and all(
-                a.read_bytes() == b.read_bytes()
-                for a, b in zip(local_files, ray_files, strict=True)
-            )
-    out: dict[str, Any] = {"images": [small, large], "size": cfg.size, "runtime": runtime}
-    for name, by_n in runs.items():
-        marginal = (by_n[large][1] - by_n[small][1]) / (large - small)
+                save_image(Path(tmp) / f"in{n}" / f"im{i:03d}.png", img)
+        t = time.perf_counter()
+        ray = connect_ray(None)
+        start_s = time.perf_counter() - t
+        try:
+            for n in (small, large):
+                jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"ray{n}")
+                res = run_batch_ray(jobs, scale=2, precision="int8", model=cfg.int8, progress=False)
+                if not res.ok:
+                    msg = f"serving bench: the Ray folder job failed: {res.summary()}"
+                    raise BenchError(msg)
+                jobs_s["ray"][n] = res.seconds
+                runtimes |= {_RUNTIME_IDS[m] for m in _RAN_ON.findall(" ".join(res.runtimes))}
+                plan = res.plan.summary if res.plan is not None else ""
+        finally:
+            ray.shutdown()
+        if len(runtimes) != 1:
+            msg = f"serving bench: the Ray actors ran on {sorted(runtimes) or 'no named runtime'}"
+            raise BenchError(msg)
+        runtime = runtimes.pop()
+        up = Upscaler(2, "int8", model=cfg.int8, runtime=runtime)
+        same = True
+        for n in (small, large):
+            jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"local{n}")
+            jobs_s["local"][n] = run_batch(up, jobs, progress=False).seconds
+            for j in jobs:
+                ray_out = Path(tmp) / f"ray{n}" / j.output.name
+                same = same and ray_out.read_bytes() == j.output.read_bytes()
+    out: dict[str, Any] = {
+        "images": [small, large],
+        "size": cfg.size,
+        "runtime": runtime,
+        "ray_start_s": start_s,
+        "plan": plan,
+    }
+    for name, by_n in jobs_s.items():
+        marginal = (by_n[large] - by_n[small]) / (large - small)
         out[name] = {
-            "wall_s": {str(n): w for n, (w, _) in by_n.items()},
-            "job_s": {str(n): j for n, (_, j) in by_n.items()},
-            "fixed_s": by_n[small][1] - marginal * small,
+            "job_s": {str(n): v for n, v in by_n.items()},
+            "fixed_s": by_n[small] - marginal * small,
             "marginal_s_per_image": marginal,
         }
     out["marginal_ratio"] = out["ray"]["marginal_s_per_image"] / max(
@@ -313,10 +306,11 @@ def format_serving(res: dict[str, Any]) -> str:
         rt = ray.get("runtime", "ort")
         lines += [
             "",
-            f"Folder job, {small} and {large} images {ray['size']}x{ray['size']} -> x2 int8 "
-            "(`upscale DIR --ray` on the default runtime, local Ray on this machine, actors "
-            f"sized to fit, vs `upscale DIR --runtime {rt}`, the runtime the actors reported); "
-            "each command's in-job time fitted as fixed + marginal x images:",
+            f"Folder job, {small} and {large} images {ray['size']}x{ray['size']} -> x2 int8: "
+            f"the Ray folder job (local Ray started once in {ray['ray_start_s']:.1f} s, "
+            f"{ray['plan']}, the default runtime) vs the local batch on the runtime the actors "
+            f"reported ({rt}, model loaded once); each side's job time fitted as fixed + "
+            "marginal x images:",
             "",
             f"| Command | Job {small} (s) | Job {large} (s) | Fixed (s) | Marginal (s/image) |",
             "|---|---:|---:|---:|---:|",

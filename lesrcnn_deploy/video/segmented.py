@@ -27,7 +27,7 @@ from ..core.fileio import atomic_path
 from .checks import check_complete
 from .encoder import choose_codec
 from .engine import FrameFn
-from .hdr import HDR_ENCODERS
+from .hdr import HDR_ENCODERS, hdr_note
 from .join import join_segments
 from .probe import open_input, pick_video_stream
 from .result import VideoResult
@@ -51,10 +51,7 @@ def run_one_segment(
         stats = encode_segment(job, segment, frame_fn=frame_fn, dst=tmp, bar=bar)
     codec = stats.codec
     if segment.index == 0 and _hdr_dropped(job, codec):
-        stats.notes.append(
-            f"HDR mastering display / content light level metadata not written: {codec} has no "
-            f"option for it (use {' or '.join(HDR_ENCODERS)})"
-        )
+        stats.notes.append(hdr_note(codec))
     part = work.part(segment.index)
     wall = time.perf_counter() - t0
     record = record_of(part, index=segment.index, stats=stats, wall_s=wall)
