@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -60,18 +61,18 @@ def weights_dir(shared: Path) -> Path:
 def fp32_models(weights_dir: Path) -> dict[int, Path]:
     """The default x2/x3/x4 fp32 models (official checkpoints exported as `make export` does),
     shared with `make bench` and `upscale` through the models folder."""
-    from lesrcnn_deploy.model_store import default_model
+    from lesrcnn_deploy.models.build import build
 
-    return {s: default_model(s, "fp32") for s in (2, 3, 4)}
+    return {s: build(s, "fp32").path for s in (2, 3, 4)}
 
 
 @pytest.fixture(scope="session")
 def int8_models(fp32_models: dict[int, Path]) -> dict[int, Path]:
     """The default x2/x3/x4 int8 models, replayed from the committed recipes (seconds) exactly as
     `make quantize` does, or reused when `make quantize` already built them."""
-    from lesrcnn_deploy.model_store import default_model
+    from lesrcnn_deploy.models.build import build
 
-    return {s: default_model(s, "int8") for s in fp32_models}
+    return {s: build(s, "int8").path for s in fp32_models}
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +98,48 @@ def random_int8(random_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     out = tmp_path_factory.mktemp("ov_int8") / "lesrcnn_x2_int8.onnx"
     calib = CalibrationConfig(count=8, crop=48)  # fewer patches than the default: fast
     return quantize_model(random_fp32, out, preset="ptq", calibration=calib, progress=False).path
+
+
+def random_lesrcnn(
+    scale: int | None, seed: int = 0, *, fuse: bool = False, positive: bool = False
+) -> Any:
+    """A LESRCNN with seeded random weights (N(0, 0.05), ``abs`` with ``positive``; the mean
+    shift kept): the one random network of the tests."""
+    import torch
+
+    from lesrcnn_deploy.network.lesrcnn import build_model
+
+    model = build_model(scale, fuse_upsample=fuse)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "mean" not in name:
+                w = torch.randn(p.shape, generator=g) * 0.05
+                p.copy_(w.abs() if positive else w)
+    return model
+
+
+def export_random(scale: int, path: Path, seed: int = 0) -> Path:
+    """:func:`random_lesrcnn` exported like `make export` (fused upsampler, parity-checked)."""
+    from lesrcnn_deploy.network.export import export_onnx
+
+    ref = random_lesrcnn(scale, seed)
+    fused = random_lesrcnn(scale, seed, fuse=True)
+    fused.load_state_dict(ref.state_dict())
+    return export_onnx(fused, path, reference=ref).path
+
+
+@pytest.fixture(scope="session")
+def random_models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """x2/x3/x4 fp32 models of :func:`export_random` (seed 0), exported on first use."""
+    out = tmp_path_factory.mktemp("random_models")
+
+    class Lazy(dict[int, Path]):
+        def __missing__(self, scale: int) -> Path:
+            self[scale] = export_random(scale, out / f"rand_x{scale}.onnx")
+            return self[scale]
+
+    return Lazy()
 
 
 def stand_in_for_official(model: Path, target: Path) -> Path:

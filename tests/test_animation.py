@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lesrcnn_deploy.artifacts import artifacts_dir
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.core.errors import ImageError, UnsupportedFormatError
 from lesrcnn_deploy.data.animation import Animation, is_animated, load_animation, save_animation
+from lesrcnn_deploy.models import artifacts_dir
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs, run_batch
 
 DURATIONS = [100, 200, 150]

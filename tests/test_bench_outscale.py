@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lesrcnn_deploy.artifacts import artifacts_dir
 from lesrcnn_deploy.bench.outscale import AreaDownscaled, bench_outscale
 from lesrcnn_deploy.data import load_image, open_dataset
 from lesrcnn_deploy.evaluation.evaluate import evaluate
+from lesrcnn_deploy.models import artifacts_dir
 from lesrcnn_deploy.runtime.ort import OnnxRunner
 from lesrcnn_deploy.upscale import Upscaler
 from lesrcnn_deploy.upscale.output import OutputOptions, upscale_pixels

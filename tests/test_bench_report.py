@@ -8,11 +8,17 @@ import io
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from lesrcnn_deploy.bench.accuracy import Comparison, paper_name, published
-from lesrcnn_deploy.bench.plots import plot_psnr_drop, plot_speed
+from lesrcnn_deploy.bench.plots import (
+    plot_psnr_drop,
+    plot_speed,
+    psnr_drop_figure,
+    speed_figure,
+)
 from lesrcnn_deploy.bench.readme import END_MARKER, START_MARKER, refresh_readme, replace_section
 from lesrcnn_deploy.bench.report import (
     CSV_COLUMNS,
@@ -164,6 +170,35 @@ def test_plots_draw_the_data(tmp_path: Path) -> None:
     ]
     c = plot_speed(faster, tmp_path / "speed2.png")
     assert not np.array_equal(cv2.imread(str(b)), cv2.imread(str(c)))
+
+
+def test_plots_labels_do_not_overlap_and_the_legend_hides_no_bar(tmp_path: Path) -> None:
+    """Drawn, every value label is clear of every other label, and no legend covers a bar or a
+    label (in the rendered figure's pixel boxes)."""
+    res = synthetic(tmp_path)
+    # as crowded as a full bench: seven runners, two workloads per scale, near-equal speeds
+    runners = ["ORT fp32", "ORT int8", "eager", "OV f32", "OV bf16", "OV int8", "NNCF int8"]
+    times = [300.0, 110.0, 540.0, 270.0, 130.0, 74.0, 73.5]
+    crowded = [
+        SpeedResult(label, s, w, (64, 64), (64 * s, 64 * s), 2, (t * s,))
+        for s in (2, 3, 4)
+        for w in ("128x128", "720p")
+        for label, t in zip(runners, times, strict=True)
+    ]
+    figures = [psnr_drop_figure([*res.card, *res.paper]), speed_figure(res.speed)]
+    for fig in [*figures, speed_figure(crowded)]:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        labels = [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
+        bars = [p.get_window_extent(renderer) for ax in fig.axes for p in ax.patches]
+        legends = [leg for leg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)] if leg]
+        assert labels and bars and legends
+        for i, a in enumerate(labels):
+            assert not any(a.overlaps(b) for b in labels[i + 1 :]), a
+        for leg in legends:
+            box = leg.get_window_extent(renderer)
+            assert not any(box.overlaps(b) for b in [*bars, *labels])
+        plt.close(fig)
 
 
 def test_replace_section() -> None:

@@ -17,12 +17,12 @@ from conftest import stand_in_for_official
 
 import lesrcnn_deploy.quantization.calibration as calibration
 import lesrcnn_deploy.quantization.finetune as finetune
-from lesrcnn_deploy.artifacts import shipped_model
 from lesrcnn_deploy.core.errors import ModelError
 from lesrcnn_deploy.core.onnx_io import read_metadata
 from lesrcnn_deploy.core.paths import cache_dir, models_dir, recipes_dir
-from lesrcnn_deploy.model_store import (
-    default_model,
+from lesrcnn_deploy.models import shipped
+from lesrcnn_deploy.models.build import (
+    build,
     default_recipe_path,
     fp32_is_current,
     shipped_recipe_path,
@@ -67,20 +67,20 @@ def test_cache_layout(cache: Path) -> None:
 
 
 def test_int8_built_from_recipe_then_reused(cache: Path, no_training: None) -> None:
-    path = default_model(2, "int8")
+    path = build(2, "int8").path
     assert path == models_dir() / "lesrcnn_x2_int8.onnx"
     meta = read_metadata(path)
     assert meta["precision"] == "int8" and len(meta["recipe_sha256"]) == 64
     stamp = path.stat().st_mtime_ns
-    assert default_model(2, "int8") == path and path.stat().st_mtime_ns == stamp  # reused
+    assert build(2, "int8").path == path and path.stat().st_mtime_ns == stamp  # reused
     # inference runs the shipped int8 model, never a build of the cache
-    assert Upscaler(2, "int8", tile=0).model_path == shipped_model(2) != path
+    assert Upscaler(2, "int8", tile=0).model_path == shipped(2).path != path
 
 
 def test_int8_rebuilt_when_recipe_or_fp32_changes(
     cache: Path, random_fp32: Path, no_training: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = default_model(2, "int8")
+    path = build(2, "int8").path
     first = path.read_bytes()
     os.utime(path, (1, 1))
     # another recipe (other calibration seed) for the same fp32 model: rebuilt, other bytes
@@ -93,7 +93,7 @@ def test_int8_rebuilt_when_recipe_or_fp32_changes(
         progress=False,
     )
     save_recipe(other, recipes_dir() / "lesrcnn_x2_int8.recipe.json")
-    rebuilt = default_model(2, "int8")
+    rebuilt = build(2, "int8").path
     assert rebuilt.read_bytes() != first
     assert read_metadata(rebuilt)["recipe_sha256"] == other.sha256
     # a different fp32 model under the default name: the recipe no longer applies, one line
@@ -104,7 +104,7 @@ def test_int8_rebuilt_when_recipe_or_fp32_changes(
     onnx.save(model, str(fp32))
     assert fp32_is_current(fp32, 2)  # still an official export by its metadata: not re-exported
     with pytest.raises(RecipeMismatch, match=r"--retrain"):
-        default_model(2, "int8")
+        build(2, "int8")
 
 
 def test_stale_fp32_export_is_detected(cache: Path, random_fp32: Path) -> None:
@@ -113,11 +113,11 @@ def test_stale_fp32_export_is_detected(cache: Path, random_fp32: Path) -> None:
     shutil.copy(random_fp32, fp32)  # not an export of the official checkpoint
     assert not fp32_is_current(fp32, 2)
     with pytest.raises(ModelError, match="not the official export"):
-        default_model(2, "fp32", build=False)
+        build(2, "fp32", build=False)
 
 
 def test_missing_model_without_build_is_an_error(cache: Path) -> None:
     with pytest.raises(ModelError, match="make quantize"):
-        default_model(2, "int8", build=False)
+        build(2, "int8", build=False)
     with pytest.raises(ModelError, match="make export"):
-        default_model(3, "fp32", build=False)
+        build(3, "fp32", build=False)

@@ -17,6 +17,7 @@ import pytest
 
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.data import load_image, save_image
+from lesrcnn_deploy.models import InferenceSettings
 from lesrcnn_deploy.upscale.api import Upscaler
 from lesrcnn_deploy.upscale.batch import plan_jobs, run_batch
 
@@ -65,9 +66,8 @@ def test_same_outputs_skip_existing_and_errors(
     jobs = plan_jobs([src], scale=2, output=tmp_path / "ray")
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "im00_x2.png").write_bytes(b"kept")
-    result = run_batch_ray(
-        jobs, scale=2, precision="fp32", model=random_fp32, skip_existing=True, progress=False
-    )
+    settings = InferenceSettings(scale=2, precision="fp32", model=random_fp32)
+    result = run_batch_ray(jobs, settings, skip_existing=True, progress=False)
     assert [o.status for o in result.outcomes] == ["failed", "skipped", "done", "done"]
     assert "corrupt" in result.outcomes[0].reason or "image" in result.outcomes[0].reason
     assert [o.status for o in local.outcomes] == ["failed", "done", "done", "done"]
@@ -100,11 +100,8 @@ def test_killed_actor_loses_no_image(ray_local: Any, random_fp32: Path, tmp_path
     def job() -> None:
         box["result"] = run_batch_ray(
             jobs,
-            scale=2,
-            precision="fp32",
-            model=random_fp32,
+            InferenceSettings(scale=2, precision="fp32", model=random_fp32, threads=1),
             actors=2,
-            threads=1,
             progress=False,
         )
 
@@ -184,9 +181,8 @@ def test_runtime_passed_through_to_the_actors(
         progress=False,
     )
     jobs = plan_jobs([src], scale=2, output=tmp_path / "ray")
-    result = run_batch_ray(
-        jobs, scale=2, precision="fp32", model=random_fp32, runtime=runtime, progress=False
-    )
+    settings = InferenceSettings(scale=2, precision="fp32", model=random_fp32, runtime=runtime)
+    result = run_batch_ray(jobs, settings, progress=False)
     assert result.ok and len(result.done) == 2 and local.ok
     assert list(result.runtimes.values()) == [2]
     assert next(iter(result.runtimes)) == f"runtime: {name} (forced)"

@@ -8,30 +8,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
+from conftest import random_lesrcnn
 
 from lesrcnn_deploy.core.errors import ExportError
 from lesrcnn_deploy.core.onnx_io import read_metadata
-from lesrcnn_deploy.network.lesrcnn import build_model
 from lesrcnn_deploy.runtime.ort import OnnxRunner
-
-
-def _random(scale: int | None, seed: int = 0, *, fuse: bool = False) -> torch.nn.Module:
-    m = build_model(scale, fuse_upsample=fuse)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if "mean" not in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return m
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_export_random_weights_dynamic(tmp_path: Path, scale: int) -> None:
     from lesrcnn_deploy.network.export import export_onnx
 
-    ref = _random(scale)
-    fused = _random(scale, fuse=True)
+    ref = random_lesrcnn(scale)
+    fused = random_lesrcnn(scale, fuse=True)
     fused.load_state_dict(ref.state_dict())
     res = export_onnx(fused, tmp_path / "m.onnx", checkpoint_sha256="ab" * 32, reference=ref)
     proto = onnx.load(res.path)
@@ -59,7 +48,7 @@ def test_fixed_input_size(tmp_path: Path) -> None:
     from lesrcnn_deploy.core.errors import ModelError
     from lesrcnn_deploy.network.export import export_onnx
 
-    res = export_onnx(_random(2), tmp_path / "fixed.onnx", input_size=32)
+    res = export_onnx(random_lesrcnn(2), tmp_path / "fixed.onnx", input_size=32)
     runner = OnnxRunner(res.path)
     assert runner(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3, 64, 64)
     with pytest.raises(ModelError, match="fixed 32x32 input"):
@@ -70,11 +59,11 @@ def test_fixed_input_size(tmp_path: Path) -> None:
 def test_blind_model_exports_each_head(tmp_path: Path, scale: int) -> None:
     from lesrcnn_deploy.network.export import export_onnx
 
-    res = export_onnx(_random(None), tmp_path / f"b{scale}.onnx", scale=scale)
+    res = export_onnx(random_lesrcnn(None), tmp_path / f"b{scale}.onnx", scale=scale)
     assert read_metadata(res.path)["model"] == "LESRCNN-blind"
     assert OnnxRunner(res.path).scale == scale
     with pytest.raises(ExportError, match="one head at a time"):
-        export_onnx(_random(None), tmp_path / "none.onnx")
+        export_onnx(random_lesrcnn(None), tmp_path / "none.onnx")
 
 
 def test_parity_failure_writes_nothing(tmp_path: Path) -> None:
@@ -82,5 +71,5 @@ def test_parity_failure_writes_nothing(tmp_path: Path) -> None:
 
     out = tmp_path / "bad.onnx"
     with pytest.raises(ExportError, match="parity check failed"):
-        export_onnx(_random(2, seed=1), out, reference=_random(2, seed=2))
+        export_onnx(random_lesrcnn(2, seed=1), out, reference=random_lesrcnn(2, seed=2))
     assert not out.exists() and list(tmp_path.iterdir()) == []

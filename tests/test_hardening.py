@@ -66,11 +66,8 @@ def _hr_lr(root: Path, names: list[str], scale: int = 2, hr: int = 32) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lesrcnn_deploy.network.export import export_onnx
-    from lesrcnn_deploy.network.lesrcnn import build_model
-
-    return export_onnx(build_model(2), tmp_path_factory.mktemp("m") / "x2.onnx").path
+def tiny_model(random_fp32: Path) -> Path:
+    return random_fp32
 
 
 # ---------------------------------------------------------------- models and weights

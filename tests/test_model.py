@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import random_lesrcnn
 from torch import nn
 
 from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.network.cost import measure_cost
 from lesrcnn_deploy.network.facts import NetworkCost
 from lesrcnn_deploy.network.lesrcnn import LESRCNN, build_model, count_parameters
-
-
-def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "mean" not in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return model.eval()
 
 
 def _official_forward(m: LESRCNN, x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -66,7 +58,7 @@ def _naive_forward(m: LESRCNN, x: torch.Tensor, scale: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_forward_equals_official_inplace_semantics(scale: int) -> None:
-    m = _randomize(build_model(scale))
+    m = random_lesrcnn(scale).eval()
     x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ours = m(x)
@@ -79,7 +71,7 @@ def test_forward_equals_official_inplace_semantics(scale: int) -> None:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_fused_upsample_is_the_same_function(scale: int) -> None:
-    m = _randomize(build_model(scale))
+    m = random_lesrcnn(scale).eval()
     fused = build_model(scale, fuse_upsample=True)
     fused.load_state_dict(m.state_dict())
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
@@ -115,7 +107,7 @@ def test_x3_cost() -> None:
 
 
 def test_blind_model_has_three_heads_and_runs_at_every_scale() -> None:
-    m = _randomize(build_model(None))
+    m = random_lesrcnn(None).eval()
     keys = m.state_dict().keys()
     for s in (2, 3, 4):
         assert any(k.startswith(f"upsample.up{s}.body.0") for k in keys)

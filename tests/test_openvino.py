@@ -12,6 +12,7 @@ import pytest
 
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.core.errors import ConfigError, QuantizationError, RuntimeUnavailableError
+from lesrcnn_deploy.models import open_model
 from lesrcnn_deploy.runtime import choice as runtime_select
 from lesrcnn_deploy.runtime.choice import resolve_runtime
 from lesrcnn_deploy.runtime.dispatch import open_runner
@@ -75,12 +76,12 @@ def test_int8_precision_report_and_depth_to_space_8bit(
 
 
 def test_bf16_is_its_own_precision(random_fp32: Path, tmp_path: Path) -> None:
-    r = open_runner(random_fp32, runtime="openvino", precision="bf16", threads=2)
+    r = open_runner(random_fp32, runtime="openvino", compute="bf16", threads=2)
     assert isinstance(r, OpenVinoRunner) and r.kind == "openvino-bf16"
     assert r.config["INFERENCE_PRECISION_HINT"] == "bf16"
     with pytest.raises(ConfigError, match="bf16 runs on OpenVINO only"):
-        resolve_runtime(random_fp32, "ort", precision="bf16")
-    choice = resolve_runtime(random_fp32, "auto", precision="bf16", cache_dir=tmp_path)
+        resolve_runtime(random_fp32, "ort", compute="bf16")
+    choice = resolve_runtime(random_fp32, "auto", compute="bf16", cache_dir=tmp_path)
     assert choice.runtime == "openvino" and choice.float_precision == "bf16"
 
 
@@ -159,7 +160,7 @@ def test_auto_measures_once_then_reads_the_cache(
     sha, *rest = first.key.split("|")
     assert len(sha) == 64 and rest[0].startswith("onnxruntime=") and rest[1].startswith("openvino=")
     assert rest[3].startswith("isa=") and rest[4:] == ["threads=2", "float=f32"]
-    assert runtime_select.choice_key(random_int8, threads=1) != first.key
+    assert runtime_select.choice_key(open_model(random_int8), threads=1) != first.key
     other = tmp_path / "other.onnx"  # another model (one metadata byte differs) -> another key
     shutil.copy(random_int8, other)
     import onnx
@@ -167,8 +168,8 @@ def test_auto_measures_once_then_reads_the_cache(
     m = onnx.load(str(other))
     m.doc_string = "changed"
     onnx.save(m, str(other))
-    assert runtime_select.choice_key(other, threads=2).split("|")[1:] == rest
-    assert runtime_select.choice_key(other, threads=2) != first.key
+    assert runtime_select.choice_key(open_model(other), threads=2).split("|")[1:] == rest
+    assert runtime_select.choice_key(open_model(other), threads=2) != first.key
     # default place: the user cache, which LESRCNN_CACHE_DIR overrides (also in a checkout)
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path / "user"))
     assert runtime_select.choice_file(first.key).parent == tmp_path / "user" / "runtime_choices"
@@ -274,9 +275,13 @@ def test_bad_runtime_and_precision(random_fp32: Path, random_int8: Path) -> None
     with pytest.raises(ConfigError, match="unknown float precision"):
         OpenVinoRunner(random_fp32, float_precision="f16")
     from lesrcnn_deploy.core.errors import ModelError
+    from lesrcnn_deploy.models import InferenceSettings
 
+    bf16 = InferenceSettings.from_precision("bf16", model=random_int8)  # bf16 runs fp32 files
     with pytest.raises(ModelError, match="int8 model, asked for bf16"):
-        resolve_runtime(random_int8, "openvino", precision="bf16")
+        bf16.open_model()
+    with pytest.raises(ConfigError, match="unknown compute precision"):
+        resolve_runtime(random_fp32, "openvino", compute="f16")
 
 
 @pytest.mark.slow

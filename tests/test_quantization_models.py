@@ -19,7 +19,7 @@ import pytest
 
 from lesrcnn_deploy.core.errors import QuantizationError
 from lesrcnn_deploy.core.fileio import sha256_file
-from lesrcnn_deploy.model_store import shipped_recipe_path
+from lesrcnn_deploy.models.build import shipped_recipe_path
 from lesrcnn_deploy.quantization import (
     QuantizationConfig,
     check_depth_to_space_int8,

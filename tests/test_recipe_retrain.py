@@ -16,7 +16,7 @@ import pytest
 
 from lesrcnn_deploy.bench.gate import load_baseline
 from lesrcnn_deploy.bench.gate_measure import measure_gate
-from lesrcnn_deploy.model_store import shipped_recipe_path
+from lesrcnn_deploy.models.build import shipped_recipe_path
 from lesrcnn_deploy.quantization import apply_recipe, load_recipe, train_recipe
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from pathlib import Path
 import onnx
 import pytest
 
-from lesrcnn_deploy.artifacts import shipped_model
 from lesrcnn_deploy.core.errors import ModelError
 from lesrcnn_deploy.core.onnx_io import META_PREFIX, read_metadata
+from lesrcnn_deploy.models import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "onnx", "skimage", "sympy", "matplotlib", "scipy", "nncf")
@@ -73,7 +73,7 @@ def test_inference_path_imports_neither_torch_nor_onnx(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_metadata_reader_equals_onnx(scale: int) -> None:
-    path = shipped_model(scale)
+    path = shipped(scale).path
     proto = onnx.load(str(path), load_external_data=False)
     expected = {
         p.key[len(META_PREFIX) :]: p.value
@@ -85,7 +85,7 @@ def test_metadata_reader_equals_onnx(scale: int) -> None:
 
 
 def test_metadata_reader_refuses_what_is_not_a_model(tmp_path: Path) -> None:
-    data = shipped_model(2).read_bytes()
+    data = shipped(2).path.read_bytes()
     cases = {
         "truncated.onnx": data[: len(data) // 3],
         "garbage.onnx": os.urandom(4096),

@@ -19,7 +19,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 from test_image_metadata import P3, XMP, camera_exif
 
-from lesrcnn_deploy.artifacts import artifacts_dir
+from lesrcnn_deploy.models import artifacts_dir
 from lesrcnn_deploy.serve.app import create_app
 from lesrcnn_deploy.serve.config import ServeConfig
 from lesrcnn_deploy.serve.engine import ModelPool

@@ -125,7 +125,16 @@ def _cli_output(model: Path, image: Path, out_dir: Path, *options: str) -> Path:
 
 
 def _open(browser: Any, base: str, **context: Any) -> Any:
+    """A new page at ``base``; ``page.problems`` collects what a user's console would show
+    (errors, uncaught exceptions, failed requests) from the first request on."""
     page = browser.new_context(**context).new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    page.problems = problems
     page.goto(base)
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     return page
@@ -155,10 +164,10 @@ def test_page_upscales_a_set5_image_exactly_like_the_cli(
     page = _open(browser, server.base, viewport={"width": 1280, "height": 900})
     assert page.locator("#token-box").is_hidden()  # no token file: no token field
     order = []
-    for _ in range(4):  # the keyboard reaches the file picker and every option
+    for _ in range(5):  # the keyboard reaches the file picker and every option
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["file", "scale", "precision", "format"]
+    assert order == ["file", "scale", "size-mode", "precision", "format"]
     page.select_option("#scale", "2")
     page.select_option("#precision", "int8")
     _upload(page, image)
@@ -188,6 +197,10 @@ def test_page_upscales_a_set5_image_exactly_like_the_cli(
     for img in ("#before", "#after"):
         assert "img_003_SRF_2_LR.png" in (page.locator(img).get_attribute("alt") or "")
     _shot(page, "desktop")
+    # a clean console: the icon is the page's own (no /favicon.ico 404), nothing logged or thrown
+    assert page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
+    assert page.evaluate("fetch('/static/favicon.svg').then(r => r.status)") == 200
+    assert page.problems == []
 
     # the wipe: dragging the handle moves the clip, and only the pixels it passed change
     clip0 = page.eval_on_selector("#after", "e => getComputedStyle(e).clipPath")
@@ -235,6 +248,54 @@ def test_page_upscales_a_set5_image_exactly_like_the_cli(
     message = page.inner_text("#error")
     assert "File too large (413)" in message and "noise.png" in message
     assert "{" not in message  # no raw JSON
+    # sentences: the server's words once, no doubled brackets or stops
+    assert "Server: Request body larger than 300000 bytes." in message, message
+    assert not re.search(r"\.\.|\(\(|\)\)|\.\)|\)\.\s*\(|[.:]\s*\.", message), message
+    page.context.close()
+
+
+def test_page_outscale_and_fit_give_the_cli_s_sizes_and_bytes(
+    browser: Any, server: Server, model: Path, set5: Path, tmp_path: Path
+) -> None:
+    image = set5 / "x2" / "img_003_SRF_2_LR.png"  # 128 x 128
+    page = _open(browser, server.base, viewport={"width": 1280, "height": 900})
+    assert page.locator("#outscale-box").is_hidden() and page.locator("#fit-box").is_hidden()
+    page.select_option("#size-mode", "outscale")
+    assert page.locator("#outscale-box").is_visible() and page.is_disabled("#scale")
+    page.fill("#outscale", "1.5")
+    _upload(page, image)
+    page.wait_for_selector("#history li .button", timeout=60_000)
+    assert page.locator('dd[data-fact="Output"]').inner_text() == "192 × 192 pixels"
+    assert page.locator('dd[data-fact="Model"]').inner_text() == "×2 int8"  # smallest reaching
+    cli = _cli_output(
+        model, image, tmp_path / "cli", "--tile", "64", "--strip-metadata", "--outscale", "1.5"
+    )
+    link = page.locator("#download")
+    assert link.get_attribute("download") == cli.name == "img_003_SRF_2_LR_x1.5.png"
+    with page.expect_download() as info:
+        link.click()
+    assert Path(info.value.path()).read_bytes() == cli.read_bytes()
+    # the comparison's bicubic side has the result's size
+    sizes = page.evaluate(
+        "[...document.querySelectorAll('#before, #after')].map(i => [i.naturalWidth, "
+        "i.naturalHeight])"
+    )
+    assert sizes == [[192, 192], [192, 192]]
+
+    page.select_option("#size-mode", "fit")
+    page.fill("#fit-size", "100x60")
+    _upload(page, image)
+    page.wait_for_function("() => document.querySelectorAll('#history li .button').length >= 2")
+    assert page.locator('dd[data-fact="Output"]').inner_text() == "60 × 60 pixels"
+    assert page.locator("#download").get_attribute("download") == "img_003_SRF_2_LR_fit100x60.png"
+    # a bad box is refused in the page, in one sentence
+    page.fill("#fit-size", "wide")
+    _upload(page, image)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == (
+        "img_003_SRF_2_LR.png: The box must be a width and a height in pixels, such as 1920x1080."
+    )
+    assert page.problems == []
     page.context.close()
 
 

@@ -20,10 +20,10 @@ pytest.importorskip("openvino")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from lesrcnn_deploy.artifacts import shipped_model  # noqa: E402
 from lesrcnn_deploy.bench.http_load import free_port, wait_ready  # noqa: E402
 from lesrcnn_deploy.cli import main  # noqa: E402
 from lesrcnn_deploy.data import encode_image  # noqa: E402
+from lesrcnn_deploy.models import shipped  # noqa: E402
 from lesrcnn_deploy.runtime.ov import OpenVinoRunner  # noqa: E402
 from lesrcnn_deploy.serve.app import create_app  # noqa: E402
 from lesrcnn_deploy.serve.config import ServeConfig  # noqa: E402
@@ -45,7 +45,7 @@ def _serve(runtime: str) -> tuple[subprocess.Popen[Any], str]:
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
-    cmd += ["--model", f"2:int8={shipped_model(2)}", "--runtime", runtime, "--threads", "2"]
+    cmd += ["--model", f"2:int8={shipped(2).path}", "--runtime", runtime, "--threads", "2"]
     cmd += ["--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return proc, f"http://127.0.0.1:{port}"
@@ -75,7 +75,7 @@ def test_serve_passes_runtime_through(runtime: str, name: str, tmp_path: Path) -
         src = tmp_path / "in.png"
         src.write_bytes(body)
         out = tmp_path / "out.png"
-        argv = ["upscale", str(src), "--model", str(shipped_model(2)), "--output", str(out)]
+        argv = ["upscale", str(src), "--model", str(shipped(2).path), "--output", str(out)]
         argv += ["--runtime", runtime, "--threads", "2", "--quiet", "--strip-metadata"]
         assert main(argv) == 0
         assert r.content == out.read_bytes()  # the CLI's bytes, on the same runtime
@@ -87,7 +87,7 @@ def test_serve_passes_runtime_through(runtime: str, name: str, tmp_path: Path) -
 def test_async_engine_same_bytes_as_cli_under_concurrency(tmp_path: Path) -> None:
     """Four concurrent requests of a tiled image (4 tiles each, run as parallel infer requests
     on two streams) give exactly the CLI's bytes on OpenVINO."""
-    model = shipped_model(2)
+    model = shipped(2).path
     cfg = ServeConfig(models={(2, "int8"): model}, runtime="openvino", threads=2, tile=48)
     pool = ModelPool(cfg)
     pool.load()
@@ -126,8 +126,8 @@ def test_parallel_tiles_equal_one_after_the_other() -> None:
     the latency runner, and concurrent callers sharing the runner get the same result."""
     rng = np.random.default_rng(5)
     img = rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)
-    ref = Upscaler(2, "int8", model=shipped_model(2), runtime="openvino", tile=32).upscale(img)
-    up = Upscaler(2, "int8", model=shipped_model(2), runtime="openvino", tile=32, streams=2)
+    ref = Upscaler(2, "int8", model=shipped(2).path, runtime="openvino", tile=32).upscale(img)
+    up = Upscaler(2, "int8", model=shipped(2).path, runtime="openvino", tile=32, streams=2)
     results: list[Any] = [None] * 3
 
     def work(i: int) -> None:

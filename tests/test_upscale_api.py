@@ -8,30 +8,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from lesrcnn_deploy.core.errors import ConfigError, ImageError, ModelError
-from lesrcnn_deploy.network.lesrcnn import build_model
-from lesrcnn_deploy.upscale import Upscaler, default_model_path, resolve_model
-
-
-def _random_model(scale: int, path: Path, seed: int = 0) -> Path:
-    from lesrcnn_deploy.network.export import export_onnx
-
-    ref = build_model(scale)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in ref.named_parameters():
-            if "mean" not in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    fused = build_model(scale, fuse_upsample=True)
-    fused.load_state_dict(ref.state_dict())
-    return export_onnx(fused, path, reference=ref).path
+from lesrcnn_deploy.models import find, model_path
+from lesrcnn_deploy.upscale import Upscaler
 
 
 @pytest.fixture(scope="module")
-def x2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _random_model(2, tmp_path_factory.mktemp("api") / "rand_x2.onnx")
+def x2_model(random_models: dict[int, Path]) -> Path:
+    return random_models[2]
 
 
 @pytest.fixture(scope="module")
@@ -127,19 +112,20 @@ def test_default_model_paths(
 ) -> None:
     from conftest import stand_in_for_official
 
-    from lesrcnn_deploy.artifacts import shipped_model
+    from lesrcnn_deploy.models import shipped
 
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     models = tmp_path / "models"
-    assert default_model_path(3, "fp32") == models / "lesrcnn_x3.onnx"
-    # int8: the model shipped in the package, never one built in the cache
-    assert default_model_path(3, "int8") == shipped_model(3) == resolve_model(3, "int8")
+    assert model_path(3, "fp32") == models / "lesrcnn_x3.onnx"
+    assert model_path(3, "int8") == models / "lesrcnn_x3_int8.onnx"  # where a build goes
+    # int8 inference: the model shipped in the package, never one built in the cache
+    assert find(3, "int8") == shipped(3) and find(3, "int8").path.parent != models
     assert not models.exists()
     stand_in_for_official(x2_model, models / "lesrcnn_x2.onnx")
-    assert resolve_model(2, "fp32") == models / "lesrcnn_x2.onnx"
+    assert find(2, "fp32").path == models / "lesrcnn_x2.onnx"
     # inference never exports: a missing fp32 model is one line saying how to get one
     with pytest.raises(ModelError) as err:
-        resolve_model(4, "fp32")
+        find(4, "fp32")
     assert str(err.value) == (
         f"{models / 'lesrcnn_x4.onnx'}: fp32 model not found: run `lesrcnn-deploy export "
         "--scale 4` (needs pip install 'lesrcnn-deploy[build]') or give a model file (--model)"
@@ -147,7 +133,7 @@ def test_default_model_paths(
     assert sorted(p.name for p in models.iterdir()) == ["lesrcnn_x2.onnx"]
     shutil.copy(x2_model, models / "lesrcnn_x3.onnx")  # not the official export
     with pytest.raises(ModelError, match=r"is not lesrcnn-deploy .*'s export of the official"):
-        resolve_model(3, "fp32")
+        find(3, "fp32")
 
 
 def test_fp32_model_built_from_official_weights(
@@ -156,11 +142,11 @@ def test_fp32_model_built_from_official_weights(
     from skimage import data
 
     from lesrcnn_deploy.data import bicubic_downscale
-    from lesrcnn_deploy.model_store import default_model
+    from lesrcnn_deploy.models.build import build
 
     monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("LESRCNN_WEIGHTS_DIR", str(weights_dir))
-    built = default_model(2, "fp32")  # the build side (export), as `lesrcnn-deploy export` does
+    built = build(2, "fp32").path  # the build side (export), as `lesrcnn-deploy export` does
     up = Upscaler(2, "fp32", tile=32, threads=1)
     assert up.model_path == built == tmp_path / "models" / "lesrcnn_x2.onnx"
     hr = np.asarray(data.chelsea())[60:156, 100:196]  # 96x96 RGB uint8, fur and whiskers
@@ -172,3 +158,56 @@ def test_fp32_model_built_from_official_weights(
         return float(((a.astype(float) - hr) ** 2).mean())
 
     assert sr.shape == hr.shape and mse(sr) < mse(bic)
+
+
+@pytest.mark.parametrize("runtime", ["ort", "openvino", "auto"])
+def test_one_upscaler_reads_its_model_once(
+    x2_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    """One ``Upscaler()`` opens its model file once from Python: the metadata is read and
+    checked, and the SHA256 computed, from that one read (the runtimes load the file in C++)."""
+    import builtins
+    import io
+
+    import lesrcnn_deploy.models.packaged as shipped_module
+    from lesrcnn_deploy.runtime.ov import openvino_available
+
+    if runtime == "openvino" and not openvino_available():
+        pytest.skip("OpenVINO is not installed")
+    monkeypatch.setenv("LESRCNN_CACHE_DIR", str(tmp_path))  # `auto` measures, then caches
+    monkeypatch.setattr(shipped_module, "_opened", {})  # as in a fresh process
+    opened: list[Path] = []
+    real_open = io.open
+
+    def counting_open(file: object, *args: object, **kwargs: object) -> object:
+        if isinstance(file, str | Path) and Path(file).name.endswith(".onnx"):
+            opened.append(Path(file).resolve())
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(io, "open", counting_open)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    for explicit in (x2_model, None):  # a given file, and the shipped int8 model
+        opened.clear()
+        precision = "fp32" if explicit is not None else "int8"
+        up = Upscaler(2, precision, model=explicit, runtime=runtime, tile=0, threads=1)
+        assert opened == [up.model.path.resolve()], opened
+        assert up.runner.record is up.model  # type: ignore[attr-defined]
+        assert up.model.metadata["scale"] == "2" and up.model.precision == precision
+    opened.clear()
+    Upscaler(2, "int8", runtime=runtime, tile=0, threads=1)  # the shipped model, checked once
+    assert opened == []
+
+
+def test_example_picture_shows_the_shipped_int8_model(tmp_path: Path) -> None:
+    """docs/upscale_example.png's maker: bicubic | LESRCNN x4 int8 | original, each 120x120 crop
+    zoomed x2 under a label; the middle panel is the shipped int8 model's output."""
+    pytest.importorskip("skimage")
+    from lesrcnn_deploy.data import load_image
+    from lesrcnn_deploy.upscale.example import make_example
+
+    img = load_image(make_example(tmp_path / "example.png")).pixels
+    assert img.shape == (22 + 240, 3 * 240 + 2 * 6, 3)
+    bicubic, lesrcnn, original = (img[22:, k * 246 : k * 246 + 240].astype(int) for k in range(3))
+    # LESRCNN is closer to the original than bicubic, and it is not the original
+    assert np.abs(lesrcnn - original).mean() < np.abs(bicubic - original).mean()
+    assert np.abs(lesrcnn - original).mean() > 1

@@ -8,29 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.data import load_image, save_image
-from lesrcnn_deploy.network.lesrcnn import build_model
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs, run_batch
 
 
 @pytest.fixture(scope="module")
-def x2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lesrcnn_deploy.network.export import export_onnx
-
-    ref = build_model(2)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, p in ref.named_parameters():
-            if "mean" not in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    fused = build_model(2, fuse_upsample=True)
-    fused.load_state_dict(ref.state_dict())
-    return export_onnx(fused, tmp_path_factory.mktemp("batch") / "rand_x2.onnx", reference=ref).path
+def x2_model(random_models: dict[int, Path]) -> Path:
+    return random_models[2]
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +252,67 @@ def test_cli_errors_are_one_line(
     assert "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["upscale", str(src), "--scale", "2", "--overwrite", "--skip-existing"])
+
+
+def test_the_api_and_the_cli_refuse_the_same_runs(
+    x2_model: Path, up: Upscaler, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rules of a run live in the library (check_plan, InferenceSettings): run_batch,
+    run_batch_ray and Upscaler refuse what the CLI refuses, with the same one line."""
+    from lesrcnn_deploy.cluster.batch import run_batch_ray
+    from lesrcnn_deploy.models import InferenceSettings
+    from lesrcnn_deploy.upscale.output import OutputOptions
+
+    still = tmp_path / "still.png"
+    save_image(still, _px(8, 8, 3))
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0" * 64)  # planned by its container; the refusal comes before reading
+    settings = InferenceSettings(scale=2, precision="fp32", model=x2_model)
+    cases = [  # (CLI arguments, the same run through the API, the one-line reason)
+        (
+            [str(still), "--format", "gif"],
+            lambda: run_batch(up, plan_jobs([still], scale=2, fmt="gif"), progress=False),
+            "GIF output is for animated inputs",
+        ),
+        (
+            [str(still), "--quality", "80"],
+            lambda: run_batch(
+                up, plan_jobs([still], scale=2), options=OutputOptions(quality=80), progress=False
+            ),
+            "--quality has no effect on png output",
+        ),
+        (
+            [str(clip), "--quality", "80"],
+            lambda: run_batch(
+                up, plan_jobs([clip], scale=2), options=OutputOptions(quality=80), progress=False
+            ),
+            "apply to images; videos use --crf/--bitrate",
+        ),
+        (
+            [str(clip), "--ray", "--fit", "640x360"],
+            lambda: run_batch_ray(
+                plan_jobs([clip], scale=2), settings, options=OutputOptions(fit=(640, 360))
+            ),
+            "apply to local runs, not --ray",
+        ),
+        (
+            [str(still), "--ray", "--outscale", "1.5"],
+            lambda: run_batch_ray(
+                plan_jobs([still], scale=2), settings, options=OutputOptions(outscale=1.5)
+            ),
+            "apply to local runs, not --ray",
+        ),
+        (
+            [str(still), "--no-tile", "--tile-overlap", "4"],
+            lambda: Upscaler(2, "fp32", model=x2_model, tile=0, tile_overlap=4),
+            "--tile-overlap has no effect with --no-tile",
+        ),
+    ]
+    for argv, api, reason in cases:
+        with pytest.raises(ConfigError) as err:
+            api()
+        code = main(["upscale", *argv, "--model", str(x2_model), "--quiet"])
+        cli = capsys.readouterr().err.strip()
+        assert code == 2 and cli == f"lesrcnn-deploy: error: {err.value}", argv
+        assert reason in cli and len(cli.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "still.png"]

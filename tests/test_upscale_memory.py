@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-
-from lesrcnn_deploy.network.lesrcnn import build_model
 
 LIMIT_BYTES = 2 * 1024**3
 
@@ -39,20 +36,9 @@ print(json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "peak": pea
 
 
 @pytest.fixture(scope="module")
-def x4_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def x4_model(random_models: dict[int, Path]) -> Path:
     """Random-weight fp32 x4 model: same graph and cost as the official one."""
-    from lesrcnn_deploy.network.export import export_onnx
-
-    ref = build_model(4)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, p in ref.named_parameters():
-            if "mean" not in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    fused = build_model(4, fuse_upsample=True)
-    fused.load_state_dict(ref.state_dict())
-    out = tmp_path_factory.mktemp("memory") / "rand_x4.onnx"
-    return export_onnx(fused, out, reference=ref).path
+    return random_models[4]
 
 
 @pytest.mark.slow

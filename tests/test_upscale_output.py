@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from test_image_metadata import P3, XMP, camera_exif
 
-from lesrcnn_deploy.artifacts import artifacts_dir
 from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.core.errors import ConfigError
 from lesrcnn_deploy.data import load_image, save_image
+from lesrcnn_deploy.models import artifacts_dir
 from lesrcnn_deploy.upscale import Upscaler, plan_jobs, run_batch
 from lesrcnn_deploy.upscale.output import OutputOptions, ScaleSet, upscale_pixels
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import random_lesrcnn
 
 from lesrcnn_deploy.core.errors import ConfigError, ModelError
 from lesrcnn_deploy.network.cost import receptive_field_of
@@ -18,30 +19,9 @@ from lesrcnn_deploy.upscale.tiling import receptive_field, tile_windows, tiled_f
 ANALYTIC = {2: 13, 3: 12, 4: 12}
 
 
-def _random(scale: int, seed: int = 0, *, fuse: bool = False, positive: bool = False) -> LESRCNN:
-    m = build_model(scale, fuse_upsample=fuse)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if "mean" not in name:
-                w = torch.randn(p.shape, generator=g) * 0.05
-                p.copy_(w.abs() if positive else w)
-    return m
-
-
-def _export(scale: int, path: Path, seed: int = 0) -> Path:
-    from lesrcnn_deploy.network.export import export_onnx
-
-    ref = _random(scale, seed)
-    fused = _random(scale, seed, fuse=True)
-    fused.load_state_dict(ref.state_dict())
-    return export_onnx(fused, path, reference=ref).path
-
-
 @pytest.fixture(scope="module")
-def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    out = tmp_path_factory.mktemp("tiling")
-    return {s: _export(s, out / f"rand_x{s}.onnx", seed=s) for s in (2, 3, 4)}
+def onnx_models(random_models: dict[int, Path]) -> dict[int, Path]:
+    return random_models
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -72,7 +52,7 @@ def test_receptive_field_measured_by_perturbing_one_pixel(scale: int) -> None:
     # Positive random weights on a zero image with the mean shifts zeroed: every activation is
     # >= 0, so the ReLUs pass everything and nothing cancels; untouched outputs stay exactly 0.0.
     # Then the set of changed outputs is exactly the dependency set (float64: no underflow).
-    model = _random(scale, seed=scale, positive=True).double()
+    model = random_lesrcnn(scale, seed=scale, positive=True).double()
     with torch.no_grad():
         for shift in (model.sub_mean, model.add_mean):
             shift.shifter.bias.zero_()  # type: ignore[union-attr]
@@ -85,7 +65,7 @@ def test_receptive_field_measured_by_perturbing_one_pixel(scale: int) -> None:
 @pytest.mark.parametrize("scale", [2, 4])
 def test_receptive_field_bounds_signed_random_model(scale: int) -> None:
     # An ordinary signed random-weight model on a random image: influence never reaches further.
-    model = _random(scale, seed=7).double()
+    model = random_lesrcnn(scale, seed=7).double()
     size = 2 * ANALYTIC[scale] + 9
     base = torch.rand(1, 3, size, size, dtype=torch.float64, generator=torch.manual_seed(1))
     measured = _influence_radius(model, scale, base, (size // 2, size // 2))

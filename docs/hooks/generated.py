@@ -74,7 +74,7 @@ def _usage(parser: argparse.ArgumentParser) -> str:
 
 def cli_reference() -> str:
     """Markdown for every sub-command of ``lesrcnn-deploy``: usage, description, options."""
-    os.environ["COLUMNS"] = "100"  # argparse wraps the usage to the terminal's width
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal's width: the page's column
     from lesrcnn_deploy.cli import build_parser
 
     top = build_parser()
@@ -95,7 +95,7 @@ def cli_reference() -> str:
         optional = [a for a in rows if a.option_strings]
         for title, group in (("Arguments", positional), ("Options", optional)):
             if group:
-                lines += [f"**{title}**", "", "| | |", "|---|---|"]
+                lines += [f"**{title}**", "", "| name | what it does |", "|---|---|"]
                 lines += [_option_row(a) for a in group]
                 lines.append("")
     return "\n".join(lines)
@@ -137,7 +137,7 @@ def headline() -> str:
         + f" ({scales}, Set5 and Set14, paper protocol; budget {data['budget_db']} dB;"
         " [the gate's table](int8.md#the-accuracy-gate))."
     )
-    return text[0].upper() + text[1:]
+    return text
 
 
 def cost_table() -> str:

@@ -101,13 +101,11 @@ def bench_long_video(
         ``{"clip", "runs": {name: {"wall_s", "frames", "fps"}}, "segmented": {...},
         "resume": {...}, "projection": {...} | None, "markdown"}``.
     """
-    from ..core.onnx_io import read_metadata
     from ..upscale.api import Upscaler
     from ..video.api import upscale_video
     from .video import make_test_clip
 
-    precision = read_metadata(model).get("precision", "fp32")
-    up = Upscaler(2, precision, model=model, threads=threads, runtime="ort")
+    up = Upscaler(2, None, model=model, threads=threads, runtime="ort")  # the file's precision
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="lesrcnn-longvideo-") as tmp:
         clip = make_test_clip(
@@ -136,15 +134,18 @@ def bench_long_video(
         projection = None
         if ray:
             from ..cluster.connect import connect_ray
-            from ..cluster.video import RayVideoModel, upscale_video_ray
+            from ..cluster.video import upscale_video_ray
+            from ..models import InferenceSettings
 
+            settings = InferenceSettings(
+                scale=2, precision=None, model=Path(model), threads=threads, runtime="ort"
+            )
             t = time.perf_counter()
             ray_mod = connect_ray(None, num_cpus=threads)
             try:
                 res, where = upscale_video_ray(
-                    clip, Path(tmp) / "ray.mp4", segment_seconds=segment_seconds,
-                    model=RayVideoModel(2, precision, model=str(model), runtime="ort"),
-                    threads=threads, progress=False,
+                    clip, Path(tmp) / "ray.mp4", model=settings, segment_seconds=segment_seconds,
+                    progress=False,
                 )  # fmt: skip
             finally:
                 ray_mod.shutdown()
@@ -163,7 +164,7 @@ def bench_long_video(
             "frames": runs["single pass"]["frames"],
             "segment_seconds": segment_seconds,
             "threads": threads,
-            "precision": precision,
+            "precision": up.precision,
         },
         "runs": runs,
         "segmented": segmented,

@@ -162,9 +162,11 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
     model loads once. Each side's job time is fitted as ``fixed + marginal x images``."""
     from ..cluster.batch import run_batch_ray
     from ..cluster.connect import connect_ray
+    from ..models import InferenceSettings
     from ..upscale.api import Upscaler
     from ..upscale.batch import plan_jobs, run_batch
 
+    settings = InferenceSettings(scale=2, precision=None, model=Path(cfg.int8))
     small, large = cfg.ray_images
     jobs_s: dict[str, dict[int, float]] = {"local": {}, "ray": {}}
     runtimes: set[str] = set()
@@ -180,7 +182,7 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
         try:
             for n in (small, large):
                 jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"ray{n}")
-                res = run_batch_ray(jobs, scale=2, precision="int8", model=cfg.int8, progress=False)
+                res = run_batch_ray(jobs, settings, progress=False)
                 if not res.ok:
                     msg = f"serving bench: the Ray folder job failed: {res.summary()}"
                     raise BenchError(msg)
@@ -193,7 +195,7 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
             msg = f"serving bench: the Ray actors ran on {sorted(runtimes) or 'no named runtime'}"
             raise BenchError(msg)
         runtime = runtimes.pop()
-        up = Upscaler(2, "int8", model=cfg.int8, runtime=runtime)
+        up = Upscaler.from_settings(settings.replace(runtime=runtime))
         same = True
         for n in (small, large):
             jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"local{n}")

@@ -76,21 +76,21 @@ def open_spec(spec: RunnerSpec) -> Runner:
     from ..runtime.dispatch import open_runner
 
     kinds = {
-        "onnx": ("ort", None),
-        "openvino": ("openvino", None),
+        "onnx": ("ort", "f32"),
+        "openvino": ("openvino", "f32"),
         "openvino-bf16": ("openvino", "bf16"),
-        "torch": ("torch", None),
+        "torch": ("torch", "f32"),
     }
     if spec.kind not in kinds:
         msg = f"unknown runner kind {spec.kind!r}: choose from {', '.join(kinds)}"
         raise ConfigError(msg)
-    runtime, precision = kinds[spec.kind]
+    runtime, compute = kinds[spec.kind]
     return open_runner(
         spec.path,
         scale=spec.scale,
         threads=spec.threads,
         runtime=runtime,
-        precision=precision,
+        compute=compute,
         fuse_upsample=spec.kind == "torch",
     )
 

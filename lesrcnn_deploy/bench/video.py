@@ -122,7 +122,7 @@ def bench_video(
         ConfigError: no models or runtimes, or ``repeats < 1``.
         MissingExtraError: PyAV is not installed.
     """
-    from ..core.onnx_io import read_metadata
+    from ..models import open_model
     from ..upscale import Upscaler
     from ..video import upscale_video
 
@@ -134,9 +134,9 @@ def bench_video(
         raise ConfigError(msg)
     ups: dict[tuple[str, str], Any] = {}
     for label, path in models.items():
-        precision = read_metadata(path).get("precision", "fp32")
+        model = open_model(path, scale=scale)
         for asked in runtimes:
-            up = Upscaler(scale, precision, model=path, threads=threads, runtime=asked)
+            up = Upscaler(scale, None, model=model, threads=threads, runtime=asked)
             ups[(label, asked or "default")] = up
     raw_runners = _raw_runners(models, raw, threads=threads)
     frame = np.random.default_rng(0).random((1, 3, size[1], size[0]), dtype=np.float32)

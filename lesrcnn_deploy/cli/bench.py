@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -92,8 +91,10 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from ..bench.gate_measure import measure_gate
     from ..core.errors import ConfigError
     from ..core.paths import shared_dir
-    from ..model_store import default_model
+    from ..models import model_path
+    from ..models.build import build
     from ..quantization.config import QuantizationConfig
+    from ..quantization.manifest import read_manifest
     from ..quantization.train import quantize_model
 
     if args.budget_db is not None and not args.update_baseline:
@@ -107,15 +108,14 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="lesrcnn-gate-") as tmp:
         if args.models:
-            models = Path(args.models)
-            fp32 = {s: models / f"lesrcnn_x{s}.onnx" for s in scales}
+            fp32 = {s: model_path(s, "fp32", folder=args.models) for s in scales}
         else:
-            fp32 = {s: default_model(s, "fp32") for s in scales}
+            fp32 = {s: build(s, "fp32").path for s in scales}
         if args.preset is None:
             int8 = (
-                {s: Path(args.models) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+                {s: model_path(s, "int8", folder=args.models) for s in scales}
                 if args.models
-                else {s: default_model(s, "int8") for s in scales}
+                else {s: build(s, "int8").path for s in scales}
             )
         else:
             cfg = QuantizationConfig.preset(args.preset)
@@ -125,10 +125,13 @@ def _cmd_gate(args: argparse.Namespace) -> int:
                     "check the default models (no --preset) or a post-training preset"
                 )
                 raise ConfigError(msg)
-            int8 = {s: Path(tmp) / f"lesrcnn_x{s}_int8.onnx" for s in scales}
+            int8 = {s: model_path(s, "int8", folder=tmp) for s in scales}
             for s in scales:
                 quantize_model(fp32[s], int8[s], config=cfg, progress=not args.quiet)
-        config: dict[str, Any] = {str(s): _manifest_or_name(int8[s]) for s in scales}
+        config: dict[str, Any] = {
+            str(s): read_manifest(int8[s]) or {"int8": int8[s].name, "manifest": None}
+            for s in scales
+        }
         measured = measure_gate(
             fp32,
             int8,
@@ -245,15 +248,3 @@ def add_bench_parser(subparsers: Any) -> None:
     )
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_cmd_gate)
-
-
-def _manifest_or_name(int8: Path) -> Any:
-    """The quantization manifest beside an existing int8 model (what the baseline records), or
-    just the file name when there is none."""
-    manifest = int8.with_suffix(".json")
-    if manifest.is_file():
-        try:
-            return json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            pass
-    return {"int8": int8.name, "manifest": None}

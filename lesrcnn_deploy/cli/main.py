@@ -20,7 +20,6 @@ from .bench import add_bench_parser
 from .options import (
     add_runtime_option,
     add_threads_option,
-    model_scale,
     positive_int,
     require_build,
     scale_arg,
@@ -37,6 +36,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _cmd_export(args: argparse.Namespace) -> int:
     require_build("lesrcnn-deploy export")
     from ..core.paths import models_dir
+    from ..models import model_file_name
     from ..network.export import export_onnx
     from ..weights import load_model
 
@@ -48,7 +48,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     fused, _, _ = load_model(
         model_scale, ckpt, allow_custom=True, fuse_upsample=not args.no_fuse_upsample
     )
-    default_name = f"lesrcnn{'_blind' if args.blind else ''}_x{scale}.onnx"
+    default_name = model_file_name(scale, blind=args.blind)
     output = Path(args.output) if args.output else models_dir() / default_name
     result = export_onnx(
         fused,
@@ -67,19 +67,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..core.vocab import split_precision
     from ..evaluation.evaluate import evaluate_model
     from ..evaluation.tables import format_evaluation
 
+    precision, compute = split_precision(args.precision) if args.precision else (None, "f32")
     result = evaluate_model(
         args.model,
         args.dataset,
-        scale=model_scale(args.model, args.scale),
+        scale=args.scale,
         protocol=args.protocol,
         limit=args.limit,
         threads=args.threads,
         progress=not args.quiet,
         runtime=args.runtime,
-        precision=args.precision,
+        precision=precision,
+        compute=compute,
     )
     if args.runtime != "ort":
         print(result.config["runtime_note"], file=sys.stderr)
@@ -133,7 +136,7 @@ def _machine_info() -> dict[str, Any]:
     """This machine for ``info``: CPU, VNNI/AMX flags, the default runtime, and whether OpenVINO
     runs the int8 convolutions on AMX (read from the runtime graph of the built x2 int8 model)."""
     from ..core.system import system_info
-    from ..model_store import default_model_path
+    from ..models import model_path
     from ..runtime.choice import default_runtime
     from ..runtime.ov import openvino_available
 
@@ -149,7 +152,7 @@ def _machine_info() -> dict[str, Any]:
         f"AMX {yes[sysi.amx]} (flags: {sysi.isa_summary()})",
         f"default runtime: {out['default_runtime']} (auto when OpenVINO is installed, else ort)",
     ]
-    int8 = default_model_path(2, "int8")
+    int8 = model_path(2, "int8")
     if not openvino_available():
         amx = "unknown (OpenVINO is not installed)"
     elif not int8.is_file():
@@ -221,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_option(v, default="ort")
     v.add_argument(
         "--precision",
-        choices=["bf16"],
-        help="bf16: OpenVINO bf16 inference of an fp32 .onnx (default: the model's own)",
+        choices=["int8", "fp32", "bf16"],
+        help="the .onnx model's precision, checked against it (default: the model's own); "
+        "bf16: OpenVINO bf16 inference of an fp32 .onnx",
     )
     v.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
     v.add_argument("--summary", action="store_true", help="mean row only")

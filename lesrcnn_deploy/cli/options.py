@@ -12,7 +12,6 @@ __all__ = [
     "add_threads_option",
     "add_tile_options",
     "int_at_least",
-    "model_scale",
     "positive_int",
     "require_build",
     "scale_arg",
@@ -102,38 +101,6 @@ def add_runtime_option(parser: argparse.ArgumentParser, *, default: str | None =
     else:
         text = f"ort (ONNX Runtime), openvino, or auto (measured, cached); default {default}"
     parser.add_argument("--runtime", choices=list(RUNTIMES), default=default, help=text)
-
-
-def model_scale(model: str, given: int | None) -> int:
-    """The scale of ``model`` (``.onnx`` metadata, or the checkpoint's head), checked against
-    ``given`` (``--scale``, optional when the model says it).
-
-    Raises:
-        ConfigError: the scales differ, or neither the model nor ``--scale`` gives one.
-    """
-    from pathlib import Path
-
-    from ..core.errors import ConfigError
-
-    path = Path(model)
-    found: int | None = None
-    if path.suffix.lower() == ".onnx":
-        from ..core.onnx_io import read_metadata
-
-        value = read_metadata(path).get("scale")
-        found = int(value) if value and value.isdigit() else None
-    elif path.suffix.lower() in (".pth", ".pt") and path.is_file():
-        from ..weights import checkpoint_scale, read_state_dict
-
-        found = checkpoint_scale(read_state_dict(path))
-    if found is not None and given is not None and found != given:
-        msg = f"{path}: this is a x{found} model, asked for x{given} (--scale)"
-        raise ConfigError(msg)
-    scale = found if found is not None else given
-    if scale is None:
-        msg = f"{path}: the model does not say its scale (blind checkpoint?): give --scale"
-        raise ConfigError(msg)
-    return scale
 
 
 def require_build(what: str, *, extra: str = "build") -> None:

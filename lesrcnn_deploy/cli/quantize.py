@@ -161,18 +161,19 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     require_build("lesrcnn-deploy quantize")
     from ..core.errors import ConfigError
     from ..core.paths import recipes_dir
-    from ..model_store import default_model, default_model_path, default_recipe_path
+    from ..models import int8_beside, model_path, recipe_file_name
+    from ..models.build import build, default_recipe_path
     from ..quantization.calibration import load_table, save_table
     from ..quantization.recipe import load_recipe, save_recipe
-    from ..quantization.replay import apply_recipe, default_output_path
+    from ..quantization.replay import apply_recipe
     from ..quantization.train import train_recipe
 
     if args.scale is not None:
-        fp32 = default_model(args.scale, "fp32")
-        output = Path(args.output) if args.output else default_model_path(args.scale, "int8")
+        fp32 = build(args.scale, "fp32").path
+        output = Path(args.output) if args.output else model_path(args.scale, "int8")
     else:
         fp32 = Path(args.model)
-        output = Path(args.output) if args.output else default_output_path(fp32)
+        output = Path(args.output) if args.output else int8_beside(fp32)
     cfg = _config(args)
     trains = cfg.finetune is not None or cfg.weight_rounding is not None
     customized = args.finetune_steps is not None or args.keep_float is not None
@@ -228,7 +229,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         save_to: Path | None = Path(args.save_recipe) if args.save_recipe else None
         if save_to is None and args.retrain:
             save_to = (
-                recipes_dir() / f"lesrcnn_x{args.scale}_int8.recipe.json"
+                recipes_dir() / recipe_file_name(args.scale)
                 if args.scale is not None
                 else output.with_name(f"{output.stem}.recipe.json")
             )

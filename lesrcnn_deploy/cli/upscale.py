@@ -12,7 +12,6 @@ from .options import (
     add_threads_option,
     add_tile_options,
     int_at_least,
-    model_scale,
     scale_arg,
 )
 
@@ -20,14 +19,15 @@ __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from ..core.onnx_io import read_metadata
     from ..core.vocab import DEFAULT_THREADS, SCALES
-    from ..data.animation import is_animated
+    from ..models import InferenceSettings
     from ..upscale.api import Upscaler
-    from ..upscale.batch import plan_jobs, run_batch
+    from ..upscale.batch import check_plan, plan_jobs, run_batch
     from ..upscale.output import OutputOptions, ScaleSet
 
-    _refuse_useless_options(args)
+    if args.actors is not None and args.ray is None:
+        msg = "--actors only applies with --ray"
+        raise ConfigError(msg)
     options = OutputOptions(
         outscale=args.outscale,
         fit=args.fit,
@@ -35,92 +35,75 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         quality=args.quality,
         lossless=args.lossless or None,
     )
-    if args.model is not None:
-        args.scale = model_scale(args.model, args.scale)
-    elif args.scale is None and args.outscale is not None:
+    if args.scale is None and args.model is None and options.outscale is not None:
         args.scale = options.plan((1, 1), SCALES).scale  # the smallest scale >= outscale
-    elif args.scale is None and args.fit is None:
+    elif args.scale is None and args.model is None and options.fit is None:
         msg = "--scale is required (2, 3 or 4) unless --model, --outscale or --fit gives it"
         raise ConfigError(msg)
-    precision = args.precision
-    if precision is None:
-        precision = read_metadata(args.model).get("precision", "fp32") if args.model else "int8"
+    settings = InferenceSettings.from_precision(
+        args.precision,
+        scale=args.scale,
+        model=args.model,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        threads=args.threads,  # None: DEFAULT_THREADS locally, sized to fit the nodes on Ray
+        runtime=args.runtime,
+    )
+    if args.model is not None or args.scale is not None:
+        settings = settings.opened()  # the model read and checked once, here
     jobs = plan_jobs(
         args.inputs,
-        scale=args.scale,
+        scale=settings.scale,
         output=args.output,
         fmt=args.format,
         recursive=args.recursive,
-        tag=options.suffix(args.scale) if options.resizes else None,
+        tag=options.suffix(settings.scale or 0) if options.resizes else None,
     )
-    only_videos = all(j.kind == "video" for j in jobs)
-    if only_videos and (args.quality is not None or args.lossless or args.strip_metadata):
-        msg = "--quality/--lossless/--strip-metadata apply to images; videos use --crf/--bitrate"
-        raise ConfigError(msg)
-    for job in jobs:  # --quality/--lossless where they do nothing: refused before any work
-        if job.kind == "image":
-            options.check_format(job.output.suffix)
-            if job.output.suffix.lower() == ".gif" and not is_animated(job.source):
-                msg = f"{job.source}: GIF output is for animated inputs (use png for a still)"
-                raise ConfigError(msg)
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
+        check_plan(jobs, options, ray=True)  # before any work, videos included
         videos = [j for j in jobs if j.kind == "video"]
         if videos:  # each video's segments in parallel on the actor pool
             from .video import run_videos_ray
 
-            run_videos_ray(videos, args=args, precision=precision)
+            run_videos_ray(videos, args=args, settings=settings)
             jobs = [j for j in jobs if j.kind != "video"]
             if not jobs:
                 return 0
 
         ray_result = run_batch_ray(
             jobs,
-            scale=args.scale,
-            precision=precision,
-            model=args.model,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            threads=args.threads,  # None: sized to fit the nodes
-            runtime=args.runtime,
+            settings,
             overwrite=args.overwrite,
             skip_existing=args.skip_existing,
             address=args.ray or None,
             actors=args.actors,
             progress=not args.quiet,
+            options=options,
         )
         print(ray_result.runtime_line(), file=sys.stderr)
         print(ray_result.summary(), file=sys.stdout if ray_result.ok else sys.stderr)
         return 0 if ray_result.ok else 1
-
-    if args.threads is None:  # not given: the one default (with --ray: sized to fit the nodes)
-        args.threads = DEFAULT_THREADS
+    if settings.threads is None:
+        settings = settings.replace(threads=DEFAULT_THREADS)
 
     def open_upscaler(scale: int) -> Upscaler:
-        up = Upscaler(
-            scale,
-            precision,
-            model=args.model,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            threads=args.threads,
-            runtime=args.runtime,
-        )
+        up = Upscaler.from_settings(settings.replace(scale=scale))
         if not args.quiet:  # every run says which runtime runs it, and why
             print(up.runtime_choice.note, file=sys.stderr)
         return up
 
-    if args.scale is not None:
-        scales = ScaleSet.fixed(open_upscaler(args.scale))
-    else:  # --fit alone: each image runs at the smallest scale reaching its size
-        scales = ScaleSet(open_upscaler)
+    # --fit alone: each image runs at the smallest scale reaching its size
+    fixed = (settings.scale,) if settings.scale is not None else SCALES
+    scales = ScaleSet(open_upscaler, scales=fixed)
     video = None
     if any(j.kind == "video" for j in jobs):
         # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
         if len(jobs) == 1:
             from .video import run_single_video
 
+            check_plan(jobs, options)
             return run_single_video(scales, jobs[0], args=args)
         from .video import video_runner
 
@@ -143,25 +126,6 @@ def _report(jobs: list[Any], result: Any, quiet: bool) -> int:
     else:
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
-
-
-def _refuse_useless_options(args: argparse.Namespace) -> None:
-    """An option that would have no effect in this combination is an error, not ignored."""
-    pairs = [
-        (args.actors is not None and args.ray is None, "--actors only applies with --ray"),
-        (
-            args.tile_overlap is not None and args.tile == 0,
-            "--tile-overlap has no effect with --no-tile",
-        ),
-        (
-            args.ray is not None
-            and (args.outscale or args.fit or args.quality or args.lossless or args.strip_metadata),
-            "--outscale/--fit/--quality/--lossless/--strip-metadata apply to local runs, not --ray",
-        ),
-    ]
-    for bad, msg in pairs:
-        if bad:
-            raise ConfigError(msg)
 
 
 def add_upscale_parser(subparsers: Any) -> None:

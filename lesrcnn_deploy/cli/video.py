@@ -165,22 +165,15 @@ def _print_result(result: Any, quiet: bool) -> None:
         print(f"note: {note}")
 
 
-def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, precision: str) -> int:
-    """Run video jobs one after the other, each one's segments in parallel on Ray (``--ray``)."""
-    from ..cluster.video import RayVideoModel, upscale_video_ray
+def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, settings: Any) -> int:
+    """Run video jobs one after the other, each one's segments in parallel on Ray (``--ray``),
+    with the inference ``settings`` (:class:`~lesrcnn_deploy.models.InferenceSettings`)."""
+    from ..cluster.video import upscale_video_ray
     from ..video.encoder import EncoderSettings
 
     kw = _kwargs(args)
-    settings = EncoderSettings(
+    encoder = EncoderSettings(
         codec=kw["codec"], crf=kw["crf"], bitrate=kw["bitrate"], pix_fmt=kw["pix_fmt"]
-    )
-    model = RayVideoModel(
-        scale=args.scale,
-        precision=precision,
-        model=args.model,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        runtime=args.runtime,
     )
     for job in jobs:
         if job.output.exists() and args.skip_existing:
@@ -192,11 +185,10 @@ def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, precision: str)
         result, where = upscale_video_ray(
             job.source,
             job.output,
-            model=model,
-            settings=settings,
+            model=settings,
+            settings=encoder,
             segment_seconds=kw["segment_seconds"] or float("inf"),
             restart=kw["restart"],
-            threads=args.threads,
             address=args.ray or None,
             actors=args.actors,
             progress=not args.quiet,

@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
-from ..core.vocab import DEFAULT_THREADS, check_runtime
+from ..core.vocab import DEFAULT_THREADS
 from ..data import DEFAULT_MAX_PIXELS
-from ..upscale.batch import BatchResult, Job, Outcome, check_job, upscale_job
+from ..models import InferenceSettings
+from ..upscale.batch import BatchResult, Job, Outcome, check_job, check_plan, upscale_job
+from ..upscale.output import OutputOptions
 from .connect import connect_ray
 from .grouping import group_jobs
 from .resources import ActorPlan, node_cpus, plan_actors
@@ -53,34 +55,14 @@ class UpscaleActor:
     """Ray Data callable class: one Upscaler per actor, one job per row.
 
     Args:
-        scale, precision, model, tile, tile_overlap, threads, runtime: as for
-            :class:`~lesrcnn_deploy.upscale.api.Upscaler` (``runtime`` resolved on the node).
+        settings: the inference settings (``runtime`` resolved on the node).
         max_pixels: larger inputs fail their row.
     """
 
-    def __init__(
-        self,
-        scale: int,
-        precision: str,
-        *,
-        model: str | None,
-        tile: int | None,
-        tile_overlap: int | None,
-        threads: int | None,
-        max_pixels: int,
-        runtime: str | None = None,
-    ) -> None:
+    def __init__(self, settings: InferenceSettings, *, max_pixels: int) -> None:
         from ..upscale.api import Upscaler
 
-        self.upscaler = Upscaler(
-            scale,
-            precision,
-            model=model,
-            tile=tile,
-            tile_overlap=tile_overlap,
-            threads=threads,
-            runtime=runtime,
-        )
+        self.upscaler = Upscaler.from_settings(settings)
         self.max_pixels = max_pixels
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -128,17 +110,12 @@ class RayBatchResult(BatchResult):
 
 def run_batch_ray(
     jobs: Sequence[Job],
+    settings: InferenceSettings,
     *,
-    scale: int,
-    precision: str,
-    model: str | os.PathLike[str] | None = None,
-    tile: int | None = None,
-    tile_overlap: int | None = None,
-    threads: int | None = None,
-    runtime: str | None = None,
     overwrite: bool = False,
     skip_existing: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    options: OutputOptions | None = None,
     address: str | None = None,
     actors: int | None = None,
     num_cpus: int | None = None,
@@ -149,13 +126,14 @@ def run_batch_ray(
 
     Args:
         jobs: from :func:`~lesrcnn_deploy.upscale.batch.plan_jobs`.
-        scale, precision, model, tile, tile_overlap: the model, as for ``upscale``.
-        threads: threads (and reserved CPUs) per actor; ``None``: the ``--threads`` default
-            capped at the largest node's CPUs. More than the largest node has is refused.
-        runtime: ``ort``, ``openvino``, ``auto`` or ``None`` (the default runtime,
-            :func:`~lesrcnn_deploy.runtime.choice.default_runtime`), resolved by each actor on
-            its node.
+        settings: the inference settings, as for ``upscale``. ``threads``: threads (and
+            reserved CPUs) per actor; ``None``: the ``--threads`` default capped at the largest
+            node's CPUs (more than the largest node has is refused). ``runtime`` (``None``: the
+            default runtime, :func:`~lesrcnn_deploy.runtime.choice.default_runtime`) is resolved
+            by each actor on its node.
         overwrite, skip_existing, max_pixels: as for the local run.
+        options: output options; only the defaults run on Ray (see
+            :func:`~lesrcnn_deploy.upscale.batch.check_plan`).
         address: ``None`` starts a local Ray; otherwise the cluster to join (see
             :func:`~lesrcnn_deploy.cluster.connect.connect_ray`).
         actors: actor pool size; default: as many as fit on the alive nodes, at most the
@@ -167,15 +145,20 @@ def run_batch_ray(
         The :class:`RayBatchResult`, outcomes in job order.
 
     Raises:
-        ConfigError: ``overwrite`` with ``skip_existing``, unknown runtime, or actors that no
-            node can hold (the message names the largest node's CPUs and the option to change).
+        ConfigError: ``overwrite`` with ``skip_existing``, a plan
+            :func:`~lesrcnn_deploy.upscale.batch.check_plan` refuses, a video job (see
+            :func:`~lesrcnn_deploy.cluster.video.upscale_video_ray`), or actors that no node
+            can hold (the message names the largest node's CPUs and the option to change).
         MissingExtraError: Ray is not installed.
     """
     if overwrite and skip_existing:
         msg = "choose either --overwrite or --skip-existing, not both"
         raise ConfigError(msg)
-    if runtime is not None:
-        check_runtime(runtime)
+    check_plan(jobs, options or OutputOptions(), ray=True)
+    videos = [j.source for j in jobs if j.kind == "video"]
+    if videos:
+        msg = f"{videos[0]}: a video runs on Ray in segments (cluster.video.upscale_video_ray)"
+        raise ConfigError(msg)
     start = time.perf_counter()
     sources = {job.source.resolve(): job for job in jobs}
     outcomes: list[Outcome | None] = [
@@ -185,16 +168,16 @@ def run_batch_ray(
     runtimes: dict[str, int] = {}
     plan = None
     if todo:
-        if model is None:  # build the default model once, on the driver, not in every actor
-            from ..upscale.models import resolve_model
-
-            model = resolve_model(scale, "fp32" if precision == "bf16" else precision)
+        # the model is found (and checked) once, on the driver; every actor runs that record
+        record = settings.open_model()
+        settings = settings.replace(model=record)
         ray = connect_ray(
             address, num_cpus=num_cpus, object_store_memory=object_store_memory, what="--ray"
         )
         plan = plan_actors(
-            node_cpus(ray), cpus=threads, default_cpus=DEFAULT_THREADS, actors=actors
+            node_cpus(ray), cpus=settings.threads, default_cpus=DEFAULT_THREADS, actors=actors
         )
+        precision = "bf16" if settings.compute == "bf16" else record.precision
         groups = group_jobs(
             [jobs[i].source for i in todo], precision=precision, cpus=plan.cpus, actors=plan.actors
         )
@@ -209,16 +192,8 @@ def run_batch_ray(
         results = ds.map_batches(
             UpscaleActor,
             batch_size=1,
-            fn_constructor_kwargs={
-                "scale": scale,
-                "precision": precision,
-                "model": os.fspath(model),
-                "tile": tile,
-                "tile_overlap": tile_overlap,
-                "threads": plan.cpus,
-                "max_pixels": max_pixels,
-                "runtime": runtime,
-            },
+            fn_constructor_args=(settings.replace(threads=plan.cpus),),
+            fn_constructor_kwargs={"max_pixels": max_pixels},
             compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(rows))),
             num_cpus=plan.cpus,
         ).take_all()

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.vocab import DEFAULT_THREADS
+from ..models import InferenceSettings
 from ..video.encoder import EncoderSettings, container_format
 from ..video.result import VideoResult
 from ..video.segment_run import SegmentJob
@@ -32,48 +33,23 @@ from ..video.workdir import SegmentRecord, WorkFolder
 from .connect import connect_ray
 from .resources import ActorPlan, node_cpus, plan_actors
 
-__all__ = ["RayVideoModel", "SegmentActor", "upscale_video_ray"]
-
-
-@dataclass(frozen=True)
-class RayVideoModel:
-    """The model every actor opens, as :class:`~lesrcnn_deploy.upscale.api.Upscaler` takes it.
-
-    Attributes:
-        scale, precision, model, tile, tile_overlap, runtime: the Upscaler's arguments
-            (``runtime`` is resolved by each actor on its node).
-    """
-
-    scale: int
-    precision: str = "int8"
-    model: str | None = None
-    tile: int | None = None
-    tile_overlap: int | None = None
-    runtime: str | None = None
+__all__ = ["SegmentActor", "upscale_video_ray"]
 
 
 class SegmentActor:
     """Ray Data callable class: one Upscaler per actor, one segment per row.
 
     Args:
-        model: what to open.
-        threads: the Upscaler's threads (the CPUs the actor reserves).
+        model: the inference settings, their model opened on the driver; ``threads`` is the
+            CPUs the actor reserves.
         job: the video's encoding settings.
     """
 
-    def __init__(self, model: RayVideoModel, *, threads: int, job: SegmentJob) -> None:
+    def __init__(self, model: InferenceSettings, *, job: SegmentJob) -> None:
         from ..upscale.api import Upscaler
         from ..video.api import frame_plan
 
-        self.upscaler = Upscaler(
-            model.scale,
-            model.precision,
-            model=model.model,
-            tile=model.tile,
-            tile_overlap=model.tile_overlap,
-            threads=threads,
-            runtime=model.runtime,
-        )
+        self.upscaler = Upscaler.from_settings(model)
         self.frame_fn = frame_plan(job.source, self.upscaler).frame_fn
         self.job = job
 
@@ -97,7 +73,7 @@ class SegmentActor:
         }
 
 
-def _ray_runner(ray: Any, model: RayVideoModel, plan: ActorPlan, notes: dict[str, int]) -> Any:
+def _ray_runner(ray: Any, model: InferenceSettings, plan: ActorPlan, notes: dict[str, int]) -> Any:
     """A segment runner over Ray Data; ``notes`` collects the actors' runtime notes."""
 
     def run(
@@ -111,7 +87,7 @@ def _ray_runner(ray: Any, model: RayVideoModel, plan: ActorPlan, notes: dict[str
         results = ds.map_batches(
             SegmentActor,
             batch_size=1,
-            fn_constructor_kwargs={"model": model, "threads": plan.cpus, "job": job},
+            fn_constructor_kwargs={"model": model.replace(threads=plan.cpus), "job": job},
             compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(rows))),
             num_cpus=plan.cpus,
         )
@@ -132,11 +108,10 @@ def upscale_video_ray(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    model: RayVideoModel,
+    model: InferenceSettings,
     settings: EncoderSettings | None = None,
     segment_seconds: float,
     restart: bool = False,
-    threads: int | None = None,
     address: str | None = None,
     actors: int | None = None,
     num_cpus: int | None = None,
@@ -148,12 +123,12 @@ def upscale_video_ray(
         src: the input video (same path on every node).
         dst: the output file (written atomically by the driver); must not exist (the caller
             decides about replacing it).
-        model: what every actor opens.
+        model: the inference settings every actor opens (the model is found once, here);
+            ``threads``: threads (and reserved CPUs) per actor, ``None``: the ``--threads``
+            default capped at the largest node's CPUs.
         settings: encoder settings (default: as ``upscale_video``).
         segment_seconds: segment length (the unit of work and of what a crash loses).
         restart: discard the work folder of an earlier run.
-        threads: threads (and reserved CPUs) per actor; ``None``: the ``--threads`` default
-            capped at the largest node's CPUs.
         address: ``None`` starts a local Ray; otherwise the cluster to join.
         actors: actor pool size (default: as many as fit on the alive nodes).
         num_cpus: CPUs of a local Ray instance.
@@ -168,24 +143,29 @@ def upscale_video_ray(
         VideoError: as ``upscale_video``.
         MissingExtraError: Ray or PyAV is not installed.
     """
-    from ..core.fileio import sha256_file
     from ..video.segmented import run_segmented
 
+    model = model.opened()  # found and checked once, on the driver, not in every actor
+    record = model.open_model()
     src_p = Path(src)
     job = SegmentJob(
-        str(src_p.resolve()), model.scale, settings or EncoderSettings(), fmt=container_format(dst)
+        str(src_p.resolve()), record.scale, settings or EncoderSettings(), fmt=container_format(dst)
     )
-    if model.model is None:  # build the default model once, on the driver, not in every actor
-        from ..upscale.models import resolve_model
-
-        precision = "fp32" if model.precision == "bf16" else model.precision
-        default = resolve_model(model.scale, precision)
-        model = RayVideoModel(**{**asdict(model), "model": str(default)})
-    assert model.model is not None
     ray = connect_ray(address, num_cpus=num_cpus, what="--ray")
-    plan = plan_actors(node_cpus(ray), cpus=threads, default_cpus=DEFAULT_THREADS, actors=actors)
+    plan = plan_actors(
+        node_cpus(ray), cpus=model.threads, default_cpus=DEFAULT_THREADS, actors=actors
+    )
     notes: dict[str, int] = {}
-    identity = {**asdict(model), "model_sha256": sha256_file(model.model), "where": "ray"}
+    identity = {
+        "scale": record.scale,
+        "precision": model.precision_word,
+        "model": str(record.path),
+        "tile": model.tile,
+        "tile_overlap": model.tile_overlap,
+        "runtime": model.runtime,
+        "model_sha256": record.sha256,
+        "where": "ray",
+    }
     result = run_segmented(
         job,
         dst,

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 __all__ = [
     "META_PREFIX",
     "check_model",
-    "model_metadata",
     "open_session",
+    "parse_metadata",
     "proto_metadata",
     "read_metadata",
     "session_options",
@@ -123,9 +123,28 @@ def _parse_model(data: bytes) -> tuple[dict[str, str], int]:
     return props, nodes
 
 
+def parse_metadata(data: bytes, path: str | os.PathLike[str] = "") -> dict[str, str]:
+    """The ``lesrcnn.*`` metadata (prefix stripped) of the serialized ONNX model ``data`` (read
+    from ``path``, which the message names), without the ``onnx`` package and without decoding
+    the weights.
+
+    Raises:
+        ModelError: truncated or not an ONNX model.
+    """
+    try:
+        props, nodes = _parse_model(data)
+    except ValueError as exc:  # bad wire format, truncation, invalid UTF-8
+        msg = f"{path}: not a readable ONNX model (truncated or corrupted: {type(exc).__name__})"
+        raise ModelError(msg) from exc
+    if not nodes:
+        msg = f"{path}: not a readable ONNX model (empty graph)"
+        raise ModelError(msg)
+    return {k[len(META_PREFIX) :]: v for k, v in props.items() if k.startswith(META_PREFIX)}
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The ``lesrcnn.*`` metadata of an ONNX file (prefix stripped), read without the ``onnx``
-    package and without decoding the weights.
+    """The ``lesrcnn.*`` metadata of an ONNX file (see :func:`parse_metadata`); inference opens
+    its models through :func:`lesrcnn_deploy.models.open_model` instead, which reads them once.
 
     Raises:
         ModelError: the file is missing, truncated or not an ONNX model.
@@ -134,15 +153,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     if not p.is_file():
         msg = f"{p}: model file not found"
         raise ModelError(msg)
-    try:
-        props, nodes = _parse_model(p.read_bytes())
-    except ValueError as exc:  # bad wire format, truncation, invalid UTF-8
-        msg = f"{p}: not a readable ONNX model (truncated or corrupted: {type(exc).__name__})"
-        raise ModelError(msg) from exc
-    if not nodes:
-        msg = f"{p}: not a readable ONNX model (empty graph)"
-        raise ModelError(msg)
-    return {k[len(META_PREFIX) :]: v for k, v in props.items() if k.startswith(META_PREFIX)}
+    return parse_metadata(p.read_bytes(), p)
 
 
 def check_model(
@@ -174,21 +185,6 @@ def check_model(
             "(use --precision)"
         )
         raise ModelError(msg)
-
-
-def model_metadata(path: Path, scale: int = 0) -> tuple[dict[str, str], int]:
-    """``(lesrcnn.* metadata, scale)`` of a toolkit model; ``scale`` (0 = any) must match.
-
-    Raises:
-        ModelError: unreadable, not a lesrcnn-deploy model, or of another scale.
-    """
-    metadata = read_metadata(path)
-    meta_scale = metadata.get("scale")
-    if meta_scale is None:
-        msg = f"{path}: not a lesrcnn-deploy model (no lesrcnn.scale metadata)"
-        raise ModelError(msg)
-    check_model(path, metadata, scale=scale)
-    return metadata, int(meta_scale)
 
 
 def session_options(

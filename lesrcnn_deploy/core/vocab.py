@@ -9,6 +9,7 @@ from __future__ import annotations
 from .errors import ConfigError
 
 __all__ = [
+    "COMPUTE_PRECISIONS",
     "DEFAULT_SEGMENT_SECONDS",
     "DEFAULT_STREAMS",
     "DEFAULT_THREADS",
@@ -17,12 +18,14 @@ __all__ = [
     "PRECISIONS",
     "RUNTIMES",
     "SCALES",
+    "check_compute",
     "check_model_precision",
     "check_precision",
     "check_runtime",
     "check_scale",
     "check_tile",
     "default_tile",
+    "split_precision",
 ]
 
 SCALES: tuple[int, ...] = (2, 3, 4)
@@ -32,7 +35,11 @@ MODEL_PRECISIONS: tuple[str, ...] = ("int8", "fp32")
 """Precisions of a model file (the default int8 model, or the fp32 export)."""
 
 PRECISIONS: tuple[str, ...] = ("int8", "fp32", "bf16")
-"""Precisions a run can ask for (``bf16``: OpenVINO bf16 inference of the fp32 model)."""
+"""The ``--precision`` words a user can ask for (``bf16``: OpenVINO bf16 inference of the fp32
+model); :func:`split_precision` turns one into a file precision and a compute precision."""
+
+COMPUTE_PRECISIONS: tuple[str, ...] = ("f32", "bf16")
+"""How the float layers run: ``f32`` (everywhere) or ``bf16`` (OpenVINO only)."""
 
 RUNTIMES: tuple[str, ...] = ("ort", "openvino", "auto")
 """Runtimes an ``.onnx`` model can run on (``auto``: the one measured fastest here)."""
@@ -87,6 +94,21 @@ def check_model_precision(precision: str) -> str:
     if precision not in MODEL_PRECISIONS:
         _choose("precision", precision, MODEL_PRECISIONS)
     return precision
+
+
+def check_compute(compute: str) -> str:
+    """Return ``compute`` if it is one of :data:`COMPUTE_PRECISIONS`, else raise ConfigError."""
+    if compute not in COMPUTE_PRECISIONS:
+        _choose("compute precision", compute, COMPUTE_PRECISIONS)
+    return compute
+
+
+def split_precision(word: str) -> tuple[str, str]:
+    """``--precision`` (:data:`PRECISIONS`) -> ``(file precision, compute precision)``: the one
+    place ``bf16`` becomes "the fp32 file, run in bf16" (``int8`` -> ``("int8", "f32")``)."""
+    if check_precision(word) == "bf16":
+        return "fp32", "bf16"
+    return word, "f32"
 
 
 def check_runtime(runtime: str) -> str:

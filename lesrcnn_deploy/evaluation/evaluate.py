@@ -155,38 +155,45 @@ def evaluate_model(
     model: str | os.PathLike[str],
     dataset: str | os.PathLike[str],
     *,
-    scale: int,
+    scale: int | None = None,
     protocol: Protocol | str = Protocol.PAPER,
     limit: int | None = None,
     threads: int | None = None,
     progress: bool = True,
     runtime: str = "ort",
     precision: str | None = None,
+    compute: str = "f32",
 ) -> EvaluationResult:
     """One call: open the ``.onnx``/``.pth`` ``model`` and the ``dataset`` folder, then evaluate.
 
-    ``runtime`` (``"ort"``, ``"openvino"``, ``"auto"``) and ``precision`` (``None`` = the model's
-    own, ``"bf16"``) choose how an ``.onnx`` runs (:mod:`lesrcnn_deploy.runtime.choice`); the
-    runtime that ran is recorded in ``config["runtime"]``.
+    ``scale`` (``None``: the model's own; required for a blind checkpoint) and ``precision``
+    (the ``.onnx`` file's, ``"int8"``/``"fp32"``; ``None``: any) are checked against the model.
+    ``runtime`` (``"ort"``, ``"openvino"``, ``"auto"``) and ``compute`` (``"f32"``, ``"bf16"``)
+    choose how an ``.onnx`` runs (:mod:`lesrcnn_deploy.runtime.choice`); the runtime that ran is
+    recorded in ``config["runtime"]``.
     """
-    from ..core.fileio import sha256_file
+    from ..models import open_model
+    from ..runtime.choice import resolve_runtime
 
     choice = None
+    digest = ""
     if Path(model).suffix.lower() == ".onnx":
-        from ..runtime.choice import resolve_runtime
-
-        choice = resolve_runtime(model, runtime, precision=precision, threads=threads)
-        runner: Runner = open_runner(model, threads=threads, scale=scale, choice=choice)
+        asked = "bf16" if compute == "bf16" else ""
+        record = open_model(model, scale=scale or 0, precision=precision or "", asked=asked)
+        choice = resolve_runtime(record, runtime, compute=compute, threads=threads)
+        runner: Runner = open_runner(record, threads=threads, choice=choice)
+        digest = record.sha256
     else:
-        runner = open_runner(
-            model, scale=scale, threads=threads, runtime=runtime, precision=precision
-        )
-    ds = open_dataset(dataset, scale, limit=limit)
+        from ..core.fileio import sha256_file
+
+        runner = open_runner(model, scale=scale, threads=threads, runtime=runtime, compute=compute)
+        digest = sha256_file(model)
+    ds = open_dataset(dataset, runner.scale, limit=limit)
     result = evaluate(runner, ds, protocol=protocol, progress=progress, model_name=str(model))
     result.config.update(
         {
             "model_path": str(Path(model)),
-            "model_sha256": sha256_file(model),
+            "model_sha256": digest,
             "limit": limit,
             "threads": threads,
             "runtime": choice.runtime if choice is not None else "torch",

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from .recipe import save_recipe as save_recipe
     from .replay import QuantizationResult as QuantizationResult
     from .replay import apply_recipe as apply_recipe
-    from .replay import default_output_path as default_output_path
     from .train import quantize_model as quantize_model
     from .train import train_recipe as train_recipe
 
@@ -63,7 +62,6 @@ _WHERE = {
     "save_recipe": "recipe",
     "QuantizationResult": "replay",
     "apply_recipe": "replay",
-    "default_output_path": "replay",
     "quantize_model": "train",
     "train_recipe": "train",
 }
@@ -100,7 +98,6 @@ __all__ = [
     "apply_recipe",
     "calibrate",
     "check_depth_to_space_int8",
-    "default_output_path",
     "load_recipe",
     "load_table",
     "quantize_model",

@@ -32,12 +32,12 @@ from .calibration import CalibrationTable
 from .check import DepthToSpaceInfo, check_depth_to_space_int8
 from .config import QuantizationConfig
 from .graph import check_lesrcnn_graph, insert_layout_anchors, prepare_graph, resolve_layers
-from .manifest import write_manifest
+from .manifest import manifest_path, write_manifest
 from .ort_backend import run_ort_quantizer, verify_weight_grid
 from .recipe import Recipe, RecipeMismatch, config_digest
 from .tail_weights import attach_tail_weights, is_tail_tensor
 
-__all__ = ["QuantizationResult", "apply_recipe", "default_output_path"]
+__all__ = ["QuantizationResult", "apply_recipe"]
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,6 @@ class QuantizationResult:
             ],
             "training": dict(r.training),
         }
-
-
-def default_output_path(fp32: str | os.PathLike[str]) -> Path:
-    """``models/lesrcnn_x2.onnx`` -> ``models/lesrcnn_x2_int8.onnx``."""
-    p = Path(fp32)
-    return p.with_name(f"{p.stem}_int8.onnx")
 
 
 def _load_fp32(path: Path) -> tuple[onnx.ModelProto, dict[str, str]]:
@@ -217,7 +211,7 @@ def apply_recipe(
     fp32: str | os.PathLike[str],
     recipe: Recipe,
     *,
-    output: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str],
     recipe_source: str = "",
 ) -> QuantizationResult:
     """Build the int8 model of ``fp32`` from ``recipe`` (seconds, no training, no calibration).
@@ -225,8 +219,8 @@ def apply_recipe(
     Args:
         fp32: the fp32 model the recipe was made for (checked by SHA256).
         recipe: see :mod:`.recipe`.
-        output: where to write; default ``<fp32 stem>_int8.onnx`` beside it. The manifest goes
-            to the same path with ``.json``.
+        output: where to write (:func:`lesrcnn_deploy.models.int8_beside` names the default
+            beside ``fp32``). The manifest goes beside it (:func:`.manifest.manifest_path`).
         recipe_source: where the recipe came from (a path, recorded in the manifest).
 
     Returns:
@@ -239,7 +233,7 @@ def apply_recipe(
             nothing is written then.
     """
     src = Path(fp32)
-    out = Path(output) if output is not None else default_output_path(src)
+    out = Path(output)
     model, meta = _load_fp32(src)
     fp32_sha = sha256_file(src)
     where = recipe_source or "recipe"
@@ -269,7 +263,7 @@ def apply_recipe(
             target.write_bytes(int8_tmp.read_bytes())
     result = QuantizationResult(
         path=out,
-        manifest_path=out.with_suffix(".json"),
+        manifest_path=manifest_path(out),
         sha256=sha256_file(out),
         recipe=recipe,
         depth_to_space=tuple(d2s),

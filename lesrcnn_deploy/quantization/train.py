@@ -204,7 +204,7 @@ def _cpu() -> str:
 
 def quantize_model(
     fp32: str | os.PathLike[str],
-    output: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str],
     *,
     config: QuantizationConfig | None = None,
     preset: str | None = None,
@@ -219,7 +219,7 @@ def quantize_model(
 
     Args:
         fp32: the fp32 model; dynamic or fixed input size.
-        output: int8 path (default ``<fp32 stem>_int8.onnx``); the manifest goes beside it.
+        output: int8 path; the manifest goes beside it.
         config: quantization configuration (default :meth:`QuantizationConfig.default`, which
             fine-tunes: minutes; ``preset="ptq"`` builds in seconds).
         preset: a configuration preset by name instead of ``config``.

@@ -12,8 +12,9 @@ the thread count and the precision; the next call, in any process, reads the cac
 makes processes that race (Ray actors, server workers) measure once: the others wait and read the
 result. Without OpenVINO installed, ``auto`` means ONNX Runtime (no timing).
 
-Precisions: ``None`` runs the model's own (fp32 or int8, float layers pinned to f32 on every
-runtime); ``"bf16"`` is OpenVINO's bf16 inference of an fp32 model (ONNX Runtime has none).
+Precisions: the model file's own (fp32 or int8) is the record's (:class:`~lesrcnn_deploy.models.
+ModelFile`, checked when it was opened, not here); the compute precision ``f32`` pins the float
+layers to f32 on every runtime, ``bf16`` is OpenVINO's bf16 inference (ONNX Runtime has none).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, LesrcnnError
-from ..core.fileio import atomic_write_json, sha256_file
-from ..core.onnx_io import check_model, read_metadata
-from ..core.vocab import check_precision, check_runtime
+from ..core.fileio import atomic_write_json
+from ..core.vocab import check_compute, check_runtime
+from ..models import ModelFile, as_record
 from .base import Runner
 from .ort import OnnxRunner
 
@@ -73,38 +74,25 @@ def installed_runtimes() -> list[str]:
     return ["ort", "openvino"] if openvino_available() else ["ort"]
 
 
-def _check_precision(path: Path, precision: str | None) -> tuple[str, str]:
-    """(model precision from metadata, float precision hint) for the requested ``precision``."""
-    if precision is not None:
-        check_precision(precision)
-    metadata = read_metadata(path)
-    want = "fp32" if precision == "bf16" else precision
-    check_model(path, metadata, precision=want or "", asked=precision or "")
-    return metadata.get("precision", "fp32"), "bf16" if precision == "bf16" else "f32"
-
-
 def open_on(
-    path: Path,
+    model: ModelFile,
     runtime: str,
     *,
     float_precision: str = "f32",
     threads: int | None,
-    scale: int = 0,
     streams: int | None = None,
 ) -> Runner:
-    """Open ``path`` on one concrete runtime (``ort`` or ``openvino``; ``streams``: OpenVINO's
+    """Open ``model`` on one concrete runtime (``ort`` or ``openvino``; ``streams``: OpenVINO's
     inference streams, ignored by ONNX Runtime); callers use
     :func:`~lesrcnn_deploy.runtime.dispatch.open_runner`, which resolves ``auto`` first."""
     if runtime == "ort":
         if float_precision != "f32":
             msg = "bf16 runs on OpenVINO only: use --runtime openvino (or auto)"
             raise ConfigError(msg)
-        return OnnxRunner(path, threads=threads, scale=scale)
+        return OnnxRunner(model, threads=threads)
     from .ov import OpenVinoRunner
 
-    return OpenVinoRunner(
-        path, threads=threads, scale=scale, float_precision=float_precision, streams=streams
-    )
+    return OpenVinoRunner(model, threads=threads, float_precision=float_precision, streams=streams)
 
 
 @dataclass(frozen=True)
@@ -156,9 +144,7 @@ class RuntimeChoice:
         return {**asdict(self), "why": self.why, "note": self.note}
 
 
-def choice_key(
-    path: str | os.PathLike[str], *, threads: int | None, float_precision: str = "f32"
-) -> str:
+def choice_key(model: ModelFile, *, threads: int | None, float_precision: str = "f32") -> str:
     """Cache key of an ``auto`` choice: model SHA256, runtime versions, CPU and its ISA flags,
     threads, precision."""
     import onnxruntime
@@ -168,7 +154,7 @@ def choice_key(
 
     info = system_info()
     parts = [
-        sha256_file(path),
+        model.sha256,
         f"onnxruntime={onnxruntime.__version__}",
         f"openvino={openvino_version()}",
         info.cpu,
@@ -244,7 +230,11 @@ def _locked(path: Path) -> Iterator[bool]:
 
 
 def _measure_auto(
-    p: Path, *, threads: int | None, float_precision: str, cache_dir: str | os.PathLike[str] | None
+    p: ModelFile,
+    *,
+    threads: int | None,
+    float_precision: str,
+    cache_dir: str | os.PathLike[str] | None,
 ) -> RuntimeChoice:
     key = choice_key(p, threads=threads, float_precision=float_precision)
     file = choice_file(key, cache_dir)
@@ -263,40 +253,41 @@ def _measure_auto(
         del runners
         best = min(timings, key=lambda k: timings[k])
         if writable:
-            record = {"key": key, "runtime": best, "timings_ms": timings, "model": str(p)}
+            record = {"key": key, "runtime": best, "timings_ms": timings, "model": str(p.path)}
             with contextlib.suppress(LesrcnnError):  # a cache we cannot write: measure next time
                 atomic_write_json(file, record)
     return RuntimeChoice(best, "auto", float_precision, timings_ms=timings, key=key)
 
 
 def resolve_runtime(
-    path: str | os.PathLike[str],
+    model: ModelFile | str | os.PathLike[str],
     runtime: str | None = None,
     *,
-    precision: str | None = None,
+    compute: str = "f32",
     threads: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> RuntimeChoice:
     """Turn ``runtime`` (``ort``, ``openvino``, ``auto`` or ``None``) into a concrete runtime.
 
     Args:
-        path: the ``.onnx`` model.
+        model: the opened model (a path is opened by
+            :func:`~lesrcnn_deploy.models.open_model`).
         runtime: one of :data:`~lesrcnn_deploy.core.vocab.RUNTIMES`, or ``None`` for
             :func:`default_runtime`.
-        precision: ``None`` (the model's own), ``"fp32"``, ``"int8"`` or ``"bf16"``.
+        compute: the float layers' precision, ``"f32"`` or ``"bf16"`` (OpenVINO only).
         threads: intra-op threads (part of the ``auto`` cache key).
         cache_dir: root of the ``auto`` cache (default: the user cache,
             :func:`~lesrcnn_deploy.core.paths.user_cache_dir`).
 
     Raises:
-        ConfigError: unknown runtime or precision, or bf16 asked of ONNX Runtime.
+        ConfigError: unknown runtime or compute precision, or bf16 asked of ONNX Runtime.
         RuntimeUnavailableError: ``openvino`` asked for (or needed by bf16) but not installed.
-        ModelError: unreadable model, or the precision does not match the model.
+        ModelError: a path that is not a readable toolkit model.
     """
-    p = Path(path)
+    m = as_record(model)
     default = runtime is None
     asked = default_runtime() if runtime is None else check_runtime(runtime)
-    _, float_precision = _check_precision(p, precision)
+    float_precision = check_compute(compute)
     if asked == "ort" and float_precision != "f32":
         msg = "bf16 runs on OpenVINO only: use --runtime openvino (or auto)"
         raise ConfigError(msg)
@@ -309,5 +300,5 @@ def resolve_runtime(
         return RuntimeChoice("ort", "auto" if default else "ort", float_precision, default=default)
     if installed_runtimes() == ["ort"]:
         return RuntimeChoice("ort", "auto", float_precision, default=default)
-    choice = _measure_auto(p, threads=threads, float_precision=float_precision, cache_dir=cache_dir)
+    choice = _measure_auto(m, threads=threads, float_precision=float_precision, cache_dir=cache_dir)
     return dataclasses.replace(choice, default=default)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core.errors import ConfigError, WeightsError
 from ..core.vocab import check_scale
+from ..models import ModelFile, as_record
 from .base import Runner
 from .choice import RuntimeChoice, open_on, resolve_runtime
 
@@ -19,60 +20,67 @@ __all__ = ["open_runner"]
 
 
 def open_runner(
-    path: str | os.PathLike[str],
+    model: ModelFile | str | os.PathLike[str],
     *,
     scale: int | None = None,
     threads: int | None = None,
     allow_custom_weights: bool = False,
     runtime: str = "ort",
-    precision: str | None = None,
+    compute: str = "f32",
     choice: RuntimeChoice | None = None,
     fuse_upsample: bool = False,
     streams: int | None = None,
 ) -> Runner:
-    """Open an ``.onnx`` model or a ``.pth`` checkpoint as a runner.
+    """Open a model (its record, an ``.onnx`` path) or a ``.pth`` checkpoint as a runner.
 
     Args:
-        path: ``.onnx`` model, or ``.pth`` checkpoint (``""`` with ``runtime="torch"``: the
-            official checkpoint of ``scale`` from the weights registry).
-        scale: expected scale (checked against the model); required for a blind checkpoint.
+        model: the opened model (:class:`~lesrcnn_deploy.models.ModelFile`: nothing is read or
+            checked again); an ``.onnx`` path (opened by
+            :func:`~lesrcnn_deploy.models.open_model`, its scale checked against ``scale``); a
+            ``.pth`` checkpoint (``""`` with ``runtime="torch"``: the official checkpoint of
+            ``scale`` from the weights registry).
+        scale: expected scale of a path; required for a blind checkpoint.
         threads: intra-op threads.
         allow_custom_weights: accept a ``.pth`` that is not an official checkpoint.
         runtime: ``"ort"``, ``"openvino"`` or ``"auto"`` for an ``.onnx`` (``auto``: the runtime
             measured fastest here, cached); ``"torch"`` for a checkpoint.
-        precision: ``None`` (the model's own), ``"fp32"``, ``"int8"`` or ``"bf16"`` (OpenVINO).
+        compute: the float layers' precision, ``"f32"`` or ``"bf16"`` (OpenVINO).
         choice: an already resolved runtime choice (skips :func:`~.choice.resolve_runtime`).
         fuse_upsample: PyTorch only: run the fused upsampler, as the ONNX export does.
         streams: OpenVINO only: inference streams (inputs run at once, see
             :class:`~.ov.OpenVinoRunner`); ``None``: one stream on all threads.
 
     Raises:
-        ConfigError: unknown extension, scale, runtime or precision.
+        ConfigError: unknown extension, scale, runtime or compute precision.
         ModelError, WeightsError: unreadable or mismatched model.
     """
-    p = Path(path)
     if scale is not None:
         check_scale(scale)
-    suffix = p.suffix.lower()
-    if suffix == ".onnx" and runtime != "torch":
+    record = None
+    if isinstance(model, ModelFile) or (
+        Path(model).suffix.lower() == ".onnx" and runtime != "torch"
+    ):
+        record = as_record(model, scale=scale or 0)
+    if record is not None:
         if choice is None:
-            choice = resolve_runtime(p, runtime, precision=precision, threads=threads)
+            choice = resolve_runtime(record, runtime, compute=compute, threads=threads)
         return open_on(
-            p,
+            record,
             choice.runtime,
             float_precision=choice.float_precision,
             threads=threads,
-            scale=scale or 0,
             streams=streams,
         )
-    if suffix in (".pth", ".pt") or (runtime == "torch" and not str(path)):
+    p = Path(model)
+    if p.suffix.lower() in (".pth", ".pt") or (runtime == "torch" and not str(model)):
+        if runtime not in ("ort", "auto", "torch") or compute != "f32":
+            msg = f"{p}: a .pth checkpoint runs in PyTorch fp32 only (no runtime/precision choice)"
+            raise ConfigError(msg)
         return _open_torch(
-            p if str(path) else None,
+            p if str(model) else None,
             scale=scale,
             threads=threads,
             allow_custom=allow_custom_weights,
-            runtime=runtime,
-            precision=precision,
             fuse_upsample=fuse_upsample,
         )
     msg = f"{p}: unsupported model file (expected .onnx or .pth)"
@@ -85,16 +93,11 @@ def _open_torch(
     scale: int | None,
     threads: int | None,
     allow_custom: bool,
-    runtime: str,
-    precision: str | None,
     fuse_upsample: bool,
 ) -> Runner:
     from ..weights import checkpoint_scale, load_model, read_state_dict
     from .torch_ref import TorchRunner
 
-    if runtime not in ("ort", "auto", "torch") or precision not in (None, "fp32"):
-        msg = f"{path}: a .pth checkpoint runs in PyTorch fp32 only (no runtime/precision choice)"
-        raise ConfigError(msg)
     if path is None:  # the registry's official checkpoint of `scale`
         if scale is None:
             msg = "the official checkpoint needs a scale"

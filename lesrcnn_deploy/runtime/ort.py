@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ModelError, one_line
-from ..core.fileio import sha256_file
-from ..core.onnx_io import model_metadata, open_session
+from ..core.onnx_io import open_session
+from ..models import ModelFile, as_record
 
 __all__ = ["OnnxRunner"]
 
@@ -19,21 +21,23 @@ class OnnxRunner:
     """ONNX Runtime CPU session for a LESRCNN ONNX model (fp32 or int8).
 
     Args:
-        path: the ``.onnx`` file.
+        model: the opened model (its record), or an ``.onnx`` path (opened here by
+            :func:`~lesrcnn_deploy.models.open_model`).
         threads: intra-op threads (``None`` = ORT default).
-        scale: expected scale; checked against the model's metadata.
+        scale: a path's expected scale (0 = any); a record's scale is its own.
     """
 
-    path: Path
+    model: ModelFile | str | os.PathLike[str]
     threads: int | None = None
     scale: int = 0
     kind: str = "onnx"
-    metadata: dict[str, str] = field(default_factory=dict)
+    path: Path = field(init=False)
+    metadata: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        self.metadata, self.scale = model_metadata(self.path, self.scale)
-        self.kind = "onnx-" + self.metadata.get("precision", "fp32")
+        record = self._record = as_record(self.model, scale=self.scale)
+        self.path, self.scale, self.metadata = record.path, record.scale, record.metadata
+        self.kind = "onnx-" + record.precision
         try:
             self._session = open_session(self.path, threads=self.threads)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes
@@ -49,8 +53,13 @@ class OnnxRunner:
 
     @property
     def sha256(self) -> str:
-        """SHA256 of the model file."""
-        return sha256_file(self.path)
+        """SHA256 of the model file (the record's)."""
+        return self.record.sha256
+
+    @property
+    def record(self) -> ModelFile:
+        """The opened model this runner runs."""
+        return self._record
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Upscale float32 ``(N, 3, H, W)`` RGB [0, 1] -> float32 ``(N, 3, H*s, W*s)``."""

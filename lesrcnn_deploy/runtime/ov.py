@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,8 +34,7 @@ from ..core.errors import (
     RuntimeUnavailableError,
     one_line,
 )
-from ..core.fileio import sha256_file
-from ..core.onnx_io import model_metadata
+from ..models import ModelFile, as_record
 from .ov_requests import RequestPool, run_many
 
 __all__ = [
@@ -94,9 +93,10 @@ class OpenVinoRunner:
     """OpenVINO CPU runner for a LESRCNN ONNX model (fp32 or int8 QDQ).
 
     Args:
-        path: the ``.onnx`` file.
+        model: the opened model (its record), or an ``.onnx`` path (opened here by
+            :func:`~lesrcnn_deploy.models.open_model`).
         threads: ``INFERENCE_NUM_THREADS`` (``None`` = OpenVINO's default, all cores).
-        scale: expected scale; checked against the model's metadata.
+        scale: a path's expected scale (0 = any); a record's scale is its own.
         float_precision: ``INFERENCE_PRECISION_HINT`` of the float layers, ``"f32"`` (default:
             fp32 stays fp32) or ``"bf16"``.
         streams: ``NUM_STREAMS``: inputs run at once, the ``threads`` split between them (the
@@ -117,18 +117,18 @@ class OpenVinoRunner:
         ModelError: unreadable model, wrong scale, or OpenVINO cannot read it.
     """
 
-    path: Path
+    model: ModelFile | str | os.PathLike[str]
     threads: int | None = None
     scale: int = 0
     float_precision: str = "f32"
     streams: int | None = None
     kind: str = "openvino"
     precision: str = "fp32"
-    metadata: dict[str, str] = field(default_factory=dict)
+    path: Path = field(init=False)
+    metadata: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         ov = import_openvino()
-        self.path = Path(self.path)
         if self.float_precision not in FLOAT_PRECISIONS:
             msg = (
                 f"unknown float precision {self.float_precision!r}: choose from "
@@ -141,9 +141,9 @@ class OpenVinoRunner:
         if self.streams is not None and self.streams < 1:
             msg = f"streams must be >= 1, got {self.streams}"
             raise ConfigError(msg)
-        self.metadata, self.scale = model_metadata(self.path, self.scale)
-        model_precision = self.metadata.get("precision", "fp32")
-        if model_precision == "int8":
+        record = self._record = as_record(self.model, scale=self.scale)
+        self.path, self.scale, self.metadata = record.path, record.scale, record.metadata
+        if record.precision == "int8":
             self.precision = "int8" if self.float_precision == "f32" else "int8-bf16"
         else:
             self.precision = "fp32" if self.float_precision == "f32" else "bf16"
@@ -177,9 +177,9 @@ class OpenVinoRunner:
         return cfg
 
     @property
-    def sha256(self) -> str:
-        """SHA256 of the model file."""
-        return sha256_file(self.path)
+    def record(self) -> ModelFile:
+        """The opened model this runner runs."""
+        return self._record
 
     def compiled(self, shape: tuple[int, ...]) -> Any:
         """The compiled model for input ``shape`` (N, 3, H, W), compiled on first use, LRU-cached.

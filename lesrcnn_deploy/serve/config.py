@@ -16,6 +16,7 @@ from ..core.vocab import (
     check_scale,
 )
 from ..data.outsize import parse_fit
+from ..models import InferenceSettings
 from ..upscale.output import OutputOptions
 
 __all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
@@ -84,7 +85,7 @@ class ServeConfig:
         precisions: precisions to load, the first is the default of a request; ``None`` means
             those of ``models`` when given, else ``("int8",)``.
         models: explicit ``.onnx`` files by ``(scale, precision)``; other pairs use the default
-            model paths (:func:`~lesrcnn_deploy.upscale.models.resolve_model`).
+            model paths (:func:`~lesrcnn_deploy.models.find`).
         host: listen address (loopback unless told otherwise).
         port: TCP port (0 = any free port).
         workers: inference workers (requests computed at the same time); on OpenVINO at least
@@ -186,6 +187,19 @@ class ServeConfig:
         scales = self.scales if self.scales is not None else SCALES
         precisions = self.precisions if self.precisions is not None else ("int8",)
         return [(s, p) for p in precisions for s in scales]
+
+    def settings(self, key: ModelKey) -> InferenceSettings:
+        """The inference settings of the model ``key`` = ``(scale, precision)``."""
+        scale, precision = key
+        return InferenceSettings(
+            scale=scale,
+            precision=precision,
+            model=self.models.get(key),
+            tile=self.tile,
+            threads=self.threads,
+            runtime=self.runtime,  # None: the default runtime
+            streams=self.ov_streams,
+        )
 
     @property
     def default_precision(self) -> str:

@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..core.errors import ConfigError, LesrcnnError, ServerBusyError
-from ..core.fileio import sha256_file
 from ..data import decode_image, encode_image
 from ..upscale.api import Upscaler
 from ..upscale.output import OutputOptions, upscale_pixels
@@ -111,18 +110,9 @@ class ModelPool:
             ModelError: a model is missing, unreadable or of another scale/precision.
         """
         for key in self.config.model_keys():
-            scale, precision = key
-            up = Upscaler(
-                scale,
-                precision,
-                model=self.config.models.get(key),
-                tile=self.config.tile,
-                threads=self.config.threads,
-                runtime=self.config.runtime,  # None: the default runtime
-                streams=self.config.ov_streams,
-            )
+            up = Upscaler.from_settings(self.config.settings(key))
             up.upscale(np.zeros((16, 16, 3), dtype=np.uint8))  # warm-up: allocate, JIT kernels
-            self._models[key] = LoadedModel(key, up, up.model_path, sha256_file(up.model_path))
+            self._models[key] = LoadedModel(key, up, up.model.path, up.model.sha256)
         self.ready.set()
 
     def runtimes(self) -> list[str]:

@@ -19,6 +19,7 @@ _FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 
 _CSP = (
@@ -44,5 +45,5 @@ async def _file(request: Request) -> Response:
 
 
 def page_routes() -> list[Route]:
-    """``GET /`` (the page) and its stylesheet and script."""
+    """``GET /`` (the page) and its stylesheet, script and icon."""
     return [Route(path, _file, methods=["GET"]) for path in _FILES]

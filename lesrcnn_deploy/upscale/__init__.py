@@ -12,8 +12,6 @@ from .batch import Job as Job
 from .batch import Outcome as Outcome
 from .batch import plan_jobs as plan_jobs
 from .batch import run_batch as run_batch
-from .models import default_model_path as default_model_path
-from .models import resolve_model as resolve_model
 from .tiling import receptive_field as receptive_field
 from .tiling import tile_windows as tile_windows
 from .tiling import tiled_forward as tiled_forward
@@ -24,10 +22,8 @@ __all__ = [
     "Job",
     "Outcome",
     "Upscaler",
-    "default_model_path",
     "plan_jobs",
     "receptive_field",
-    "resolve_model",
     "run_batch",
     "tile_windows",
     "tiled_forward",

@@ -10,16 +10,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..core.errors import ConfigError, ImageError
-from ..core.vocab import (
-    DEFAULT_TILES,
-    check_model_precision,
-    check_scale,
-    check_tile,
-    default_tile,
-)
+from ..core.errors import ImageError
+from ..core.vocab import DEFAULT_TILES, default_tile
+from ..models import InferenceSettings, ModelFile
 from ..runtime.base import Runner
-from .models import resolve_model
 from .tiling import receptive_field, tiled_forward
 
 __all__ = ["DEFAULT_TILES", "Upscaler"]
@@ -57,11 +51,13 @@ class Upscaler:
     whole-image output up to float rounding.
 
     Args:
-        scale: 2, 3 or 4.
-        precision: ``"int8"`` or ``"fp32"``; with ``model`` it must match the model's metadata.
-        model: explicit ``.onnx`` file; default: the int8 model shipped in the package, or the
-            fp32 export ``models_dir()/lesrcnn_x{S}.onnx`` (``lesrcnn-deploy export``; never
-            built here, see :func:`~lesrcnn_deploy.upscale.models.resolve_model`).
+        scale: 2, 3 or 4 (``None``: the ``model`` file's own).
+        precision: ``"int8"``, ``"fp32"`` or ``"bf16"`` (the fp32 model run in OpenVINO's
+            bf16); with ``model`` it must match the model's metadata (``None``: the file's own).
+        model: explicit ``.onnx`` file (or a model opened by
+            :func:`~lesrcnn_deploy.models.open_model`); default: the int8 model shipped in the
+            package, or the fp32 export (``lesrcnn-deploy export``; never built here, see
+            :func:`~lesrcnn_deploy.models.find`).
         tile: core tile size in LR pixels (>= 1), 0 for the whole image in one call, or None
             (default) for the default of the scale and the runtime that runs (:data:`DEFAULT_TILES`:
             256 at x2, 176 at x3, 128 at x4 on ONNX Runtime; twice that on OpenVINO).
@@ -75,7 +71,8 @@ class Upscaler:
         streams: OpenVINO only: inference streams, i.e. tiles or callers run at once, the
             threads split between them (the server's throughput mode); ``None``: one stream.
 
-    ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference.
+    ``precision="bf16"`` runs the fp32 model with OpenVINO's bf16 inference. The same settings
+    as one value: :meth:`from_settings` (:class:`~lesrcnn_deploy.models.InferenceSettings`).
 
     Raises:
         ConfigError: bad scale, precision, tile, overlap or threads.
@@ -84,48 +81,60 @@ class Upscaler:
 
     def __init__(
         self,
-        scale: int = 2,
-        precision: str = "int8",
+        scale: int | None = 2,
+        precision: str | None = "int8",
         *,
-        model: str | os.PathLike[str] | None = None,
+        model: str | os.PathLike[str] | ModelFile | None = None,
         tile: int | None = None,
         tile_overlap: int | None = None,
         threads: int | None = None,
         runtime: str | None = None,
         streams: int | None = None,
     ) -> None:
-        from ..core.vocab import check_runtime
+        settings = InferenceSettings.from_precision(
+            precision,
+            scale=scale,
+            model=model,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            threads=threads,
+            runtime=runtime,
+            streams=streams,
+        )
+        self._open(settings)
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings) -> Upscaler:
+        """The upscaler of ``settings`` (how the CLI, the service, Ray and video open one)."""
+        up = cls.__new__(cls)
+        up._open(settings)
+        return up
+
+    def _open(self, settings: InferenceSettings) -> None:
         from ..runtime.choice import resolve_runtime
         from ..runtime.dispatch import open_runner
 
-        self.scale = check_scale(scale)
-        if runtime is not None:
-            check_runtime(runtime)
-        self.precision = precision if precision == "bf16" else check_model_precision(precision)
-        if tile is not None:
-            check_tile(tile)
-        overlap = receptive_field(self.scale) if tile_overlap is None else tile_overlap
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
-            msg = f"tile_overlap must be an integer >= 0, got {tile_overlap!r}"
-            raise ConfigError(msg)
-        self.tile_overlap = overlap
-        model_precision = "fp32" if self.precision == "bf16" else self.precision
-        self.model_path: Path = resolve_model(self.scale, model_precision, model=model)
-        self.runtime_choice = resolve_runtime(  # model precision is resolve_model's check
-            self.model_path,
-            runtime,
-            precision="bf16" if self.precision == "bf16" else None,
-            threads=threads,
+        self.model: ModelFile = settings.open_model()
+        self.settings = settings.replace(scale=self.model.scale, precision=self.model.precision)
+        self.scale = self.model.scale
+        self.precision = self.settings.precision_word or self.model.precision
+        self.model_path: Path = self.model.path
+        self.tile_overlap: int = (
+            receptive_field(self.scale) if settings.tile_overlap is None else settings.tile_overlap
+        )
+        self.runtime_choice = resolve_runtime(
+            self.model, settings.runtime, compute=settings.compute, threads=settings.threads
         )
         self.runner: Runner = open_runner(
-            self.model_path,
-            threads=threads,
-            scale=self.scale,
+            self.model,
+            threads=settings.threads,
             choice=self.runtime_choice,
-            streams=streams,
+            streams=settings.streams,
         )
         self.tile: int = (
-            default_tile(self.scale, self.runtime_choice.runtime) if tile is None else tile
+            default_tile(self.scale, self.runtime_choice.runtime)
+            if settings.tile is None
+            else settings.tile
         )
 
     def __repr__(self) -> str:

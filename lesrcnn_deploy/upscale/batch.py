@@ -46,6 +46,7 @@ __all__ = [
     "Job",
     "Outcome",
     "check_job",
+    "check_plan",
     "output_name",
     "plan_jobs",
     "run_batch",
@@ -249,6 +250,44 @@ def plan_jobs(
     return jobs
 
 
+def check_plan(jobs: Sequence[Job], options: OutputOptions, *, ray: bool = False) -> None:
+    """Refuse a run whose options would do nothing or cannot be honoured: the rules every
+    front door applies before any work (the CLI, :func:`run_batch`,
+    :meth:`~lesrcnn_deploy.upscale.api.Upscaler.upscale_file`,
+    :func:`~lesrcnn_deploy.cluster.batch.run_batch_ray`).
+
+    * ``quality``/``lossless``/``strip_metadata`` apply to images: refused when every job is a
+      video (videos use ``crf``/``bitrate``);
+    * an image's output format must be writable here and take the encoding options given;
+    * GIF output is for animated inputs (a still image is written as PNG);
+    * on Ray: no output resizing or encoding options (local runs only).
+
+    Raises:
+        ConfigError: the one-line reason, naming the file where there is one.
+    """
+    if ray:
+        local_only = (
+            options.resizes or options.quality is not None or options.lossless
+        ) or options.strip_metadata
+        if local_only:
+            msg = (
+                "--outscale/--fit/--quality/--lossless/--strip-metadata apply to local runs, "
+                "not --ray"
+            )
+            raise ConfigError(msg)
+    encoding = options.quality is not None or options.lossless or options.strip_metadata
+    if jobs and all(j.kind == "video" for j in jobs) and encoding:
+        msg = "--quality/--lossless/--strip-metadata apply to images; videos use --crf/--bitrate"
+        raise ConfigError(msg)
+    for job in jobs:
+        if job.kind != "image":
+            continue
+        options.check_format(job.output.suffix)
+        if job.output.suffix.lower() == ".gif" and not is_animated(job.source):
+            msg = f"{job.source}: GIF output is for animated inputs (use png for a still)"
+            raise ConfigError(msg)
+
+
 def _is_gif(path: Path) -> bool:
     return path.suffix.lower() == ".gif" and path.is_file() and not path.name.startswith(".")
 
@@ -283,7 +322,8 @@ def run_batch(
         The :class:`BatchResult`; a failed job does not stop the run.
 
     Raises:
-        ConfigError: ``overwrite`` together with ``skip_existing``.
+        ConfigError: ``overwrite`` together with ``skip_existing``, or a plan
+            :func:`check_plan` refuses (before any work).
         KeyboardInterrupt: propagated after the current file; no partial file is left.
         LesrcnnError: model or runtime errors stop the run.
     """
@@ -292,6 +332,9 @@ def run_batch(
     if overwrite and skip_existing:
         msg = "choose either --overwrite or --skip-existing, not both"
         raise ConfigError(msg)
+    check_plan(jobs, options or OutputOptions())
+    if isinstance(upscaler, ScaleSet) and len(upscaler.scales) == 1:
+        upscaler.get(upscaler.scales[0])  # opened before the bar: its runtime note comes first
     sources = {job.source.resolve(): job for job in jobs}
     outcomes: list[Outcome] = []
     start = time.perf_counter()

@@ -35,30 +35,47 @@ function formatSeconds(s) {
   return `${m} min ${Math.round(s - 60 * m)} s`;
 }
 
-// A readable message for an API error (the server's JSON is {"error": ..., "status": ...}).
+// One sentence: first letter up, one full stop at the end (none added after ?, ! or .).
+function sentence(text) {
+  const t = String(text || "").trim().replace(/[\s.]+$/, "");
+  if (!t) return "";
+  const end = /[?!…]$/.test(t) ? "" : ".";
+  return t[0].toUpperCase() + t.slice(1) + end;
+}
+
+// A readable message for an API error (the server's JSON is {"error": ..., "status": ...}):
+// what happened and what to do, then the server's own words as a sentence of their own.
 function explain(status, text, retryAfter) {
-  const detail = text ? ` (server: ${text})` : "";
+  const detail = text ? ` Server: ${sentence(text)}` : "";
+  let what;
   switch (status) {
     case 401:
-      return "Access denied (401): this server needs an access token. Enter it in the " +
-        "“Access token” field above and try again." + detail;
+      what = "Access denied (401): this server needs an access token. Enter it in the " +
+        "“Access token” field above and try again.";
+      break;
     case 413:
-      return "File too large (413): the server refused it" +
+      what = "File too large (413): the server refused it" +
         (state.info ? `; it accepts up to ${formatBytes(state.info.max_body_bytes)} per ` +
-          `image and ${state.info.max_pixels.toLocaleString("en")} pixels` : "") + "." + detail;
+          `image and ${state.info.max_pixels.toLocaleString("en")} pixels.` : ".");
+      break;
     case 415:
-      return "Unsupported format (415): the server cannot read this file or write the chosen " +
-        "format. Use PNG, JPEG, WebP, BMP or TIFF images, or a common video file." + detail;
+      what = "Unsupported format (415): the server cannot read this file or write the chosen " +
+        "format. Use PNG, JPEG, WebP, BMP or TIFF images, or a common video file.";
+      break;
     case 429:
-      return "Too many jobs waiting (429): try again in a moment." + detail;
+      what = "Too many jobs waiting (429): try again in a moment.";
+      break;
     case 503:
-      return "Server busy (503): " + (retryAfter ? `try again in ${retryAfter} s.` :
-        "try again shortly.") + detail;
+      what = "Server busy (503): " + (retryAfter ? `try again in ${retryAfter} s.` :
+        "try again shortly.");
+      break;
     case 400:
-      return "The server could not use this file (400)." + detail;
+      what = "The server could not use this file or these options (400).";
+      break;
     default:
-      return `The server answered ${status}.` + detail;
+      what = `The server answered ${status}.`;
   }
+  return what + detail;
 }
 
 async function apiError(response) {
@@ -143,7 +160,7 @@ async function next() {
   } catch (err) {
     const message = err && err.name === "AbortError" ? "Cancelled." : String(err.message || err);
     showError(`${work.file.name}: ${message}`);
-    setItem(work.item, "failed: " + message.split(" (server:")[0]);
+    setItem(work.item, "failed: " + message.split(" Server: ")[0]);
   } finally {
     hideProgress();
     next();
@@ -189,9 +206,37 @@ function hideProgress() {
   state.cancel = null;
 }
 
-function outputName(file, ext) {
+// The output size asked for: {} (the model's scale), {outscale} or {fit}; what the query sends
+// and the tag of the file name, as the CLI names it (`_x1.5`, `_fit1920x1080`).
+function sizeRequest() {
+  const mode = $("size-mode").value;
+  if (mode === "outscale") {
+    const f = Number($("outscale").value);
+    if (!(f > 0 && f <= 16)) throw new Error("The factor must be a number above 0 and at most 16.");
+    const g = String(Number(f.toPrecision(6))); // as Python's %g
+    return { query: { outscale: g }, tag: `x${g}` };
+  }
+  if (mode === "fit") {
+    const m = /^\s*(\d+)\s*[xX×]\s*(\d+)\s*$/.exec($("fit-size").value);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+      throw new Error("The box must be a width and a height in pixels, such as 1920x1080.");
+    }
+    const box = `${Number(m[1])}x${Number(m[2])}`;
+    return { query: { fit: box }, tag: `fit${box}` };
+  }
+  return { query: { scale: $("scale").value }, tag: `x${$("scale").value}` };
+}
+
+function showSizeMode() {
+  const mode = $("size-mode").value;
+  $("outscale-box").hidden = mode !== "outscale";
+  $("fit-box").hidden = mode !== "fit";
+  $("scale").disabled = mode !== "scale"; // otherwise the smallest loaded scale reaching it
+}
+
+function outputName(file, ext, tag) {
   const stem = file.name.replace(/\.[^.]+$/, "") || "result";
-  return `${stem}_x${$("scale").value}.${ext}`;
+  return `${stem}_${tag}.${ext}`;
 }
 
 function downloadLink(url, name, text) {
@@ -206,21 +251,23 @@ function downloadLink(url, name, text) {
 // ---------------------------------------------------------------- images
 
 async function runImage(file, item) {
-  const scale = $("scale").value;
+  const size = sizeRequest();
   const precision = $("precision").value;
   const fmt = $("format").value;
   const controller = new AbortController();
   const started = performance.now();
+  const what = size.query.scale ? `×${size.query.scale}` : size.query.outscale ?
+    `×${size.query.outscale}` : `to fit ${size.query.fit}`;
   const tick = () => {
     const s = (performance.now() - started) / 1000;
-    progress(`Upscaling ${file.name} ×${scale} (${precision})…`, null, `${s.toFixed(1)} s`,
+    progress(`Upscaling ${file.name} ${what} (${precision})…`, null, `${s.toFixed(1)} s`,
       () => controller.abort());
   };
   tick();
   setItem(item, "upscaling…");
   const timer = setInterval(tick, 200);
   let response;
-  const query = new URLSearchParams({ scale, precision, format: fmt });
+  const query = new URLSearchParams({ ...size.query, precision, format: fmt });
   for (let attempt = 1; ; attempt++) {
     try {
       response = await fetch(`/v1/upscale?${query}`, {
@@ -250,15 +297,19 @@ async function runImage(file, item) {
   clearInterval(timer);
   progress(`Drawing the comparison for ${file.name}…`, null, "", null);
   const seconds = (performance.now() - started) / 1000;
-  const name = outputName(file, fmt);
+  const name = outputName(file, fmt, size.tag);
   const afterUrl = URL.createObjectURL(blob);
-  const beforeUrl = await bicubicUrl(file, Number(scale));
+  const out = await createImageBitmap(blob);
+  const beforeUrl = await bicubicUrl(file, out.width, out.height);
+  out.close();
   const facts = factsFrom(response.headers, {
     "Output": null,
     "Round trip": formatSeconds(seconds),
     "Result size": formatBytes(blob.size),
   });
-  const show = () => showComparison(file.name, beforeUrl, afterUrl, name, facts, scale);
+  const label = size.query.scale ? `×${size.query.scale}` : size.query.outscale ?
+    `×${size.query.outscale}` : `fit ${size.query.fit}`;
+  const show = () => showComparison(file.name, beforeUrl, afterUrl, name, facts, label);
   await show();
   const again = document.createElement("button");
   again.type = "button";
@@ -281,7 +332,8 @@ function factsFrom(headers, extra) {
 
 // Bicubic upscale in the browser (Keys kernel, a = -0.5, as MATLAB's and Pillow's bicubic),
 // separable, pixel centres aligned, edges clamped: the "before" side of the comparison.
-function cubicWeights(inLen, outLen, scale) {
+function cubicWeights(inLen, outLen) {
+  const scale = outLen / inLen;
   const a = -0.5;
   const k = (x) => {
     x = Math.abs(x);
@@ -303,11 +355,9 @@ function cubicWeights(inLen, outLen, scale) {
   return [idx, wts];
 }
 
-function bicubic(src, w, h, scale) {
-  const W = w * scale;
-  const H = h * scale;
-  const [xi, xw] = cubicWeights(w, W, scale);
-  const [yi, yw] = cubicWeights(h, H, scale);
+function bicubic(src, w, h, W, H) {
+  const [xi, xw] = cubicWeights(w, W);
+  const [yi, yw] = cubicWeights(h, H);
   const mid = new Float32Array(W * h * 4); // horizontal pass
   for (let y = 0; y < h; y++) {
     const row = y * w * 4;
@@ -333,14 +383,14 @@ function bicubic(src, w, h, scale) {
   return new ImageData(out, W, H);
 }
 
-async function bicubicUrl(file, scale) {
+async function bicubicUrl(file, W, H) {
   const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   const w = bitmap.width;
   const h = bitmap.height;
   const canvas = document.createElement("canvas");
-  const big = w * h * scale * scale > 16e6; // very large: the browser's own smooth scaling
-  canvas.width = big ? w * scale : w;
-  canvas.height = big ? h * scale : h;
+  const big = W * H > 16e6 || W < w || H < h; // very large or smaller: the browser's own scaling
+  canvas.width = big ? W : w;
+  canvas.height = big ? H : h;
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   if (big) {
     ctx.imageSmoothingQuality = "high";
@@ -348,9 +398,9 @@ async function bicubicUrl(file, scale) {
   } else {
     ctx.drawImage(bitmap, 0, 0);
     const pixels = ctx.getImageData(0, 0, w, h).data;
-    canvas.width = w * scale;
-    canvas.height = h * scale;
-    ctx.putImageData(bicubic(pixels, w, h, scale), 0, 0);
+    canvas.width = W;
+    canvas.height = H;
+    ctx.putImageData(bicubic(pixels, w, h, W, H), 0, 0);
   }
   bitmap.close();
   const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
@@ -370,8 +420,8 @@ function loaded(img, url) {
 async function showComparison(name, beforeUrl, afterUrl, fileName, facts, scale) {
   const before = $("before");
   const after = $("after");
-  before.alt = `${name}: bicubic upscale ×${scale} of the input (left of the line)`;
-  after.alt = `${name}: LESRCNN ×${scale} output (right of the line)`;
+  before.alt = `${name}: bicubic upscale ${scale} of the input (left of the line)`;
+  after.alt = `${name}: LESRCNN ${scale} output (right of the line)`;
   await Promise.all([loaded(before, beforeUrl), loaded(after, afterUrl)]);
   $("result-name").textContent = name;
   const link = $("download");
@@ -535,7 +585,7 @@ async function runVideo(file, item) {
   const url = URL.createObjectURL(blob);
   const seconds = (performance.now() - started) / 1000;
   const frames = `${view.progress.done} frames`;
-  const link = downloadLink(url, outputName(file, container), "Download video");
+  const link = downloadLink(url, outputName(file, container, `x${scale}`), "Download video");
   link.dataset.job = job.id;
   setItem(item, `done: ${frames} in ${formatSeconds(seconds)}, ${formatBytes(blob.size)}` +
     ` · ${RUNTIME_NAMES[result.headers.get("X-Runtime")] || ""}` +
@@ -570,6 +620,8 @@ function setupInput() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("size-mode").addEventListener("change", showSizeMode);
+  showSizeMode();
   setupInput();
   setupStage();
   loadInfo();
