@@ -283,3 +283,68 @@ def test_killed_node_loses_no_image(cluster: tuple[str, dict[str, str]], tmp_pat
     assert not list(out.glob(".*"))
     for name in names:
         assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_killed_node_loses_no_segment(
+    cluster: tuple[str, dict[str, str]], tmp_path: Path, random_fp32: Path
+) -> None:
+    """A video's segments on two nodes (a fresh second node: the test above killed the first
+    one's raylet); its raylet killed once a segment is done: every segment is still made
+    (retried on the head), and the output equals the local segmented run's frame for frame."""
+    pytest.importorskip("av")
+    from test_video_segments import assert_same_output, make_rich_clip
+
+    from lesrcnn_deploy.video.segments import plan_segments
+
+    address, env = cluster
+    src = make_rich_clip(tmp_path, ".mkv", frames=60)
+    total = len(plan_segments(src, 1.0).segments)
+    args = ["upscale", str(src), "--model", str(random_fp32), "--threads", "1", "--runtime", "ort"]
+    args += ["--codec", "ffv1", "--segment-seconds", "1"]
+    local = _cli([*args, "--output", str(tmp_path / "local.mkv")], env, JOB_TIMEOUT_S)
+    assert local.returncode == 0, local.stderr[-2000:]
+    out = tmp_path / "ray.mkv"
+    work = tmp_path / ".ray.mkv.parts"
+    nodes: list[_Node] = []
+    try:
+        worker = _start(
+            [f"--address={address}", "--node-ip-address=127.0.0.1", *_node_ports(_free_ports(6))],
+            tmp_path / "worker2.log",
+            env,
+            nodes,
+        )
+        raylet = next(k for k in worker.descendants() if k.name() == "raylet")
+        cmd = [sys.executable, "-m", "lesrcnn_deploy", *args, "--output", str(out)]
+        job = subprocess.Popen(
+            [*cmd, "--ray", address],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            done_at_kill = -1
+            deadline = time.monotonic() + JOB_TIMEOUT_S
+            while time.monotonic() < deadline and job.poll() is None:
+                done = len(list(work.glob("seg_*.json")))
+                if done:  # under way: kill the second node's raylet
+                    raylet.kill()
+                    done_at_kill = done
+                    break
+                time.sleep(0.02)
+            stdout, stderr = job.communicate(timeout=JOB_TIMEOUT_S)
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait(10)
+    finally:
+        for node in nodes:
+            node.stop()
+    print(f"raylet killed with {done_at_kill}/{total} segment(s) done; {stdout.strip()}")
+    assert 0 < done_at_kill < total, f"the kill did not land mid-job ({done_at_kill}/{total})"
+    assert job.returncode == 0, stderr[-3000:]
+    assert f"{total} segment(s))" in stdout and "resumed" not in stdout, stdout
+    plan = re.search(r"(\d+) actor\(s\) x 1 CPU on (\d+) node\(s\)", stderr)
+    assert plan and int(plan[1]) >= 2 and int(plan[2]) >= 2, stderr[-3000:]  # both nodes took part
+    assert_same_output(out, tmp_path / "local.mkv")
+    assert not work.exists()

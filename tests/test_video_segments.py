@@ -149,6 +149,32 @@ def test_segmented_equals_single_pass(tmp_path: Path, ext: str, codec: str, crf:
     assert not work_folder_for(tmp_path / f"seg{ext}").exists()  # a finished job cleans up
 
 
+def test_hdr_metadata_and_colour_tags_in_every_segment(tmp_path: Path) -> None:
+    from test_video_keep import HDR_IN, MASTER, _video, pattern
+
+    from lesrcnn_deploy.video.hdr import read_hdr
+
+    src = tmp_path / "hdr.mkv"
+    ffmpeg(*pattern("64x48", seconds=2), "-c:v", "libx265", "-pix_fmt", "yuv420p10le",
+           "-x265-params",
+           f"log-level=error:keyint=5:min-keyint=5:master-display={MASTER}:max-cll=1000,400",
+           "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+           src)  # fmt: skip
+    dst = tmp_path / "out.mkv"
+    res = upscale_video(src, dst, upscaler=Nearest2(), segment_seconds=1.0, progress=False)
+    assert res.segments == 2 and res.notes == () and res.frames == 10
+    out = _video(dst)
+    assert out["hdr"] == HDR_IN and out["tags"] == (9, 16, 9) and out["pix_fmt"] == "yuv420p10le"
+    with av.open(str(dst)) as c:  # each segment's first frame carries it (its own SEI)
+        keys = [read_hdr(f) for f in c.decode(c.streams.video[0]) if f.key_frame]
+    assert len(keys) >= 2 and all(k == HDR_IN for k in keys)
+    res = upscale_video(
+        src, tmp_path / "ffv1.mkv", upscaler=Nearest2(), codec="ffv1", segment_seconds=1.0,
+        progress=False,
+    )  # fmt: skip
+    assert len(res.notes) == 1 and "HDR" in res.notes[0] and "ffv1" in res.notes[0]
+
+
 def test_lossy_segments_close_to_single_pass(tmp_path: Path) -> None:
     src = make_rich_clip(tmp_path, ".mkv")
     kw: dict[str, Any] = {"upscaler": Nearest2(), "progress": False}  # libx264 crf 18
@@ -276,3 +302,16 @@ def test_cli_segment_options(
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mkv") == [
         "b.mkv", "clip.mkv", "clip_x2.mkv",
     ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_bench_long_video_rows(random_fp32: Path) -> None:
+    from lesrcnn_deploy.bench.long_video import bench_long_video
+
+    r = bench_long_video(random_fp32, size=(64, 48), seconds=4, fps=5, threads=1, ray=False)
+    assert set(r["runs"]) == {"single pass", "segmented"} and r["projection"] is None
+    assert all(run["frames"] == 20 and run["fps"] > 0 for run in r["runs"].values())
+    s, res = r["segmented"], r["resume"]
+    assert s["segments"] == 4 and s["segment_s"] > 0 and s["join_s"] > 0
+    assert 2 <= res["resumed_segments"] < 4 and res["resumed_frames"] == 5 * res["resumed_segments"]
+    assert res["rerun_s"] > 0 and "| segmented |" in r["markdown"] and "Resume" in r["markdown"]

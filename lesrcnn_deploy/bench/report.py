@@ -275,6 +275,8 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
     ]
     if res.video:
         out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
+        if res.video.get("long"):
+            out += ["### Long videos: segments, resume, Ray", "", res.video["long"]["markdown"], ""]
     if res.outscale:
         out += ["## Any output size", "", res.outscale["markdown"], ""]
     if res.plots or res.visuals:

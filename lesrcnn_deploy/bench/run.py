@@ -161,8 +161,9 @@ def _with_openvino(runtime: str) -> bool:
 
 def _video(run: _Run) -> dict[str, Any]:
     """The "Video" section (x2 int8 on the default runtime and on ONNX Runtime, and the raw frame
-    rate of each runtime; fp32 per frame is the speed table's x2 720p row); a note instead when
-    PyAV is not installed."""
+    rate of each runtime; fp32 per frame is the speed table's x2 720p row; long videos: single
+    pass vs segmented vs Ray, resume, :mod:`.long_video`); a note instead when PyAV is not
+    installed."""
     from ..core.errors import MissingExtraError
     from .video import bench_video
 
@@ -171,7 +172,7 @@ def _video(run: _Run) -> dict[str, Any]:
     runtimes: tuple[str | None, ...] = (None, "ort") if run.with_ov else ("ort",)
     raw = ("ort", "openvino") if run.with_ov else ("ort",)
     try:
-        return bench_video(
+        out = bench_video(
             {"int8": int8.path},
             threads=run.cfg.threads,
             runtimes=runtimes,
@@ -180,6 +181,11 @@ def _video(run: _Run) -> dict[str, Any]:
         )
     except MissingExtraError as exc:
         return {"skipped": f"Not measured: {exc}"}
+    from .long_video import bench_long_video
+
+    ray = importlib.util.find_spec("ray") is not None
+    out["long"] = bench_long_video(int8.path, threads=run.cfg.threads, ray=ray)
+    return out
 
 
 class _Laps:

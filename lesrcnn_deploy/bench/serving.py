@@ -11,8 +11,8 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
   serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
-* Ray: ``upscale DIR --ray`` vs ``upscale DIR`` (both as CLI subprocesses, wall time including
-  start-up, and the in-job time the command reports).
+* Ray: the folder job on Ray vs the local batch, on two folder sizes, each side's job time fitted
+  as a fixed cost plus a marginal cost per image (Ray's start-up timed apart).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class ServingBenchConfig:
         workers: server inference workers; each runs ONNX Runtime with 1 thread.
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
         ray: also run the Ray folder job comparison (needs the ``ray`` extra).
-        ray_images: images in the folder of the Ray comparison.
+        ray_images: the two folder sizes of the Ray comparison (fixed and marginal cost are
+            fitted from them).
         runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
@@ -71,7 +72,7 @@ class ServingBenchConfig:
     workers: int = 2
     max_queue: int = 8
     ray: bool = True
-    ray_images: int = 6
+    ray_images: tuple[int, int] = (16, 48)
     runtimes: bool = True
 
 
@@ -150,66 +151,77 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     return {"levels": rows, "overload": overload}
 
 
-_SUMMARY = re.compile(r"done (\d+), skipped (\d+), failed (\d+) \(([\d.]+) s\)")
 _RAN_ON = re.compile(r"runtime: (ONNX Runtime|OpenVINO)")
 _RUNTIME_IDS = {"ONNX Runtime": "ort", "OpenVINO": "openvino"}
 
 
-def _run_cli(args: list[str]) -> tuple[float, float, int, str]:
-    """``(wall s, in-job s, images done, stderr)`` of one CLI run."""
-    t = time.perf_counter()
-    cp = subprocess.run(
-        [sys.executable, "-m", "lesrcnn_deploy", *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    wall = time.perf_counter() - t
-    m = _SUMMARY.search(cp.stdout + cp.stderr)
-    if cp.returncode != 0 or m is None:
-        msg = f"serving bench: {' '.join(args[:2])} failed ({cp.returncode}): {cp.stderr[-300:]}"
-        raise BenchError(msg)
-    return wall, float(m.group(4)), int(m.group(1)), cp.stderr
-
-
 def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
-    """The Ray folder job on the default runtime (each actor resolves it), then the local command
-    on the runtime the actors reported; outputs compared byte for byte."""
+    """The Ray folder job (local Ray, actors sized to fit, the default runtime each actor
+    resolves) on two folder sizes, then the local batch on the runtime the actors reported;
+    outputs compared byte for byte. In this process: Ray starts once (timed apart), the local
+    model loads once. Each side's job time is fitted as ``fixed + marginal x images``."""
+    from ..cluster.batch import run_batch_ray
+    from ..cluster.connect import connect_ray
+    from ..models import InferenceSettings
+    from ..upscale.api import Upscaler
+    from ..upscale.batch import plan_jobs, run_batch
+
+    settings = InferenceSettings(scale=2, precision=None, model=Path(cfg.int8))
+    small, large = cfg.ray_images
+    jobs_s: dict[str, dict[int, float]] = {"local": {}, "ray": {}}
+    runtimes: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
-        folder = Path(tmp) / "in"
         rng = np.random.default_rng(0)
-        for i in range(cfg.ray_images):
-            img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
-            save_image(folder / f"im{i:03d}.png", img)
-        common = [str(folder), "--scale", "2", "--model", str(cfg.int8), "--quiet"]
-        ray_wall, ray_job, n_ray, ray_err = _run_cli(
-            ["upscale", *common, "--output", f"{tmp}/ray", "--ray", "--threads", "1"]
-        )
-        ran = sorted({_RUNTIME_IDS[name] for name in _RAN_ON.findall(ray_err)})
-        if len(ran) != 1:
-            msg = f"serving bench: the Ray actors ran on {ran or 'no named runtime'}"
+        for n in (small, large):
+            for i in range(n):
+                img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
+                save_image(Path(tmp) / f"in{n}" / f"im{i:03d}.png", img)
+        t = time.perf_counter()
+        ray = connect_ray(None)
+        start_s = time.perf_counter() - t
+        try:
+            for n in (small, large):
+                jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"ray{n}")
+                res = run_batch_ray(jobs, settings, progress=False)
+                if not res.ok:
+                    msg = f"serving bench: the Ray folder job failed: {res.summary()}"
+                    raise BenchError(msg)
+                jobs_s["ray"][n] = res.seconds
+                runtimes |= {_RUNTIME_IDS[m] for m in _RAN_ON.findall(" ".join(res.runtimes))}
+                plan = res.plan.summary if res.plan is not None else ""
+        finally:
+            ray.shutdown()
+        if len(runtimes) != 1:
+            msg = f"serving bench: the Ray actors ran on {sorted(runtimes) or 'no named runtime'}"
             raise BenchError(msg)
-        runtime = ran[0]
-        local_wall, local_job, n, _ = _run_cli(
-            ["upscale", *common, "--output", f"{tmp}/local", "--runtime", runtime]
-        )
-        local_files = sorted((Path(tmp) / "local").glob("*.png"))
-        ray_files = sorted((Path(tmp) / "ray").glob("*.png"))
-        same = [p.name for p in local_files] == [p.name for p in ray_files] and all(
-            a.read_bytes() == b.read_bytes() for a, b in zip(local_files, ray_files, strict=True)
-        )
-    return {
-        "images": cfg.ray_images,
+        runtime = runtimes.pop()
+        up = Upscaler.from_settings(settings.replace(runtime=runtime))
+        same = True
+        for n in (small, large):
+            jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"local{n}")
+            jobs_s["local"][n] = run_batch(up, jobs, progress=False).seconds
+            for j in jobs:
+                ray_out = Path(tmp) / f"ray{n}" / j.output.name
+                same = same and ray_out.read_bytes() == j.output.read_bytes()
+    out: dict[str, Any] = {
+        "images": [small, large],
         "size": cfg.size,
         "runtime": runtime,
-        "local": {"wall_s": local_wall, "job_s": local_job, "images_per_s": n / local_job},
-        "ray": {"wall_s": ray_wall, "job_s": ray_job, "images_per_s": n_ray / ray_job},
-        "ray_s_per_image": ray_job / max(n_ray, 1),
-        "overhead_wall_s": ray_wall - local_wall,
-        "identical_outputs": same,
+        "ray_start_s": start_s,
+        "plan": plan,
     }
+    for name, by_n in jobs_s.items():
+        marginal = (by_n[large] - by_n[small]) / (large - small)
+        out[name] = {
+            "job_s": {str(n): v for n, v in by_n.items()},
+            "fixed_s": by_n[small] - marginal * small,
+            "marginal_s_per_image": marginal,
+        }
+    out["marginal_ratio"] = out["ray"]["marginal_s_per_image"] / max(
+        1e-9, out["local"]["marginal_s_per_image"]
+    )
+    out["identical_outputs"] = same
+    return out
 
 
 def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
@@ -291,27 +303,30 @@ def format_serving(res: dict[str, Any]) -> str:
 
         lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
     ray = res.get("ray")
-    if ray:
+    if ray and "marginal_ratio" in ray:
+        small, large = ray["images"]
+        rt = ray.get("runtime", "ort")
         lines += [
             "",
-            f"Folder job, {ray['images']} images {ray['size']}x{ray['size']} -> x2 int8 "
-            "(`upscale DIR --ray --threads 1` on the default runtime, local Ray on this machine, "
-            f"vs `upscale DIR --runtime {ray.get('runtime', 'ort')}`, the runtime the actors "
-            "reported):",
+            f"Folder job, {small} and {large} images {ray['size']}x{ray['size']} -> x2 int8: "
+            f"the Ray folder job (local Ray started once in {ray['ray_start_s']:.1f} s, "
+            f"{ray['plan']}, the default runtime) vs the local batch on the runtime the actors "
+            f"reported ({rt}, model loaded once); each side's job time fitted as fixed + "
+            "marginal x images:",
             "",
-            "| Command | Wall incl. start-up (s) | Job (s) | Images/s (job) |",
-            "|---|---:|---:|---:|",
+            f"| Command | Job {small} (s) | Job {large} (s) | Fixed (s) | Marginal (s/image) |",
+            "|---|---:|---:|---:|---:|",
         ]
         for name, key in (("local", "local"), ("--ray", "ray")):
             r = ray[key]
             lines.append(
-                f"| {name} | {r['wall_s']:.1f} | {r['job_s']:.1f} | {r['images_per_s']:.2f} |"
+                f"| {name} | {r['job_s'][str(small)]:.1f} | {r['job_s'][str(large)]:.1f} | "
+                f"{r['fixed_s']:.1f} | {r['marginal_s_per_image']:.3f} |"
             )
         same = "identical" if ray["identical_outputs"] else "DIFFERENT"
-        per_image = ray.get("ray_s_per_image", ray["ray"]["job_s"] / max(ray["images"], 1))
         lines += [
             "",
-            f"Ray per image: {per_image:.2f} s on {ray.get('runtime', 'ort')}; Ray overhead "
-            f"{ray['overhead_wall_s']:.1f} s wall; outputs {same}.",
+            f"Ray's marginal cost per image: {ray['marginal_ratio']:.2f}x local's (rows grouped "
+            f"into batches of about a second of work); outputs {same}.",
         ]
     return "\n".join(lines) + "\n"

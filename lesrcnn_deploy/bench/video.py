@@ -34,8 +34,10 @@ def make_test_clip(
     seconds: float = 0.8,
     fps: int = 10,
     seed: int = 0,
+    keyint: int | None = None,
 ) -> Path:
-    """Write an H.264 (CRF 18) + mono AAC clip of ``size`` (W, H): smooth moving colour blocks."""
+    """Write an H.264 (CRF 18) + mono AAC clip of ``size`` (W, H): smooth moving colour blocks;
+    ``keyint``: a keyframe every that many frames (default: x264's, 250 or at scene cuts)."""
     from ..video.probe import import_av
 
     av = import_av()
@@ -46,7 +48,8 @@ def make_test_clip(
     big = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))
     p = Path(path)
     with av.open(str(p), "w") as c:
-        v = c.add_stream("libx264", rate=fps, options={"crf": "18"})
+        opts = {"crf": "18"} if keyint is None else {"crf": "18", "g": str(keyint)}
+        v = c.add_stream("libx264", rate=fps, options=opts)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         a = c.add_stream("aac", rate=16000)
         a.layout = "mono"

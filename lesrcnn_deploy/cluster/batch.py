@@ -19,10 +19,16 @@ on the restarted or another actor: Ray Data's actor pools default to ``max_resta
 ``tests/test_cluster_ray.py`` checks by killing an actor mid-job. A retried row just rewrites its
 output atomically. On a cluster every node must see the model and the input and
 output folders at the same paths (a shared file system).
+
+Rows are groups of images of about a second of work each (:mod:`.grouping`, from the image sizes):
+Ray Data's per-batch scheduling cost is then paid once per second of work instead of once per
+image. A retried row (its actor died) runs its whole group again, each output rewritten
+atomically.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -39,6 +45,7 @@ from ..models import InferenceSettings
 from ..upscale.batch import BatchResult, Job, Outcome, check_job, check_plan, upscale_job
 from ..upscale.output import OutputOptions
 from .connect import connect_ray
+from .grouping import group_jobs
 from .resources import ActorPlan, node_cpus, plan_actors
 
 __all__ = ["RayBatchResult", "UpscaleActor", "run_batch_ray"]
@@ -59,15 +66,18 @@ class UpscaleActor:
         self.max_pixels = max_pixels
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the rows ``{"index", "source", "output"}``; return ``{"index", "status", ...}``."""
-        statuses, reasons = [], []
-        for source, output in zip(batch["source"], batch["output"], strict=True):
-            job = Job(Path(str(source)), Path(str(output)))
-            outcome = upscale_job(self.upscaler, job, max_pixels=self.max_pixels)
-            statuses.append(outcome.status)
-            reasons.append(outcome.reason)
+        """Run the rows ``{"jobs": JSON [[index, source, output], ...]}`` (a group of images,
+        :mod:`.grouping`); return one row per image ``{"index", "status", "reason", ...}``."""
+        indices, statuses, reasons = [], [], []
+        for group in batch["jobs"]:
+            for index, source, output in json.loads(str(group)):
+                job = Job(Path(source), Path(output))
+                outcome = upscale_job(self.upscaler, job, max_pixels=self.max_pixels)
+                indices.append(int(index))
+                statuses.append(outcome.status)
+                reasons.append(outcome.reason)
         return {
-            "index": np.asarray(batch["index"]),
+            "index": np.asarray(indices),
             "status": np.asarray(statuses, dtype=object),
             "reason": np.asarray(reasons, dtype=object),
             "pid": np.full(len(statuses), os.getpid()),
@@ -159,16 +169,24 @@ def run_batch_ray(
     plan = None
     if todo:
         # the model is found (and checked) once, on the driver; every actor runs that record
-        settings = settings.replace(model=settings.open_model())
+        record = settings.open_model()
+        settings = settings.replace(model=record)
         ray = connect_ray(
             address, num_cpus=num_cpus, object_store_memory=object_store_memory, what="--ray"
         )
         plan = plan_actors(
             node_cpus(ray), cpus=settings.threads, default_cpus=DEFAULT_THREADS, actors=actors
         )
-        rows = [
-            {"index": i, "source": str(jobs[i].source), "output": str(jobs[i].output)} for i in todo
-        ]
+        precision = "bf16" if settings.compute == "bf16" else record.precision
+        groups = group_jobs(
+            [jobs[i].source for i in todo], precision=precision, cpus=plan.cpus, actors=plan.actors
+        )
+        rows = []
+        for group in groups:
+            members = [
+                (todo[k], str(jobs[todo[k]].source), str(jobs[todo[k]].output)) for k in group
+            ]
+            rows.append({"jobs": json.dumps(members)})
         ray.data.DataContext.get_current().enable_progress_bars = progress
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         results = ds.map_batches(
@@ -176,7 +194,7 @@ def run_batch_ray(
             batch_size=1,
             fn_constructor_args=(settings.replace(threads=plan.cpus),),
             fn_constructor_kwargs={"max_pixels": max_pixels},
-            compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(todo))),
+            compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(rows))),
             num_cpus=plan.cpus,
         ).take_all()
         for row in results:

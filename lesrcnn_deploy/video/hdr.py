@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["HDR_ENCODERS", "HdrMetadata", "hdr_encoder_options", "read_hdr"]
+__all__ = ["HDR_ENCODERS", "HdrMetadata", "hdr_encoder_options", "hdr_note", "read_hdr"]
 
 HDR_ENCODERS: tuple[str, ...] = ("libx264", "libx265", "libsvtav1")
 """Encoders that can write the mastering display and content light level metadata."""
@@ -110,3 +110,11 @@ def hdr_encoder_options(codec: str, hdr: HdrMetadata, *, options: dict[str, str]
         return dict(options)
     given = options.get(key, "")
     return {**options, key: ":".join(p for p in (given, *params) if p)}
+
+
+def hdr_note(codec: str) -> str:
+    """The note of a run whose input has HDR static metadata that ``codec`` cannot write."""
+    return (
+        f"HDR mastering display / content light level metadata not written: {codec} has no "
+        f"option for it (use {' or '.join(HDR_ENCODERS)})"
+    )

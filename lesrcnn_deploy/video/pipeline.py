@@ -28,7 +28,7 @@ from ..core.errors import VideoError
 from .checks import check_complete, reason
 from .encoder import EncoderSettings, choose_codec, container_format
 from .engine import FrameFn, PipelineStats, StreamingEngine
-from .hdr import HDR_ENCODERS
+from .hdr import hdr_note
 from .probe import first_frame, import_av, open_input, pick_video_stream
 from .streams import add_copied_streams, add_video_stream, copy_chapters, tags
 
@@ -112,10 +112,7 @@ def run_pipeline(
         )
         stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
         if enc.hdr.present and not enc.hdr_written:
-            stats.notes.append(
-                f"HDR mastering display / content light level metadata not written: "
-                f"{codec_name} has no option for it (use {' or '.join(HDR_ENCODERS)})"
-            )
+            stats.notes.append(hdr_note(codec_name))
         copies, stats.dropped_streams = add_copied_streams(out, inp, skip=vin.index, fmt=fmt)
         stats.copied_packets = {s.index: 0 for s in copies.values()}
         out.metadata.update(tags(inp.metadata))

@@ -33,6 +33,8 @@ class VideoResult:
         segments: segments of a segmented run (0: one pass).
         resumed: segments an earlier, interrupted run had finished (taken from the work folder).
         resumed_frames: the frames of those segments (the wall time covers the rest only).
+        segment_s: wall time of each segment this run made (where it ran), s.
+        join_s: wall time of the join and final mux, s.
     """
 
     source: Path
@@ -53,6 +55,8 @@ class VideoResult:
     segments: int = 0
     resumed: int = 0
     resumed_frames: int = 0
+    segment_s: tuple[float, ...] = ()
+    join_s: float = 0.0
 
     @property
     def fps(self) -> float:

@@ -27,7 +27,7 @@ from ..core.fileio import atomic_path
 from .checks import check_complete
 from .encoder import choose_codec
 from .engine import FrameFn
-from .hdr import HDR_ENCODERS
+from .hdr import HDR_ENCODERS, hdr_note
 from .join import join_segments
 from .probe import open_input, pick_video_stream
 from .result import VideoResult
@@ -46,15 +46,15 @@ def run_one_segment(
     job: SegmentJob, segment: Segment, *, frame_fn: FrameFn, work: WorkFolder, bar: Any = None
 ) -> SegmentRecord:
     """Encode ``segment`` into the work folder (atomically) and record it; its record."""
+    t0 = time.perf_counter()
     with work.write_part(segment.index) as tmp:
         stats = encode_segment(job, segment, frame_fn=frame_fn, dst=tmp, bar=bar)
     codec = stats.codec
     if segment.index == 0 and _hdr_dropped(job, codec):
-        stats.notes.append(
-            f"HDR mastering display / content light level metadata not written: {codec} has no "
-            f"option for it (use {' or '.join(HDR_ENCODERS)})"
-        )
-    record = record_of(work.part(segment.index), index=segment.index, stats=stats)
+        stats.notes.append(hdr_note(codec))
+    part = work.part(segment.index)
+    wall = time.perf_counter() - t0
+    record = record_of(part, index=segment.index, stats=stats, wall_s=wall)
     work.save(record)
     return record
 
@@ -153,9 +153,11 @@ def run_segmented(
             end_pts=records[-1].end_pts,
         )
     fmt = job.fmt
+    t_join = time.perf_counter()
     with atomic_path(dst) as tmp:
         parts = [work.part(s.index) for s in plan.segments]
         joined = join_segments(src, parts, dst=tmp, fmt=fmt, end_pts=records[-1].end_pts)
+    join_s = time.perf_counter() - t_join
     work.remove()
     ran = [r for r in records if r.index not in resumed]
     first = records[0]
@@ -178,4 +180,6 @@ def run_segmented(
         segments=len(records),
         resumed=len(resumed),
         resumed_frames=sum(r.frames for r in resumed.values()),
+        segment_s=tuple(r.wall_s for r in ran),
+        join_s=join_s,
     )

@@ -45,6 +45,7 @@ class SegmentRecord:
         pix_fmt: encoder pixel format.
         size: encoded ``(width, height)``.
         decode_s, infer_s, encode_s: busy time of its stages, s.
+        wall_s: wall time of its run (set-up, seek, the three stages, SHA-256), s.
         notes: what of the input its encoder could not carry (HDR metadata).
     """
 
@@ -59,6 +60,7 @@ class SegmentRecord:
     decode_s: float = 0.0
     infer_s: float = 0.0
     encode_s: float = 0.0
+    wall_s: float = 0.0
     notes: tuple[str, ...] = ()
 
 
@@ -189,8 +191,9 @@ def _check(part: Path, rec: SegmentRecord, want: int) -> str | None:
     return None
 
 
-def record_of(part: Path, *, index: int, stats: Any) -> SegmentRecord:
-    """The record of segment ``index`` just written to ``part`` by a run with ``stats``."""
+def record_of(part: Path, *, index: int, stats: Any, wall_s: float = 0.0) -> SegmentRecord:
+    """The record of segment ``index`` just written to ``part`` by a run with ``stats`` that
+    took ``wall_s``."""
     if not part.exists():
         msg = f"{part}: segment file missing after its run"
         raise VideoError(msg)
@@ -206,5 +209,6 @@ def record_of(part: Path, *, index: int, stats: Any) -> SegmentRecord:
         decode_s=stats.decode_s,
         infer_s=stats.infer_s,
         encode_s=stats.encode_s,
+        wall_s=wall_s,
         notes=tuple(stats.notes),
     )
