@@ -24,7 +24,7 @@ from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.core.fileio import sha256_file
 from lesrcnn_deploy.data import encode_image
 from lesrcnn_deploy.serve.app import create_app
-from lesrcnn_deploy.serve.config import ServeConfig, parse_model_spec
+from lesrcnn_deploy.serve.config import ServeConfig, models_by_key
 from lesrcnn_deploy.serve.engine import ModelPool, RequestCancelled, upscale_bytes
 
 
@@ -108,11 +108,28 @@ async def _asgi_post(
     return start["status"], hdrs, body, consumed
 
 
-def test_parse_model_spec() -> None:
-    assert parse_model_spec("3:fp32=/m/x3.onnx") == ((3, "fp32"), Path("/m/x3.onnx"))
-    for bad in ("3=/m.onnx", "5:int8=/m.onnx", "2:int4=/m.onnx", "2:int8="):
-        with pytest.raises(ValueError, match=r"spec|scale|precision"):
-            parse_model_spec(bad)
+def test_models_by_key_reads_scale_and_precision_from_the_files(
+    random_fp32: Path, tmp_path: Path
+) -> None:
+    from lesrcnn_deploy.core.errors import ConfigError, ModelError
+    from lesrcnn_deploy.models import shipped
+
+    int8 = shipped(3).path  # the shipped x3 int8 model, named nothing like its key
+    assert models_by_key([random_fp32, int8]) == {(2, "fp32"): random_fp32, (3, "int8"): int8}
+    twin = tmp_path / "copy.onnx"
+    twin.write_bytes(random_fp32.read_bytes())
+    with pytest.raises(ConfigError, match=r"both x2 fp32 models: give one --model per"):
+        models_by_key([random_fp32, twin])
+    with pytest.raises(ModelError, match="not found"):
+        models_by_key([tmp_path / "nope.onnx"])
+    # every --model is served; --scales/--precision add default models around it
+    models = {(2, "fp32"): random_fp32}
+    assert ServeConfig(models=models).model_keys() == [(2, "fp32")]
+    assert ServeConfig(models=models, scales=(2, 3)).model_keys() == [(2, "fp32"), (3, "fp32")]
+    assert ServeConfig(models=models, precisions=("int8",)).model_keys() == [
+        (2, "int8"),
+        (2, "fp32"),
+    ]
 
 
 def test_health_ready_metrics_openapi(pool: ModelPool) -> None:

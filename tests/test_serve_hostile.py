@@ -636,7 +636,7 @@ def test_each_error_row_holds_on_the_server_and_the_cli(
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
     # a server whose model is bad does not start: one line, exit 2
     port = str(free_port())
-    serve = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", "2:int8=bad.onnx"]
+    serve = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", "bad.onnx"]
     r = subprocess.run([*serve, "--port", port], env=server_env(), capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     # the service's own rows: 413 from Content-Length alone, 401 in test_killed_server..., 408,

@@ -338,7 +338,7 @@ def test_sigterm_cancels_running_jobs_and_removes_files(random_fp32: Path, tmp_p
         "TMPDIR": str(tmp_path),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", f"2:fp32={random_fp32}"]
+    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", str(random_fp32)]
     cmd += ["--port", str(port), "--tile", "8", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

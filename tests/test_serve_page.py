@@ -63,7 +63,7 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         # ONNX Runtime on both sides: the page's download is compared with the CLI's bytes
-        cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", f"2:int8={model}"]
+        cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", str(model)]
         cmd += ["--runtime", "ort"]
         cmd += ["--port", str(self.port), "--log-level", "warning", *options]
         self.proc = subprocess.Popen(

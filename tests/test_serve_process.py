@@ -33,7 +33,7 @@ def test_sigterm_drains_in_flight_request_then_exits_0(random_fp32: Path) -> Non
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", f"2:fp32={random_fp32}"]
+    cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--model", str(random_fp32)]
     cmd += ["--port", str(port), "--tile", "64", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -45,7 +45,7 @@ def _serve(runtime: str) -> tuple[subprocess.Popen[Any], str]:
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
-    cmd += ["--model", f"2:int8={shipped(2).path}", "--runtime", runtime, "--threads", "2"]
+    cmd += ["--model", str(shipped(2).path), "--runtime", runtime, "--threads", "2"]
     cmd += ["--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return proc, f"http://127.0.0.1:{port}"

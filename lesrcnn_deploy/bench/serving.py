@@ -82,7 +82,7 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
-    cmd += ["--model", f"2:int8={cfg.int8}", "--model", f"2:fp32={cfg.fp32}"]
+    cmd += ["--model", str(cfg.int8), "--model", str(cfg.fp32)]
     cmd += ["--runtime", "ort", "--workers", str(cfg.workers), "--threads", "1"]
     cmd += ["--max-queue", str(cfg.max_queue), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

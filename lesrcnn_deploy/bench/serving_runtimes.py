@@ -65,7 +65,7 @@ class RuntimeServingConfig:
 def _start(cfg: RuntimeServingConfig, extra: list[str]) -> tuple[subprocess.Popen[Any], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "lesrcnn_deploy", "serve", "--port", str(port)]
-    cmd += ["--model", f"2:int8={cfg.int8}", "--max-queue", "16", "--log-level", "warning"]
+    cmd += ["--model", str(cfg.int8), "--max-queue", "16", "--log-level", "warning"]
     proc = subprocess.Popen(
         [*cmd, *extra], env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .options import add_threads_option, positive_int, require_build, scale_arg
+from .options import add_list_option, add_threads_option, positive_int, require_build, scale_arg
+from .quantize import PRESETS
 
 __all__ = ["add_bench_parser"]
 
@@ -164,15 +165,32 @@ def add_bench_parser(subparsers: Any) -> None:
     from ..core.paths import reports_dir
 
     b = subparsers.add_parser(
-        "bench", help="card and paper tables fp32 vs int8, speed, pictures (reports/bench/)"
+        "bench",
+        help="benchmark fp32 against int8: accuracy tables, speed, memory, pictures",
+        description=(
+            "Measure the fp32 and int8 models (and OpenVINO bf16 and NNCF's int8 when OpenVINO "
+            "is installed): the model card's and the paper's PSNR/SSIM tables, speed, peak "
+            "memory, plots and side-by-side pictures, written to --output as results.md, "
+            "results.json and results.csv. Needs the 'bench' extra; takes minutes."
+        ),
     )
     b.add_argument("--div2k", help="DIV2K folder (DIV2K_valid_HR + DIV2K_valid_LR_bicubic)")
-    b.add_argument(
+    add_list_option(
+        b,
         "--dataset",
-        action="append",
-        help="benchmark set folder for the paper tables (repeatable; default ../shared/datasets/*)",
+        split=False,
+        metavar="DIR",
+        help="benchmark set folders for the paper tables (repeatable; default "
+        "../shared/datasets/*)",
     )
-    b.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
+    add_list_option(
+        b,
+        "--scales",
+        item=scale_arg,
+        metavar="S",
+        default=[2, 3, 4],
+        help="scales to measure: 2,3,4 or 2 3 4 (default 2 3 4)",
+    )
     add_threads_option(b, "intra-op threads of every runner")
     b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 5)")
     b.add_argument(
@@ -180,15 +198,20 @@ def add_bench_parser(subparsers: Any) -> None:
         help="folder of lesrcnn_x{S}[_int8].onnx to bench as they are (default: the default "
         "models, exported or replayed from their recipes when missing or out of date)",
     )
-    b.add_argument(
+    add_list_option(
+        b,
         "--nncf-scales",
-        type=scale_arg,
-        nargs="+",
+        item=scale_arg,
+        metavar="S",
         default=[2],
         help="scales that get the NNCF-default int8 rows (default 2; quantizing with NNCF takes "
         "12-25 s per scale)",
     )
-    b.add_argument("--output", default=str(reports_dir() / "bench"))
+    b.add_argument(
+        "--output",
+        default=str(reports_dir() / "bench"),
+        help="report folder (default: reports/bench of the checkout or the cache directory)",
+    )
     b.add_argument("--quick", action="store_true", help="fewer rounds, no memory probes")
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -222,22 +245,43 @@ def add_bench_parser(subparsers: Any) -> None:
 
     g = subparsers.add_parser(
         "gate",
-        help="CI gate: the default int8 models' drop on Set5/Set14 vs the baseline, on ONNX "
-        "Runtime and (when installed) OpenVINO",
+        help="CI gate: the int8 models' accuracy drop against the recorded baseline",
+        description=(
+            "Measure the PSNR drop of the int8 models against fp32 on Set5 and Set14 (paper "
+            "protocol) on ONNX Runtime and, when installed, OpenVINO, and check it against "
+            "benchmarks/baseline.json: exit 1 when a drop breaks the budget or grew beyond the "
+            "record, or a DepthToSpace is not on int8; 0 otherwise. Needs the 'bench' extra."
+        ),
     )
-    g.add_argument("--scales", type=scale_arg, nargs="+", default=[2, 3, 4])
+    add_list_option(
+        g,
+        "--scales",
+        item=scale_arg,
+        metavar="S",
+        default=[2, 3, 4],
+        help="scales to check: 2,3,4 or 2 3 4 (default 2 3 4)",
+    )
     g.add_argument(
         "--models",
         help="folder holding lesrcnn_x{S}.onnx and lesrcnn_x{S}_int8.onnx to check as they are "
         "(default: the default models, replayed from their recipes when out of date)",
     )
-    g.add_argument("--dataset", action="append", help="default ../shared/datasets/{Set5,Set14}")
-    g.add_argument("--baseline", help="default benchmarks/baseline.json")
+    add_list_option(
+        g,
+        "--dataset",
+        split=False,
+        metavar="DIR",
+        help="dataset folders to score (repeatable; default ../shared/datasets/Set5 and Set14)",
+    )
+    g.add_argument(
+        "--baseline", help="the recorded drops to check against (default benchmarks/baseline.json)"
+    )
     add_threads_option(g, "ONNX Runtime intra-op threads")
     g.add_argument(
         "--preset",
-        choices=("ptq", "per_channel", "per_tensor"),
-        help="check a post-training preset built now instead of the default models",
+        choices=list(PRESETS),
+        help="check a preset built now instead of the default models: the post-training ones "
+        "(ptq, per_channel, per_tensor; the gate never trains)",
     )
     g.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
     g.add_argument(
@@ -246,5 +290,5 @@ def add_bench_parser(subparsers: Any) -> None:
         help="with --update-baseline: the absolute drop budget recorded in the baseline "
         "(default 0.05 dB, the project's target)",
     )
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.set_defaults(func=_cmd_gate)

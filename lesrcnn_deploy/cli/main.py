@@ -17,13 +17,17 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..core.errors import LesrcnnError, one_line
 from ..core.paths import CACHE_ENV
+from ..core.vocab import PRECISIONS
 from .bench import add_bench_parser
 from .options import (
+    add_json_option,
     add_runtime_option,
     add_threads_option,
     positive_int,
+    report_stream,
     require_build,
     scale_arg,
+    write_json_output,
 )
 from .quantize import add_quantize_parser
 from .serve import add_serve_parser
@@ -87,10 +91,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if args.runtime != "ort":
         print(result.config["runtime_note"], file=sys.stderr)
-    print(format_evaluation(result, per_image=not args.summary))
+    out = report_stream(args)
+    print(format_evaluation(result, per_image=not args.summary), file=out)
     if args.json:
-        result.save_json(args.json)
-        print(f"wrote {args.json}")
+        wrote = write_json_output(args.json, result.to_dict())
+        if wrote:
+            print(wrote, file=out)
     return 0
 
 
@@ -115,21 +121,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
                     "url": rec.url,
                 }
             )
+    out = report_stream(args)
     for r in rows:
         print(
             f"{r['weights']:<14} x{r['scale']}  params {r['params']:>9,}  "
             f"card Flops(G) {r['card_flops_g@128']:>8.3f}  GMACs {r['gmacs@128']:>7.3f}  "
             f"(fused export {r['deployed_gmacs@128']:>7.3f})  "
-            f"sha256 {str(r['sha256'])[:12]}"
+            f"sha256 {str(r['sha256'])[:12]}",
+            file=out,
         )
     machine = _machine_info()
     for line in machine.pop("lines"):
-        print(line)
+        print(line, file=out)
     if args.json:
-        from ..core.fileio import atomic_write_json
-
-        atomic_write_json(args.json, {"weights": rows, "machine": machine})
-        print(f"wrote {args.json}")
+        wrote = write_json_output(args.json, {"weights": rows, "machine": machine})
+        if wrote:
+            print(wrote, file=out)
     return 0
 
 
@@ -176,19 +183,56 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+DESCRIPTION = (
+    "Upscale photos, animations and videos 2x, 3x or 4x on a CPU with LESRCNN, a lightweight "
+    "super-resolution network, run as an int8 model on ONNX Runtime or OpenVINO; serve it over "
+    "HTTP; check and benchmark its accuracy and speed."
+)
+"""The top-level ``--help`` text, written for users (the module docstring is for developers)."""
+
+EPILOG = (
+    "Each command has its own --help, e.g. lesrcnn-deploy upscale --help. Exit codes: 0 done, "
+    "1 some inputs failed (upscale) or a check failed (gate), 2 bad options or model, "
+    "130 interrupted."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every sub-command."""
-    p = _Parser(prog="lesrcnn-deploy", description=__doc__.splitlines()[0])
+    p = _Parser(prog="lesrcnn-deploy", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
         "--cache-dir",
         help="where built models, retrained recipes and reports go (default: the checkout, or "
         f"the per-user cache directory when installed; also ${CACHE_ENV})",
     )
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, title="commands", metavar="COMMAND"
+    )
+    add_upscale_parser(sub)
+    add_serve_parser(sub)
+    _add_info_parser(sub)
+    _add_export_parser(sub)
+    add_quantize_parser(sub)
+    _add_evaluate_parser(sub)
+    add_bench_parser(sub)
+    return p
 
-    e = sub.add_parser("export", help="official checkpoint -> ONNX, parity-checked against PyTorch")
-    e.add_argument("--scale", type=scale_arg, required=True)
+
+def _add_export_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "export",
+        help="build an fp32 .onnx model from the official PyTorch checkpoint",
+        description=(
+            "Export the official LESRCNN checkpoint (x2, x3, x4, or the blind multi-scale model) "
+            "to ONNX and check that the .onnx gives PyTorch's output. The int8 models ship with "
+            "the package; export builds the fp32 models (--precision fp32) and models of other "
+            "weights. Needs the 'build' extra (PyTorch)."
+        ),
+    )
+    e.add_argument(
+        "--scale", type=scale_arg, required=True, help="the model's upscaling factor: 2, 3 or 4"
+    )
     e.add_argument("--weights", help="checkpoint path (default: registry search, then download)")
     e.add_argument(
         "--blind", action="store_true", help="the blind multi-scale model; exports --scale's head"
@@ -198,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept a --weights file that is not the official checkpoint (fine-tuned)",
     )
-    e.add_argument("--output", help="default models/lesrcnn_x{S}.onnx")
+    e.add_argument("--output", help="the .onnx file to write (default models/lesrcnn_x{S}.onnx)")
     g = e.add_mutually_exclusive_group()
     g.add_argument("--input-size", type=positive_int, help="fixed square LR input size, e.g. 128")
     g.add_argument(
@@ -211,7 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=_cmd_export)
 
-    v = sub.add_parser("evaluate", help="PSNR/SSIM of an .onnx or .pth on a dataset folder")
+
+def _add_evaluate_parser(sub: Any) -> None:
+    v = sub.add_parser(
+        "evaluate",
+        help="PSNR/SSIM of an .onnx model or .pth checkpoint on a dataset folder",
+        description=(
+            "Score a model on a folder of images (Set5, Set14, DIV2K, or any high-resolution "
+            "images, downscaled bicubically to make the inputs): PSNR and SSIM per image and "
+            "their mean. The paper protocol reproduces the LESRCNN paper's numbers."
+        ),
+    )
     v.add_argument("--model", required=True, help=".onnx model or .pth checkpoint")
     v.add_argument(
         "--dataset", required=True, help="dataset folder (Set5, Set14, DIV2K, or HR images)"
@@ -219,38 +273,40 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--scale", type=scale_arg, help="2, 3 or 4 (default: the model's; checked against it)"
     )
-    v.add_argument("--protocol", choices=["paper", "seed128"], default="paper")
+    v.add_argument(
+        "--protocol",
+        choices=["paper", "seed128"],
+        default="paper",
+        help="paper: the official test script (Y channel, border = scale, truncation); seed128: "
+        "the model card's (inputs resized to 128x128, RGB, rounding) (default paper)",
+    )
     v.add_argument("--limit", type=positive_int, help="first N images only")
     add_threads_option(v, "ONNX Runtime / PyTorch / OpenVINO intra-op threads")
     add_runtime_option(v, default="ort")
     v.add_argument(
         "--precision",
-        choices=["int8", "fp32", "bf16"],
+        choices=list(PRECISIONS),
         help="the .onnx model's precision, checked against it (default: the model's own); "
         "bf16: OpenVINO bf16 inference of an fp32 .onnx",
     )
-    v.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
+    add_json_option(v, "the scores")
     v.add_argument("--summary", action="store_true", help="mean row only")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=_cmd_evaluate)
 
+
+def _add_info_parser(sub: Any) -> None:
     i = sub.add_parser(
         "info",
-        help="the weights registry with parameters and cost; this machine's VNNI/AMX, default "
-        "runtime and whether OpenVINO runs the int8 convolutions on AMX",
+        help="the models' weights and cost; this machine's CPU features and default runtime",
+        description=(
+            "Print the weights registry (parameters, operation counts at 128x128, checksums) "
+            "and this machine: CPU, VNNI/AMX, the default runtime, and whether OpenVINO runs the "
+            "int8 convolutions on AMX."
+        ),
     )
-    i.add_argument(
-        "--json",
-        metavar="PATH",
-        help='also write {"weights": the table, "machine": ...} as JSON to PATH',
-    )
+    add_json_option(i, '{"weights": the table, "machine": ...}')
     i.set_defaults(func=_cmd_info)
-
-    add_quantize_parser(sub)
-    add_bench_parser(sub)
-    add_upscale_parser(sub)
-    add_serve_parser(sub)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

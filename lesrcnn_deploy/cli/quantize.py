@@ -12,7 +12,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .options import add_threads_option, int_at_least, positive_int, require_build, scale_arg
+from .options import (
+    add_list_option,
+    add_threads_option,
+    int_at_least,
+    positive_int,
+    require_build,
+    scale_arg,
+)
 
 __all__ = ["add_quantize_parser"]
 
@@ -47,12 +54,13 @@ def add_quantize_parser(subparsers: Any) -> None:
 
     q = subparsers.add_parser(
         "quantize",
-        help="int8 model (QDQ, U8 activations, S8 per-channel weights) from a recipe, + manifest",
+        help="build the int8 model of an fp32 .onnx model (a recipe replayed in seconds)",
         description=(
             "Build the int8 model of an fp32 model: replay its recipe (calibration ranges and "
             "fine-tuned weights; seconds), or with --retrain calibrate on seeded LR patches and "
             "fine-tune again (minutes) and write the recipe. Every DepthToSpace must run on 8-bit "
-            "tensors, or nothing is written."
+            "tensors, or nothing is written. The int8 model is QDQ ONNX: U8 activations, S8 "
+            "per-channel weights, with a manifest of how it was made."
         ),
     )
     src = q.add_mutually_exclusive_group(required=True)
@@ -63,7 +71,7 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.add_argument("--output", help="int8 model path (default <model stem>_int8.onnx)")
     q.add_argument(
         "--preset",
-        choices=PRESETS,
+        choices=list(PRESETS),
         default="default",
         help="configuration (default: post-training quantization + fine-tuning, replayed from "
         "its recipe; ptq/per_channel/per_tensor: no training, built in seconds)",
@@ -104,7 +112,14 @@ def add_quantize_parser(subparsers: Any) -> None:
     q.add_argument("--calib-percentile", type=_percentile, default=None, help="percentile (99.999)")
     q.add_argument("--calib-table", help="calibration table JSON to replay (no calibration)")
     q.add_argument("--save-calib-table", help="write the calibration table used to this JSON")
-    q.add_argument("--keep-float", help="comma-separated layers kept in fp32 (overrides preset)")
+    add_list_option(
+        q,
+        "--keep-float",
+        allow_empty=True,
+        metavar="LAYER",
+        help="layers kept in fp32, e.g. conv1,conv18 or conv1 conv18; overrides the preset's "
+        "('' keeps none)",
+    )
     add_threads_option(q, "intra-op threads of calibration and training")
     q.add_argument(
         "--report",
@@ -127,7 +142,7 @@ def _config(args: argparse.Namespace) -> Any:
             cfg, finetune=tuned if steps else None, name=f"{cfg.name}+finetune{steps}"
         )
     if args.keep_float is not None:
-        keep = tuple(k.strip() for k in args.keep_float.split(",") if k.strip())
+        keep = tuple(args.keep_float)
         cfg = dataclasses.replace(cfg, keep_float=keep, name=f"{cfg.name}+keep_float")
     return cfg
 

@@ -10,7 +10,15 @@ from types import FrameType
 from typing import Any
 
 from ..core.vocab import DEFAULT_STREAMS
-from .options import add_runtime_option, add_threads_option, add_tile_options, int_at_least
+from .options import (
+    add_list_option,
+    add_runtime_option,
+    add_threads_option,
+    add_tile_options,
+    int_at_least,
+    model_precision_arg,
+    scale_arg,
+)
 
 __all__ = ["add_serve_parser", "run_uvicorn"]
 
@@ -67,23 +75,13 @@ def _add_limits(p: argparse.ArgumentParser) -> None:
             flag,
             type=int_at_least(least),
             default=defaults[name],
+            metavar="N",
             help=f"{what} (default {defaults[name]})",
         )
     for flag, name, what in _TIMEOUTS:
         p.add_argument(
             flag, type=_seconds, default=defaults[name], help=f"{what} (default %(default)g)"
         )
-
-
-def _csv(kind: type[int] | type[str]) -> Any:
-    def parse(value: str) -> tuple[Any, ...]:
-        try:
-            return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
-        except ValueError:
-            msg = f"expected a comma-separated list, got {value!r}"
-            raise argparse.ArgumentTypeError(msg) from None
-
-    return parse
 
 
 def _seconds(text: str) -> float:
@@ -99,13 +97,12 @@ def _seconds(text: str) -> float:
 
 def _config(args: argparse.Namespace) -> Any:
     from ..core.vocab import DEFAULT_THREADS
-    from ..serve.config import ServeConfig, parse_model_spec
+    from ..serve.config import ServeConfig, models_by_key
 
-    models = dict(parse_model_spec(spec) for spec in args.model or [])
     return ServeConfig(
-        scales=args.scales,
-        precisions=args.precision,
-        models=models,
+        scales=tuple(args.scales) if args.scales else None,
+        precisions=tuple(args.precision) if args.precision else None,
+        models=models_by_key(args.model or []),
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -214,17 +211,28 @@ def add_serve_parser(subparsers: Any) -> None:
             "requests, cancels the jobs and deletes their files, then exits 0."
         ),
     )
-    p.add_argument("--scales", type=_csv(int), help="scales to load, e.g. 2,3,4 (default 2,3,4)")
-    p.add_argument(
-        "--precision",
-        type=_csv(str),
-        help="precisions to load, first is the default: int8, fp32 or int8,fp32 (default int8)",
+    add_list_option(
+        p,
+        "--scales",
+        item=scale_arg,
+        metavar="S",
+        help="scales to load: 2,3,4 or 2 3 4 (default: those of --model, else 2 3 4)",
     )
-    p.add_argument(
+    add_list_option(
+        p,
+        "--precision",
+        item=model_precision_arg,
+        metavar="P",
+        help="precisions to load, the first is a request's default: int8, fp32, or int8,fp32 "
+        "(default: those of --model, else int8)",
+    )
+    add_list_option(
+        p,
         "--model",
-        action="append",
-        metavar="S:P=PATH",
-        help="explicit model for scale S, precision P (repeatable), e.g. 2:int8=x2.onnx",
+        split=False,
+        metavar="PATH",
+        help="an .onnx model to serve (repeatable); its scale and precision are read from the "
+        "file; the other scales of --scales use the default models",
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
@@ -257,7 +265,10 @@ def add_serve_parser(subparsers: Any) -> None:
         help="seconds a finished job's result is kept before it is deleted (default 3600)",
     )
     p.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's access and error log level (default info)",
     )
     p.add_argument(
         "--ray",

@@ -1,8 +1,9 @@
-"""The frozen configuration of the HTTP service, and the ``S:P=PATH`` model option parser."""
+"""The frozen configuration of the HTTP service, and the models of ``serve --model PATH``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,31 +17,35 @@ from ..core.vocab import (
     check_scale,
 )
 from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS, parse_fit
-from ..models import InferenceSettings
+from ..models import InferenceSettings, open_model
 from ..upscale.output import OutputOptions
 
-__all__ = ["ModelKey", "ServeConfig", "output_options", "parse_model_spec"]
+__all__ = ["ModelKey", "ServeConfig", "models_by_key", "output_options"]
 
 ModelKey = tuple[int, str]
 """``(scale, precision)``, e.g. ``(2, "int8")``."""
 
 
-def parse_model_spec(spec: str) -> tuple[ModelKey, Path]:
-    """Parse ``"S:P=PATH"`` (e.g. ``"2:int8=models/x2.onnx"``) into ``((S, P), Path(PATH))``.
+def models_by_key(paths: Iterable[str | os.PathLike[str]]) -> dict[ModelKey, Path]:
+    """The ``.onnx`` files of ``serve --model PATH`` by ``(scale, precision)``, both read from
+    each file's own metadata (:func:`~lesrcnn_deploy.models.open_model`).
 
     Raises:
-        ConfigError: malformed spec, unknown scale or precision.
+        ModelError: a file is missing or not a lesrcnn-deploy model.
+        ConfigError: two files are models of the same scale and precision.
     """
-    key, sep, path = spec.partition("=")
-    scale, colon, precision = key.partition(":")
-    if not sep or not colon or not path:
-        msg = f"bad model spec {spec!r}: expected SCALE:PRECISION=PATH, e.g. 2:int8=model.onnx"
-        raise ConfigError(msg)
-    try:
-        s = int(scale)
-    except ValueError:
-        s = -1
-    return (check_scale(s), check_model_precision(precision)), Path(path)
+    out: dict[ModelKey, Path] = {}
+    for path in paths:
+        record = open_model(path)
+        key = (record.scale, record.precision)
+        if key in out:
+            msg = (
+                f"{out[key]} and {record.path} are both x{key[0]} {key[1]} models: "
+                "give one --model per scale and precision"
+            )
+            raise ConfigError(msg)
+        out[key] = record.path
+    return out
 
 
 def output_options(
@@ -94,8 +99,9 @@ class ServeConfig:
         scales: scales to load; ``None`` means the scales of ``models`` when given, else 2, 3, 4.
         precisions: precisions to load, the first is the default of a request; ``None`` means
             those of ``models`` when given, else ``("int8",)``.
-        models: explicit ``.onnx`` files by ``(scale, precision)``; other pairs use the default
-            model paths (:func:`~lesrcnn_deploy.models.find`).
+        models: explicit ``.onnx`` files by ``(scale, precision)`` (:func:`models_by_key`), all
+            served; the other pairs of ``scales`` x ``precisions`` use the default model paths
+            (:func:`~lesrcnn_deploy.models.find`).
         host: listen address (loopback unless told otherwise).
         port: TCP port (0 = any free port).
         workers: inference workers (requests computed at the same time); on OpenVINO at least
@@ -208,12 +214,14 @@ class ServeConfig:
 
     def model_keys(self) -> list[ModelKey]:
         """The ``(scale, precision)`` pairs to load, default precision first."""
+        firsts = tuple(dict.fromkeys(p for _, p in self.models))
         if self.scales is None and self.precisions is None and self.models:
-            firsts = list(dict.fromkeys(p for _, p in self.models))
             return sorted(self.models, key=lambda k: (firsts.index(k[1]), k[0]))
-        scales = self.scales if self.scales is not None else SCALES
-        precisions = self.precisions if self.precisions is not None else ("int8",)
-        return [(s, p) for p in precisions for s in scales]
+        model_scales = tuple(sorted({s for s, _ in self.models}))
+        scales = self.scales if self.scales is not None else model_scales or SCALES
+        precisions = self.precisions if self.precisions is not None else firsts or ("int8",)
+        keys = [(s, p) for p in precisions for s in scales]
+        return keys + [k for k in sorted(self.models) if k not in keys]  # a --model is served
 
     def settings(self, key: ModelKey) -> InferenceSettings:
         """The inference settings of the model ``key`` = ``(scale, precision)``."""
