@@ -183,6 +183,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _TopHelp(argparse.HelpFormatter):
+    """The commands listed like options, without argparse's ``COMMAND`` line above them."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(a) for a in action._get_subactions())
+        return super()._format_action(action)
+
+
 DESCRIPTION = (
     "Upscale photos, animations and videos 2x, 3x or 4x on a CPU with LESRCNN, a lightweight "
     "super-resolution network, run as an int8 model on ONNX Runtime or OpenVINO; serve it over "
@@ -199,10 +208,13 @@ EPILOG = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every sub-command."""
-    p = _Parser(prog="lesrcnn-deploy", description=DESCRIPTION, epilog=EPILOG)
+    p = _Parser(
+        prog="lesrcnn-deploy", description=DESCRIPTION, epilog=EPILOG, formatter_class=_TopHelp
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
         "--cache-dir",
+        metavar="DIR",
         help="where built models, retrained recipes and reports go (default: the checkout, or "
         f"the per-user cache directory when installed; also ${CACHE_ENV})",
     )

@@ -202,7 +202,7 @@ def add_serve_parser(subparsers: Any) -> None:
     """Register the ``serve`` sub-command on the main CLI's ``subparsers``."""
     p = subparsers.add_parser(
         "serve",
-        help="HTTP upscaling service (POST /v1/upscale), optionally on Ray Serve",
+        help="run the HTTP upscaling service and its web page (optionally on Ray Serve)",
         description=(
             "Serve a web page at /, POST /v1/upscale?scale=S&format=png|jpg|webp&precision=int8|"
             "fp32 (image bytes in, image bytes out), the jobs API for long work (POST /v1/jobs, "
