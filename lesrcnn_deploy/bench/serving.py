@@ -164,7 +164,8 @@ def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
     from ..cluster.connect import connect_ray
     from ..models import InferenceSettings
     from ..upscale.api import Upscaler
-    from ..upscale.batch import plan_jobs, run_batch
+    from ..upscale.batch import run_batch
+    from ..upscale.plan import plan_jobs
 
     settings = InferenceSettings(scale=2, precision=None, model=Path(cfg.int8))
     small, large = cfg.ray_images
