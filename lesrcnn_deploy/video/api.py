@@ -143,13 +143,7 @@ def upscale_video(
         codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, options=dict(options or {})
     )
     fmt = container_format(dst_p)
-    if dst_p.exists():
-        if src_p.exists() and dst_p.resolve() == src_p.resolve():
-            msg = f"{dst_p}: the output is the input itself"
-            raise ConfigError(msg)
-        if not overwrite:
-            msg = f"{dst_p}: output exists (pass overwrite=True / --overwrite)"
-            raise ConfigError(msg)
+    _check_destination(src_p, dst_p, overwrite=overwrite)
     _check_limits(
         src_p, upscaler, outscale=outscale, fit=fit, limits=(max_pixels, max_output_pixels)
     )  # from the headers: nothing is decoded before the limits are checked
@@ -157,39 +151,77 @@ def upscale_video(
     out_w, out_h = _output_check(src_p, plan, max_output_pixels)
     # The output frames buffered between the stages hold at most max_output_pixels pixels.
     queue_size = max(1, min(queue_size, max_output_pixels // max(1, out_w * out_h)))
+    run = _Run(plan=plan, settings=settings, fmt=fmt, progress=progress)
     if segment_seconds:
-        from .segment_run import SegmentJob
-        from .segmented import local_runner, run_segmented
+        return _segmented(src_p, dst_p, run=run, seconds=segment_seconds, restart=restart)
+    return _single_pass(src_p, dst_p, run=run, queue_size=queue_size)
 
-        job = SegmentJob(
-            str(src_p), plan.scale, settings, fmt=fmt, size=plan.size, stretch=plan.stretch
-        )
-        return run_segmented(
-            job,
-            dst_p,
-            seconds=segment_seconds,
-            runner=local_runner(plan.frame_fn),
-            identity={"upscaler": plan.identity},
-            restart=restart,
-            progress=progress,
-        )
-    scale = plan.scale
-    with atomic_path(dst_p) as tmp:
+
+@dataclass(frozen=True)
+class _Run:
+    """What a video is upscaled with: the frame plan, the encoder, the muxer, a progress bar."""
+
+    plan: FramePlan
+    settings: EncoderSettings
+    fmt: str
+    progress: bool
+
+
+def _segmented(src: Path, dst: Path, *, run: _Run, seconds: float, restart: bool) -> VideoResult:
+    """Upscale ``src`` into ``dst`` in segments (:mod:`~lesrcnn_deploy.video.segmented`)."""
+    from .segment_run import SegmentJob
+    from .segmented import local_runner, run_segmented
+
+    plan = run.plan
+    job = SegmentJob(
+        str(src), plan.scale, run.settings, fmt=run.fmt, size=plan.size, stretch=plan.stretch
+    )
+    return run_segmented(
+        job,
+        dst,
+        seconds=seconds,
+        runner=local_runner(plan.frame_fn),
+        identity={"upscaler": plan.identity},
+        restart=restart,
+        progress=run.progress,
+    )
+
+
+def _single_pass(src: Path, dst: Path, *, run: _Run, queue_size: int) -> VideoResult:
+    """Upscale ``src`` into ``dst`` (atomically) in one :func:`~.pipeline.run_pipeline` pass."""
+    plan = run.plan
+    with atomic_path(dst) as tmp:
         stats: PipelineStats = run_pipeline(
-            src_p,
+            src,
             tmp,
             frame_fn=plan.frame_fn,
-            scale=scale,
-            settings=settings,
+            scale=plan.scale,
+            settings=run.settings,
             size=plan.size,
             stretch=plan.stretch,
-            fmt=fmt,
-            progress=progress,
+            fmt=run.fmt,
+            progress=run.progress,
             queue_size=queue_size,
         )
+    return _single_pass_result(src, dst, stats=stats, scale=plan.scale)
+
+
+def _check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """Refuse a ``dst`` that is ``src`` itself, or that exists without ``overwrite``."""
+    if dst.exists():
+        if src.exists() and dst.resolve() == src.resolve():
+            msg = f"{dst}: the output is the input itself"
+            raise ConfigError(msg)
+        if not overwrite:
+            msg = f"{dst}: output exists (pass overwrite=True / --overwrite)"
+            raise ConfigError(msg)
+
+
+def _single_pass_result(src: Path, dst: Path, *, stats: PipelineStats, scale: int) -> VideoResult:
+    """The :class:`VideoResult` of one :func:`~.pipeline.run_pipeline` pass."""
     return VideoResult(
-        source=src_p,
-        output=dst_p,
+        source=src,
+        output=dst,
         frames=stats.frames,
         codec=stats.codec,
         pix_fmt=stats.pix_fmt,

@@ -25,8 +25,9 @@ from typing import Any
 from ..core.errors import VideoError
 from .checks import reason
 from .probe import display_matrix, first_frame, import_av, open_input, pick_video_stream
-from .streams import add_copied_streams, copy_chapters, tags
+from .streams import tags
 from .timing import PacketTimer
+from .wiring import copy_source_streams
 
 __all__ = ["JoinStats", "join_segments", "segment_timestamps"]
 
@@ -119,10 +120,7 @@ def join_segments(
         vout.metadata.update(vin_tags)
         if matrix is not None:
             vout.set_display_matrix(list(matrix))
-        copies, stats.dropped_streams = add_copied_streams(out, inp, skip=vin_index, fmt=fmt)
-        stats.copied_packets = {s.index: 0 for s in copies.values()}
-        out.metadata.update(tags(inp.metadata))
-        stats.chapters = copy_chapters(out, inp)
+        copies = copy_source_streams(out, inp, skip=vin_index, fmt=fmt, stats=stats)
         timer = PacketTimer(mov=fmt in ("mp4", "mov"))
         video = _video_packets(parts, everything, depth=depth, tb=tb, end_pts=end_pts)
         others = _copied_packets(inp, copies)

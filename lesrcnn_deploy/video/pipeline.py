@@ -17,27 +17,30 @@ arithmetic) and :mod:`.checks` (integrity checks). The output is written to ``ds
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import VideoError
 from .checks import check_complete, reason
 from .encoder import EncoderSettings, choose_codec, container_format
 from .engine import FrameFn, PipelineStats, StreamingEngine
 from .hdr import hdr_note
-from .probe import first_frame, import_av, open_input, pick_video_stream
-from .streams import add_copied_streams, add_video_stream, copy_chapters, tags
+from .probe import import_av
+from .streams import Encoding
+from .wiring import (
+    add_output_video,
+    close_quietly,
+    copy_source_streams,
+    even_size,
+    frame_bar,
+    reopen_after_first_frame,
+)
 
 __all__ = ["PipelineStats", "even_size", "run_pipeline"]
-
-
-def even_size(width: int, height: int) -> tuple[int, int]:
-    """``(width, height)`` with each odd side one pixel shorter (at least 2)."""
-    return max(2, width - width % 2), max(2, height - height % 2)
 
 
 def run_pipeline(
@@ -79,74 +82,34 @@ def run_pipeline(
         ConfigError: bad encoder settings for the chosen codec.
         KeyboardInterrupt: after stopping the other stages (the caller removes ``dst``).
     """
-    from tqdm import tqdm
-
     av = import_av()
     src_p = Path(src)
     fmt = fmt or container_format(dst)
-    codec_name = choose_codec(fmt, settings.codec)
-    stats = PipelineStats(codec=codec_name)
+    stats = PipelineStats(codec=choose_codec(fmt, settings.codec))
     t_start = time.perf_counter()
 
-    inp = open_input(src_p)
-    out = None
+    inp = out = None
     try:
-        vin = pick_video_stream(inp, src_p)
-        vin.thread_type = "AUTO"
-        first = first_frame(inp, vin, path=src_p)
-        inp.close()  # reopen rather than seek: seeking is not exact in every container
-        inp = open_input(src_p)
-        vin = pick_video_stream(inp, src_p)
-        vin.thread_type = "AUTO"
-
+        inp, vin, first = reopen_after_first_frame(src_p)
         out = av.open(str(dst), "w", format=fmt)
-        out_size = size or even_size(first.width * scale, first.height * scale)
-        vout, enc = add_video_stream(
-            out,
-            vin,
-            first=first,
-            out_size=out_size,
-            codec=codec_name,
-            settings=settings,
-            stretch=stretch,
+        video = _OutputVideo(first=first, scale=scale, size=size, stretch=stretch)
+        vout, enc, copies = _add_streams(
+            out, inp, vin, video=video, fmt=fmt, settings=settings, stats=stats
         )
-        stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
-        if enc.hdr.present and not enc.hdr_written:
-            stats.notes.append(hdr_note(codec_name))
-        copies, stats.dropped_streams = add_copied_streams(out, inp, skip=vin.index, fmt=fmt)
-        stats.copied_packets = {s.index: 0 for s in copies.values()}
-        out.metadata.update(tags(inp.metadata))
-        stats.chapters = copy_chapters(out, inp)
-
-        total = int(vin.frames or 0)
-        if not total and vin.duration and vin.average_rate:
-            total = round(float(vin.duration * vin.time_base * vin.average_rate))
-        bar = tqdm(
-            total=total or None,
-            unit="frame",
-            desc=src_p.name,
-            disable=not progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-        )
-        engine = StreamingEngine(
-            inp,
-            out,
-            vin=vin,
-            vout=vout,
-            copies=copies,
-            enc=enc,
-            frame_fn=frame_fn,
-            stats=stats,
-            bar=bar,
-            mov=fmt in ("mp4", "mov"),
-            queue_size=queue_size,
-        )
-        try:
-            engine.run()
-        finally:
-            bar.close()
+        with frame_bar(_frame_count(vin), name=src_p.name, progress=progress) as bar:
+            StreamingEngine(
+                inp,
+                out,
+                vin=vin,
+                vout=vout,
+                copies=copies,
+                enc=enc,
+                frame_fn=frame_fn,
+                stats=stats,
+                bar=bar,
+                mov=fmt in ("mp4", "mov"),
+                queue_size=queue_size,
+            ).run()
         check_complete(vin, src_p, frames=stats.frames, end_pts=stats.end_pts)
         out.close()
         out = None
@@ -154,9 +117,55 @@ def run_pipeline(
         msg = f"{src_p}: {reason(exc)}"
         raise VideoError(msg) from None
     finally:
-        if out is not None:
-            with contextlib.suppress(Exception):  # the run failed already; dst gets removed
-                out.close()
-        inp.close()
+        close_quietly(out)
+        if inp is not None:
+            inp.close()
     stats.wall_s = time.perf_counter() - t_start
     return stats
+
+
+def _frame_count(vin: Any) -> int:
+    """The video stream's frame count from its header, else from its duration (0: unknown)."""
+    total = int(vin.frames or 0)
+    if not total and vin.duration and vin.average_rate:
+        total = round(float(vin.duration * vin.time_base * vin.average_rate))
+    return total
+
+
+@dataclass(frozen=True)
+class _OutputVideo:
+    """The output frames: the source's ``first`` frame times ``scale``, or ``size``."""
+
+    first: Any
+    scale: int
+    size: tuple[int, int] | None
+    stretch: Fraction
+
+
+def _add_streams(
+    out: Any,
+    inp: Any,
+    vin: Any,
+    *,
+    video: _OutputVideo,
+    fmt: str,
+    settings: EncoderSettings,
+    stats: PipelineStats,
+) -> tuple[Any, Encoding, dict[int, Any]]:
+    """Add the encoded video stream and the copied streams to ``out``; ``(video stream, its
+    encoding, input index -> copied stream)``. A note says when HDR metadata is not written."""
+    vout, enc = add_output_video(
+        out,
+        vin,
+        first=video.first,
+        scale=video.scale,
+        size=video.size,
+        codec=stats.codec,
+        settings=settings,
+        stretch=video.stretch,
+        stats=stats,
+    )
+    if enc.hdr.present and not enc.hdr_written:
+        stats.notes.append(hdr_note(stats.codec))
+    copies = copy_source_streams(out, inp, skip=vin.index, fmt=fmt, stats=stats)
+    return vout, enc, copies

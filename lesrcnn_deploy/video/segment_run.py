@@ -9,9 +9,7 @@ are not in it: the join muxes them once from the source.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -21,10 +19,9 @@ from ..core.errors import VideoError
 from .checks import reason
 from .encoder import EncoderSettings, choose_codec
 from .engine import FrameFn, PipelineStats, StreamingEngine
-from .pipeline import even_size
-from .probe import first_frame, import_av, open_input, pick_video_stream
+from .probe import import_av
 from .segments import Segment
-from .streams import add_video_stream
+from .wiring import add_output_video, close_quietly, frame_bar, reopen_after_first_frame
 
 __all__ = ["SEGMENT_FORMAT", "SegmentJob", "encode_segment"]
 
@@ -76,41 +73,33 @@ def encode_segment(
         VideoError: the source cannot be decoded, or the segment does not hold the frames the
             plan counted (a seek that missed its keyframe, a changed file).
     """
-    from tqdm import tqdm
-
     av = import_av()
     src = Path(job.source)
     codec = choose_codec(job.fmt, job.settings.codec)
     stats = PipelineStats(codec=codec)
-    inp = open_input(src)
-    out = None
+    inp = out = None
     own_bar = bar is None
-    bar = bar if bar is not None else tqdm(disable=True, file=sys.stderr)
+    bar = bar if bar is not None else frame_bar(0, name=src.name, progress=False)
     try:
-        vin = pick_video_stream(inp, src)
-        vin.thread_type = "AUTO"
-        first = first_frame(inp, vin, path=src)  # the file's first frame sets up every segment
-        inp.close()
-        inp = open_input(src)
-        vin = pick_video_stream(inp, src)
-        vin.thread_type = "AUTO"
+        # the file's first frame sets up every segment
+        inp, vin, first = reopen_after_first_frame(src)
         if segment.start is not None:
             inp.seek(segment.start, stream=vin, backward=True, any_frame=False)
         out = av.open(
             str(dst), "w", format=SEGMENT_FORMAT, options={"avoid_negative_ts": "disabled"}
         )
-        out_size = job.size or even_size(first.width * job.scale, first.height * job.scale)
-        vout, enc = add_video_stream(
+        vout, enc = add_output_video(
             out,
             vin,
             first=first,
-            out_size=out_size,
+            scale=job.scale,
+            size=job.size,
             codec=codec,
             settings=job.settings,
             stretch=job.stretch,
+            stats=stats,
         )
-        stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
-        engine = StreamingEngine(
+        StreamingEngine(
             inp,
             out,
             vin=vin,
@@ -123,27 +112,30 @@ def encode_segment(
             mov=False,
             queue_size=queue_size,
             window=(segment.start, segment.end),
-        )
-        engine.run()
+        ).run()
         out.close()
         out = None
     except av.FFmpegError as exc:
         msg = f"{src}: segment {segment.index}: {reason(exc)}"
         raise VideoError(msg) from None
     finally:
-        if out is not None:
-            with contextlib.suppress(Exception):  # the run failed already; dst gets removed
-                out.close()
-        inp.close()
+        close_quietly(out)
+        if inp is not None:
+            inp.close()
         if own_bar:
             bar.close()
-    if segment.frames and stats.frames != segment.frames:
+    _check_frames(src, segment, decoded=stats.frames)
+    return stats
+
+
+def _check_frames(src: Path, segment: Segment, *, decoded: int) -> None:
+    """Refuse a segment that did not decode the frames the plan counted, or none."""
+    if segment.frames and decoded != segment.frames:
         msg = (
-            f"{src}: segment {segment.index} decoded {stats.frames} frames where the file's "
+            f"{src}: segment {segment.index} decoded {decoded} frames where the file's "
             f"index lists {segment.frames} (a seek that missed its keyframe, or a changed file)"
         )
         raise VideoError(msg)
-    if stats.frames == 0:
+    if decoded == 0:
         msg = f"{src}: segment {segment.index}: no video frame could be decoded"
         raise VideoError(msg)
-    return stats

@@ -16,7 +16,6 @@ are kept: with a lossless codec the output decodes to the single pass's frames e
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -28,11 +27,12 @@ from .checks import check_complete
 from .encoder import choose_codec
 from .engine import FrameFn
 from .hdr import HDR_ENCODERS, hdr_note
-from .join import join_segments
+from .join import JoinStats, join_segments
 from .probe import open_input, pick_video_stream
 from .result import VideoResult
 from .segment_run import SegmentJob, encode_segment
-from .segments import Segment, plan_segments
+from .segments import Segment, SegmentPlan, plan_segments
+from .wiring import frame_bar
 from .workdir import SegmentRecord, WorkFolder, job_key, record_of, work_folder_for
 
 __all__ = ["SegmentRunner", "local_runner", "run_one_segment", "run_segmented"]
@@ -108,32 +108,17 @@ def run_segmented(
     Raises:
         VideoError: as :func:`~lesrcnn_deploy.video.api.upscale_video`.
     """
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     src = Path(job.source)
     plan = plan_segments(src, seconds)
-    settings = {
-        "job": {**asdict(job), "source": None},
-        "identity": dict(identity),
-        "segments": [asdict(s) for s in plan.segments],
-        "format": 1,
-    }
-    work = WorkFolder(work_folder_for(dst))
-    notes = work.prepare(job_key(src, settings), restart=restart)
-    done, broken = work.finished({s.index: s.frames for s in plan.segments})
-    notes += broken
+    work, done, notes = _open_work(job, dst, plan=plan, identity=identity, restart=restart)
     resumed = dict(done)
     pending = [s for s in plan.segments if s.index not in done]
-    bar = tqdm(
-        total=plan.frames or None,
+    bar = frame_bar(
+        plan.frames,
+        name=src.name,
+        progress=progress,
         initial=sum(r.frames for r in done.values()),
-        unit="frame",
-        desc=src.name,
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=False,
     )
     try:
         for record in runner(job, pending, work, bar):
@@ -145,19 +130,7 @@ def run_segmented(
     finally:
         bar.close()
     records = [done[s.index] for s in plan.segments]
-    with open_input(src) as inp:
-        check_complete(
-            pick_video_stream(inp, src),
-            src,
-            frames=sum(r.frames for r in records),
-            end_pts=records[-1].end_pts,
-        )
-    fmt = job.fmt
-    t_join = time.perf_counter()
-    with atomic_path(dst) as tmp:
-        parts = [work.part(s.index) for s in plan.segments]
-        joined = join_segments(src, parts, dst=tmp, fmt=fmt, end_pts=records[-1].end_pts)
-    join_s = time.perf_counter() - t_join
+    joined, join_s = _check_and_join(src, dst, plan=plan, work=work, records=records, fmt=job.fmt)
     work.remove()
     ran = [r for r in records if r.index not in resumed]
     first = records[0]
@@ -165,7 +138,7 @@ def run_segmented(
         source=src,
         output=Path(dst),
         frames=joined.frames,
-        codec=first.codec or choose_codec(fmt, job.settings.codec),
+        codec=first.codec or choose_codec(job.fmt, job.settings.codec),
         pix_fmt=first.pix_fmt,
         copied_packets=dict(joined.copied_packets),
         dropped_streams=tuple(joined.dropped_streams),
@@ -183,3 +156,50 @@ def run_segmented(
         segment_s=tuple(r.wall_s for r in ran),
         join_s=join_s,
     )
+
+
+def _check_and_join(
+    src: Path,
+    dst: str | os.PathLike[str],
+    *,
+    plan: SegmentPlan,
+    work: WorkFolder,
+    records: list[SegmentRecord],
+    fmt: str,
+) -> tuple[JoinStats, float]:
+    """Check that the segments hold all of ``src``'s frames, then join them into ``dst``; the
+    join's statistics and its seconds."""
+    with open_input(src) as inp:
+        check_complete(
+            pick_video_stream(inp, src),
+            src,
+            frames=sum(r.frames for r in records),
+            end_pts=records[-1].end_pts,
+        )
+    t_join = time.perf_counter()
+    with atomic_path(dst) as tmp:
+        parts = [work.part(s.index) for s in plan.segments]
+        joined = join_segments(src, parts, dst=tmp, fmt=fmt, end_pts=records[-1].end_pts)
+    return joined, time.perf_counter() - t_join
+
+
+def _open_work(
+    job: SegmentJob,
+    dst: str | os.PathLike[str],
+    *,
+    plan: SegmentPlan,
+    identity: Mapping[str, Any],
+    restart: bool,
+) -> tuple[WorkFolder, dict[int, SegmentRecord], list[str]]:
+    """The work folder of ``dst`` for this job, the segments it holds finished and checked,
+    and notes (a folder of other settings discarded, broken segments to redo)."""
+    settings = {
+        "job": {**asdict(job), "source": None},
+        "identity": dict(identity),
+        "segments": [asdict(s) for s in plan.segments],
+        "format": 1,
+    }
+    work = WorkFolder(work_folder_for(dst))
+    notes = work.prepare(job_key(Path(job.source), settings), restart=restart)
+    done, broken = work.finished({s.index: s.frames for s in plan.segments})
+    return work, done, [*notes, *broken]
