@@ -21,13 +21,30 @@ __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from ..core.vocab import DEFAULT_SCALE, DEFAULT_THREADS, SCALES
-    from ..models import InferenceSettings
-    from ..upscale.api import Upscaler
-    from ..upscale.batch import run_batch
-    from ..upscale.output import OutputOptions, ScaleSet
-    from ..upscale.plan import check_plan, plan_jobs
+    from ..upscale.plan import plan_jobs
 
+    inputs = _checked_inputs(args)
+    options = _output_options(args)
+    settings = _inference_settings(args, options)
+    jobs = plan_jobs(
+        inputs,
+        scale=settings.scale,
+        output=args.output,
+        fmt=args.format,
+        recursive=args.recursive,
+        tag=options.suffix(settings.scale or 0) if options.resizes else None,
+        suffix=args.suffix,
+        options=options,
+    )
+    _print_notes(jobs)
+    json_out = _JsonLines(args.json)
+    if args.ray is not None:
+        return _run_on_ray(jobs, args, settings=settings, options=options, json_out=json_out)
+    return _run_here(jobs, args, settings=settings, options=options, json_out=json_out)
+
+
+def _checked_inputs(args: argparse.Namespace) -> list[str]:
+    """INPUT... and -i/--input together; refuses none, and --actors without --ray."""
     inputs = [*args.inputs, *args.more_inputs]
     if not inputs:
         msg = "no input: give images, videos or folders (INPUT... or -i INPUT)"
@@ -35,7 +52,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.actors is not None and args.ray is None:
         msg = "--actors only applies with --ray"
         raise ConfigError(msg)
-    options = OutputOptions(
+    return inputs
+
+
+def _output_options(args: argparse.Namespace) -> Any:
+    """The ``OutputOptions`` of the size, metadata and quality options."""
+    from ..upscale.output import OutputOptions
+
+    return OutputOptions(
         outscale=args.outscale,
         fit=args.fit,
         strip_metadata=args.strip_metadata,
@@ -43,6 +67,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         lossless=args.lossless or None,
         max_output_pixels=args.max_output_pixels,
     )
+
+
+def _inference_settings(args: argparse.Namespace, options: Any) -> Any:
+    """The ``InferenceSettings`` of the model options; ``args.scale`` gets its default (the
+    smallest scale reaching --outscale, else DEFAULT_SCALE unless --fit picks per image)."""
+    from ..core.vocab import DEFAULT_SCALE, SCALES
+    from ..models import InferenceSettings
+
     if args.scale is None and args.model is None and options.outscale is not None:
         args.scale = options.plan((1, 1), SCALES).scale  # the smallest scale >= outscale
     elif args.scale is None and args.model is None and options.fit is None:
@@ -58,45 +90,52 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     )
     if args.model is not None or args.scale is not None:
         settings = settings.opened()  # the model read and checked once, here
-    jobs = plan_jobs(
-        inputs,
-        scale=settings.scale,
-        output=args.output,
-        fmt=args.format,
-        recursive=args.recursive,
-        tag=options.suffix(settings.scale or 0) if options.resizes else None,
-        suffix=args.suffix,
+    return settings
+
+
+def _run_on_ray(
+    jobs: list[Any], args: argparse.Namespace, *, settings: Any, options: Any, json_out: _JsonLines
+) -> int:
+    """--ray: the videos' segments, then the images, on the Ray actor pool."""
+    from ..cluster.batch import run_batch_ray
+    from ..upscale.plan import check_plan
+
+    check_plan(jobs, options, ray=True)  # before any work, videos included
+    videos = [j for j in jobs if j.kind == "video"]
+    if videos:  # each video's segments in parallel on the actor pool
+        from .video import run_videos_ray
+
+        run_videos_ray(videos, args=args, settings=settings)
+        jobs = [j for j in jobs if j.kind != "video"]
+        if not jobs:
+            return 0
+
+    ray_result = run_batch_ray(
+        jobs,
+        settings,
+        overwrite=args.overwrite,
+        address=args.ray or None,
+        actors=args.actors,
+        progress=not args.quiet,
         options=options,
     )
-    _print_notes(jobs)
-    json_out = _JsonLines(args.json)
-    if args.ray is not None:
-        from ..cluster.batch import run_batch_ray
+    for outcome in ray_result.outcomes:
+        json_out.add(outcome)
+    json_out.close()
+    print(ray_result.runtime_line(), file=sys.stderr)
+    return _report(jobs, ray_result, args)
 
-        check_plan(jobs, options, ray=True)  # before any work, videos included
-        videos = [j for j in jobs if j.kind == "video"]
-        if videos:  # each video's segments in parallel on the actor pool
-            from .video import run_videos_ray
 
-            run_videos_ray(videos, args=args, settings=settings)
-            jobs = [j for j in jobs if j.kind != "video"]
-            if not jobs:
-                return 0
+def _run_here(
+    jobs: list[Any], args: argparse.Namespace, *, settings: Any, options: Any, json_out: _JsonLines
+) -> int:
+    """The jobs in this process: one upscaler per scale, opened when first needed."""
+    from ..core.vocab import DEFAULT_THREADS, SCALES
+    from ..upscale.api import Upscaler
+    from ..upscale.batch import run_batch
+    from ..upscale.output import ScaleSet
+    from ..upscale.plan import check_plan
 
-        ray_result = run_batch_ray(
-            jobs,
-            settings,
-            overwrite=args.overwrite,
-            address=args.ray or None,
-            actors=args.actors,
-            progress=not args.quiet,
-            options=options,
-        )
-        for outcome in ray_result.outcomes:
-            json_out.add(outcome)
-        json_out.close()
-        print(ray_result.runtime_line(), file=sys.stderr)
-        return _report(jobs, ray_result, args)
     if settings.threads is None:
         settings = settings.replace(threads=DEFAULT_THREADS)
 
@@ -193,9 +232,6 @@ def _report(jobs: list[Any], result: Any, args: argparse.Namespace) -> int:
 
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
-    from ..core.vocab import DEFAULT_SCALE
-    from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS
-    from ..upscale.plan import OUTPUT_FORMATS
     from .video import add_video_options
 
     p = subparsers.add_parser(
@@ -211,6 +247,19 @@ def add_upscale_parser(subparsers: Any) -> None:
             "others are written), 2 when the run cannot start (options, model), 130 on Ctrl-C."
         ),
     )
+    _add_input_output_options(p)
+    _add_model_format_options(p)
+    p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
+    _add_size_quality_options(p)
+    _add_tiling_threads_options(p)
+    _add_run_options(p)
+    add_video_options(p)
+    _add_ray_options(p)
+    p.set_defaults(func=_cmd_upscale)
+
+
+def _add_input_output_options(p: argparse.ArgumentParser) -> None:
+    """INPUT..., -i/--input and -o/--output."""
     p.add_argument(
         "inputs",
         nargs="*",
@@ -232,6 +281,13 @@ def add_upscale_parser(subparsers: Any) -> None:
         help="output folder, or output file for one image (its extension picks the format); "
         "default: beside each input file, <folder>_x{S}/ for a folder",
     )
+
+
+def _add_model_format_options(p: argparse.ArgumentParser) -> None:
+    """-s/--scale, -m/--model, -f/--format, --suffix, --precision and --runtime."""
+    from ..core.vocab import DEFAULT_SCALE
+    from ..upscale.plan import OUTPUT_FORMATS
+
     p.add_argument(
         "-s",
         "--scale",
@@ -265,7 +321,12 @@ def add_upscale_parser(subparsers: Any) -> None:
         "on the fp32 model)",
     )
     add_runtime_option(p)
-    p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
+
+
+def _add_size_quality_options(p: argparse.ArgumentParser) -> None:
+    """--outscale/--fit, --strip-metadata, --quality, --lossless, --max-output-pixels."""
+    from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS
+
     size = p.add_mutually_exclusive_group()
     size.add_argument(
         "--outscale",
@@ -303,6 +364,10 @@ def add_upscale_parser(subparsers: Any) -> None:
         "checked before any work: a larger one fails that input "
         f"(default {DEFAULT_MAX_OUTPUT_PIXELS}, 8K UHD)",
     )
+
+
+def _add_tiling_threads_options(p: argparse.ArgumentParser) -> None:
+    """--tile options, --tile-overlap and --threads."""
     add_tile_options(p)
     p.add_argument(
         "--tile-overlap",
@@ -313,6 +378,10 @@ def add_upscale_parser(subparsers: Any) -> None:
         p, "intra-op threads (with --ray: per actor, default: sized to fit the largest node)"
     )
     p.set_defaults(threads=None)  # None = not given: DEFAULT_THREADS locally, fitted on Ray
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """--overwrite/--skip-existing, --json and --quiet."""
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--overwrite", action="store_true", help="redo outputs that exist (default: skip them)"
@@ -329,7 +398,10 @@ def add_upscale_parser(subparsers: Any) -> None:
         "milliseconds, sizes) as JSON Lines to PATH, or to stdout with '-'",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_video_options(p)
+
+
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    """--ray [ADDRESS] and --actors."""
     p.add_argument(
         "--ray",
         nargs="?",
@@ -342,4 +414,3 @@ def add_upscale_parser(subparsers: Any) -> None:
         type=int_at_least(1),
         help="with --ray: actor pool size (default: as many as fit on the nodes)",
     )
-    p.set_defaults(func=_cmd_upscale)
