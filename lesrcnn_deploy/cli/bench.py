@@ -162,8 +162,24 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def add_bench_parser(subparsers: Any) -> None:
     """Register ``bench`` and ``gate`` on the main CLI."""
-    from ..core.paths import reports_dir
+    _add_bench(subparsers)
+    _add_gate(subparsers)
 
+
+def _add_scales_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--scales 2,3,4`` (or ``2 3 4``; default all three): the scales ``what`` does."""
+    add_list_option(
+        p,
+        "--scales",
+        item=scale_arg,
+        metavar="S",
+        default=[2, 3, 4],
+        help=f"scales to {what}: 2,3,4 or 2 3 4 (default 2 3 4)",
+    )
+
+
+def _add_bench(subparsers: Any) -> None:
+    """``bench``: the measurements, then the report options."""
     b = subparsers.add_parser(
         "bench",
         help="benchmark fp32 against int8: accuracy tables, speed, memory, pictures",
@@ -183,14 +199,7 @@ def add_bench_parser(subparsers: Any) -> None:
         help="benchmark set folders for the paper tables (repeatable; default "
         "../shared/datasets/*)",
     )
-    add_list_option(
-        b,
-        "--scales",
-        item=scale_arg,
-        metavar="S",
-        default=[2, 3, 4],
-        help="scales to measure: 2,3,4 or 2 3 4 (default 2 3 4)",
-    )
+    _add_scales_option(b, "measure")
     add_threads_option(b, "intra-op threads of every runner")
     b.add_argument("--repeats", type=positive_int, help="timed rounds at 128x128 (default 5)")
     b.add_argument(
@@ -207,6 +216,15 @@ def add_bench_parser(subparsers: Any) -> None:
         help="scales that get the NNCF-default int8 rows (default 2; quantizing with NNCF takes "
         "12-25 s per scale)",
     )
+    _add_report_options(b)
+    b.set_defaults(func=_cmd_bench)
+
+
+def _add_report_options(b: argparse.ArgumentParser) -> None:
+    """``bench``'s --output, --quick, --no-memory, --quiet, --runtime, --readme, --cold-start and
+    --readme-only."""
+    from ..core.paths import reports_dir
+
     b.add_argument(
         "--output",
         default=str(reports_dir() / "bench"),
@@ -241,8 +259,10 @@ def add_bench_parser(subparsers: Any) -> None:
         action="store_true",
         help="only refresh --readme from an existing report, no benchmark",
     )
-    b.set_defaults(func=_cmd_bench)
 
+
+def _add_gate(subparsers: Any) -> None:
+    """``gate``: the int8 accuracy check against the recorded baseline."""
     g = subparsers.add_parser(
         "gate",
         help="CI gate: the int8 models' accuracy drop against the recorded baseline",
@@ -253,14 +273,7 @@ def add_bench_parser(subparsers: Any) -> None:
             "record, or a DepthToSpace is not on int8; 0 otherwise. Needs the 'bench' extra."
         ),
     )
-    add_list_option(
-        g,
-        "--scales",
-        item=scale_arg,
-        metavar="S",
-        default=[2, 3, 4],
-        help="scales to check: 2,3,4 or 2 3 4 (default 2 3 4)",
-    )
+    _add_scales_option(g, "check")
     g.add_argument(
         "--models",
         help="folder holding lesrcnn_x{S}.onnx and lesrcnn_x{S}_int8.onnx to check as they are "
