@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import VideoError
-from .checks import reason
-from .probe import display_matrix, first_frame, import_av, open_input, pick_video_stream
+from .probe import display_matrix, first_frame, open_input, pick_video_stream
 from .streams import tags
 from .timing import PacketTimer
-from .wiring import copy_source_streams
+from .wiring import copy_source_streams, ffmpeg_errors, output_container
 
 __all__ = ["JoinStats", "join_segments", "segment_timestamps"]
 
@@ -95,56 +94,43 @@ def join_segments(
         VideoError: segments encoded differently (codec parameters), a timestamp out of order,
             or a stream the container cannot hold.
     """
-    av = import_av()
     src_p = Path(src)
     stats = JoinStats()
-    inp = open_input(src_p)
-    out = None
-    try:
-        vin = pick_video_stream(inp, src_p)
-        tb = Fraction(vin.time_base)
-        first = first_frame(inp, vin, path=src_p)
-        matrix = display_matrix(first)
-        rate = vin.average_rate or vin.guessed_rate
-        vin_index, vin_tags = vin.index, tags(vin.metadata)
-        inp.close()
-        inp = open_input(src_p)
+    with ffmpeg_errors(f"{src_p}: joining the segments"):
+        with open_input(src_p) as inp:
+            vin = pick_video_stream(inp, src_p)
+            tb = Fraction(vin.time_base)
+            first = first_frame(inp, vin, path=src_p)
+            matrix = display_matrix(first)
+            rate = vin.average_rate or vin.guessed_rate
+            vin_index, vin_tags = vin.index, tags(vin.metadata)
         order = [segment_timestamps(p, tb) for p in parts]
         everything = sorted(ts for seg in order for ts in seg)
         if len(set(everything)) != len(everything):
             msg = f"{src_p}: the segments overlap (a frame's timestamp appears twice)"
             raise VideoError(msg)
         depth = _reorder_depth(order)
-        out = av.open(str(dst), "w", format=fmt)
-        vout = _video_stream(out, parts, tb=tb, rate=rate)
-        vout.metadata.update(vin_tags)
-        if matrix is not None:
-            vout.set_display_matrix(list(matrix))
-        copies = copy_source_streams(out, inp, skip=vin_index, fmt=fmt, stats=stats)
-        timer = PacketTimer(mov=fmt in ("mp4", "mov"))
-        video = _video_packets(parts, everything, depth=depth, tb=tb, end_pts=end_pts)
-        others = _copied_packets(inp, copies)
-        for kind, packet in heapq.merge(video, others, key=lambda item: _time(item[1])):
-            if kind == "copy":
-                out.mux(packet)
-                stats.copied_packets[packet.stream.index] += 1
-                continue
-            packet.stream = vout
-            timer.frame(packet.pts, packet.duration)
-            for p in timer.ready([packet]):
+        with open_input(src_p) as inp, output_container(dst, fmt=fmt) as out:
+            vout = _video_stream(out, parts, tb=tb, rate=rate)
+            vout.metadata.update(vin_tags)
+            if matrix is not None:
+                vout.set_display_matrix(list(matrix))
+            copies = copy_source_streams(out, inp, skip=vin_index, fmt=fmt, stats=stats)
+            timer = PacketTimer(mov=fmt in ("mp4", "mov"))
+            video = _video_packets(parts, everything, depth=depth, tb=tb, end_pts=end_pts)
+            others = _copied_packets(inp, copies)
+            for kind, packet in heapq.merge(video, others, key=lambda item: _time(item[1])):
+                if kind == "copy":
+                    out.mux(packet)
+                    stats.copied_packets[packet.stream.index] += 1
+                    continue
+                packet.stream = vout
+                timer.frame(packet.pts, packet.duration)
+                for p in timer.ready([packet]):
+                    out.mux(p)
+                stats.frames += 1
+            for p in timer.finish([]):
                 out.mux(p)
-            stats.frames += 1
-        for p in timer.finish([]):
-            out.mux(p)
-        out.close()
-        out = None
-    except av.FFmpegError as exc:
-        msg = f"{src_p}: joining the segments: {reason(exc)}"
-        raise VideoError(msg) from None
-    finally:
-        if out is not None:
-            out.close()
-        inp.close()
     return stats
 
 

@@ -19,24 +19,23 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import VideoError
-from .checks import check_complete, reason
+from .checks import check_complete
 from .encoder import EncoderSettings, choose_codec, container_format
 from .engine import FrameFn, PipelineStats, StreamingEngine
 from .hdr import hdr_note
 from .probe import import_av
-from .streams import Encoding
 from .wiring import (
+    OutputVideo,
     add_output_video,
-    close_quietly,
     copy_source_streams,
     even_size,
+    ffmpeg_errors,
     frame_bar,
+    output_container,
     reopen_after_first_frame,
 )
 
@@ -82,44 +81,35 @@ def run_pipeline(
         ConfigError: bad encoder settings for the chosen codec.
         KeyboardInterrupt: after stopping the other stages (the caller removes ``dst``).
     """
-    av = import_av()
+    import_av()  # MissingExtraError before anything else
     src_p = Path(src)
     fmt = fmt or container_format(dst)
     stats = PipelineStats(codec=choose_codec(fmt, settings.codec))
     t_start = time.perf_counter()
 
-    inp = out = None
-    try:
+    with ffmpeg_errors(str(src_p)):
         inp, vin, first = reopen_after_first_frame(src_p)
-        out = av.open(str(dst), "w", format=fmt)
-        video = _OutputVideo(first=first, scale=scale, size=size, stretch=stretch)
-        vout, enc, copies = _add_streams(
-            out, inp, vin, video=video, fmt=fmt, settings=settings, stats=stats
-        )
-        with frame_bar(_frame_count(vin), name=src_p.name, progress=progress) as bar:
-            StreamingEngine(
-                inp,
-                out,
-                vin=vin,
-                vout=vout,
-                copies=copies,
-                enc=enc,
-                frame_fn=frame_fn,
-                stats=stats,
-                bar=bar,
-                mov=fmt in ("mp4", "mov"),
-                queue_size=queue_size,
-            ).run()
-        check_complete(vin, src_p, frames=stats.frames, end_pts=stats.end_pts)
-        out.close()
-        out = None
-    except av.FFmpegError as exc:
-        msg = f"{src_p}: {reason(exc)}"
-        raise VideoError(msg) from None
-    finally:
-        close_quietly(out)
-        if inp is not None:
-            inp.close()
+        with inp, output_container(dst, fmt=fmt) as out:
+            video = OutputVideo(first, scale, size, stretch)
+            vout, enc = add_output_video(out, vin, video=video, settings=settings, stats=stats)
+            if enc.hdr.present and not enc.hdr_written:
+                stats.notes.append(hdr_note(stats.codec))
+            copies = copy_source_streams(out, inp, skip=vin.index, fmt=fmt, stats=stats)
+            with frame_bar(_frame_count(vin), name=src_p.name, progress=progress) as bar:
+                StreamingEngine(
+                    inp,
+                    out,
+                    vin=vin,
+                    vout=vout,
+                    copies=copies,
+                    enc=enc,
+                    frame_fn=frame_fn,
+                    stats=stats,
+                    bar=bar,
+                    mov=fmt in ("mp4", "mov"),
+                    queue_size=queue_size,
+                ).run()
+            check_complete(vin, src_p, frames=stats.frames, end_pts=stats.end_pts)
     stats.wall_s = time.perf_counter() - t_start
     return stats
 
@@ -130,42 +120,3 @@ def _frame_count(vin: Any) -> int:
     if not total and vin.duration and vin.average_rate:
         total = round(float(vin.duration * vin.time_base * vin.average_rate))
     return total
-
-
-@dataclass(frozen=True)
-class _OutputVideo:
-    """The output frames: the source's ``first`` frame times ``scale``, or ``size``."""
-
-    first: Any
-    scale: int
-    size: tuple[int, int] | None
-    stretch: Fraction
-
-
-def _add_streams(
-    out: Any,
-    inp: Any,
-    vin: Any,
-    *,
-    video: _OutputVideo,
-    fmt: str,
-    settings: EncoderSettings,
-    stats: PipelineStats,
-) -> tuple[Any, Encoding, dict[int, Any]]:
-    """Add the encoded video stream and the copied streams to ``out``; ``(video stream, its
-    encoding, input index -> copied stream)``. A note says when HDR metadata is not written."""
-    vout, enc = add_output_video(
-        out,
-        vin,
-        first=video.first,
-        scale=video.scale,
-        size=video.size,
-        codec=stats.codec,
-        settings=settings,
-        stretch=video.stretch,
-        stats=stats,
-    )
-    if enc.hdr.present and not enc.hdr_written:
-        stats.notes.append(hdr_note(stats.codec))
-    copies = copy_source_streams(out, inp, skip=vin.index, fmt=fmt, stats=stats)
-    return vout, enc, copies

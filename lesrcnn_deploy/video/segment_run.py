@@ -9,6 +9,7 @@ are not in it: the join muxes them once from the source.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import VideoError
-from .checks import reason
 from .encoder import EncoderSettings, choose_codec
 from .engine import FrameFn, PipelineStats, StreamingEngine
 from .probe import import_av
 from .segments import Segment
-from .wiring import add_output_video, close_quietly, frame_bar, reopen_after_first_frame
+from .wiring import (
+    OutputVideo,
+    add_output_video,
+    ffmpeg_errors,
+    frame_bar,
+    output_container,
+    reopen_after_first_frame,
+)
 
 __all__ = ["SEGMENT_FORMAT", "SegmentJob", "encode_segment"]
 
@@ -73,57 +80,38 @@ def encode_segment(
         VideoError: the source cannot be decoded, or the segment does not hold the frames the
             plan counted (a seek that missed its keyframe, a changed file).
     """
-    av = import_av()
+    import_av()  # MissingExtraError before anything else
     src = Path(job.source)
     codec = choose_codec(job.fmt, job.settings.codec)
     stats = PipelineStats(codec=codec)
-    inp = out = None
-    own_bar = bar is None
-    bar = bar if bar is not None else frame_bar(0, name=src.name, progress=False)
-    try:
+    own_bar = frame_bar(0, name=src.name, progress=False) if bar is None else None
+    bar_scope = own_bar if own_bar is not None else contextlib.nullcontext(bar)
+    with bar_scope as bar, ffmpeg_errors(f"{src}: segment {segment.index}"):
         # the file's first frame sets up every segment
         inp, vin, first = reopen_after_first_frame(src)
-        if segment.start is not None:
-            inp.seek(segment.start, stream=vin, backward=True, any_frame=False)
-        out = av.open(
-            str(dst), "w", format=SEGMENT_FORMAT, options={"avoid_negative_ts": "disabled"}
-        )
-        vout, enc = add_output_video(
-            out,
-            vin,
-            first=first,
-            scale=job.scale,
-            size=job.size,
-            codec=codec,
-            settings=job.settings,
-            stretch=job.stretch,
-            stats=stats,
-        )
-        StreamingEngine(
-            inp,
-            out,
-            vin=vin,
-            vout=vout,
-            copies={},
-            enc=enc,
-            frame_fn=frame_fn,
-            stats=stats,
-            bar=bar,
-            mov=False,
-            queue_size=queue_size,
-            window=(segment.start, segment.end),
-        ).run()
-        out.close()
-        out = None
-    except av.FFmpegError as exc:
-        msg = f"{src}: segment {segment.index}: {reason(exc)}"
-        raise VideoError(msg) from None
-    finally:
-        close_quietly(out)
-        if inp is not None:
-            inp.close()
-        if own_bar:
-            bar.close()
+        with inp:
+            if segment.start is not None:
+                inp.seek(segment.start, stream=vin, backward=True, any_frame=False)
+            options = {"avoid_negative_ts": "disabled"}
+            with output_container(dst, fmt=SEGMENT_FORMAT, options=options) as out:
+                video = OutputVideo(first, job.scale, job.size, job.stretch)
+                vout, enc = add_output_video(
+                    out, vin, video=video, settings=job.settings, stats=stats
+                )
+                StreamingEngine(
+                    inp,
+                    out,
+                    vin=vin,
+                    vout=vout,
+                    copies={},
+                    enc=enc,
+                    frame_fn=frame_fn,
+                    stats=stats,
+                    bar=bar,
+                    mov=False,
+                    queue_size=queue_size,
+                    window=(segment.start, segment.end),
+                ).run()
     _check_frames(src, segment, decoded=stats.frames)
     return stats
 

@@ -7,22 +7,30 @@ closing an output after a failure.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import VideoError
+from .checks import reason
 from .encoder import EncoderSettings
 from .engine import PipelineStats
-from .probe import first_frame, open_input, pick_video_stream
+from .probe import first_frame, import_av, open_input, pick_video_stream
 from .streams import Encoding, add_copied_streams, add_video_stream, copy_chapters, tags
 
 __all__ = [
+    "OutputVideo",
     "add_output_video",
     "close_quietly",
     "copy_source_streams",
     "even_size",
+    "ffmpeg_errors",
     "frame_bar",
+    "output_container",
     "reopen_after_first_frame",
 ]
 
@@ -53,30 +61,38 @@ def reopen_after_first_frame(src: Path) -> tuple[Any, Any, Any]:
     return inp, vin, first
 
 
+@dataclass(frozen=True)
+class OutputVideo:
+    """The output frames: the source's ``first`` frame times ``scale`` with even sides, or
+    ``size``; ``stretch``: how much wider than tall the frame function makes each pixel."""
+
+    first: Any
+    scale: int
+    size: tuple[int, int] | None = None
+    stretch: Fraction = Fraction(1)
+
+
 def add_output_video(
     out: Any,
     vin: Any,
     *,
-    first: Any,
-    scale: int,
-    size: tuple[int, int] | None,
-    codec: str,
+    video: OutputVideo,
     settings: EncoderSettings,
-    stretch: Fraction,
     stats: PipelineStats,
 ) -> tuple[Any, Encoding]:
-    """Add the encoded video stream to ``out``: ``size``, else the first frame times ``scale``
-    with even sides; ``stats`` gets its pixel format and size. Returns the stream and its
-    encoding (see :func:`~.streams.add_video_stream`)."""
-    out_size = size or even_size(first.width * scale, first.height * scale)
+    """Add the encoded video stream (codec ``stats.codec``) of ``video`` to ``out``; ``stats``
+    gets its pixel format and size. Returns the stream and its encoding (see
+    :func:`~.streams.add_video_stream`)."""
+    first = video.first
+    out_size = video.size or even_size(first.width * video.scale, first.height * video.scale)
     vout, enc = add_video_stream(
         out,
         vin,
         first=first,
         out_size=out_size,
-        codec=codec,
+        codec=stats.codec,
         settings=settings,
-        stretch=stretch,
+        stretch=video.stretch,
     )
     stats.pix_fmt, stats.size = vout.codec_context.pix_fmt, out_size
     return vout, enc
@@ -117,3 +133,31 @@ def close_quietly(out: Any) -> None:
     if out is not None:
         with contextlib.suppress(Exception):
             out.close()
+
+
+@contextlib.contextmanager
+def ffmpeg_errors(what: str) -> Iterator[None]:
+    """Turn an FFmpeg error inside the block into a :class:`VideoError` ``"{what}: {reason}"``."""
+    av = import_av()
+    try:
+        yield
+    except av.FFmpegError as exc:
+        msg = f"{what}: {reason(exc)}"
+        raise VideoError(msg) from None
+
+
+@contextlib.contextmanager
+def output_container(
+    dst: str | os.PathLike[str], *, fmt: str, options: Mapping[str, str] | None = None
+) -> Iterator[Any]:
+    """The output container ``dst`` (muxer ``fmt``), closed (trailer written) when the block
+    ends; after a failure it is closed quietly (:func:`close_quietly`)."""
+    av = import_av()
+    extra = {"options": dict(options)} if options is not None else {}
+    out = av.open(str(dst), "w", format=fmt, **extra)
+    try:
+        yield out
+    except BaseException:
+        close_quietly(out)
+        raise
+    out.close()
