@@ -48,13 +48,22 @@ def _limit(service: Any, err: JobLimitError) -> Response:
     return error(err.status, str(err), headers={"Retry-After": str(service.config.retry_after)})
 
 
-async def _create(request: Request) -> Response:
+def _service_manager(request: Request) -> tuple[Any, JobManager] | Response:
+    """The service and its job manager, or the 401/503 answer."""
     service = request.app.state.service
     refused = _refusal(service, request)
     if refused is not None:
         return refused
     manager = _manager(service)
     assert manager is not None
+    return service, manager
+
+
+async def _create(request: Request) -> Response:
+    found = _service_manager(request)
+    if isinstance(found, Response):
+        return found
+    service, manager = found
     if not service.pool.ready.is_set():
         return error(503, "models are still loading", headers={"Retry-After": "1"})
     q = request.query_params
@@ -115,12 +124,10 @@ async def _create(request: Request) -> Response:
 
 def _lookup(request: Request) -> tuple[JobManager, Any] | Response:
     """The manager and the job named in the path, or the 401/503/404 answer."""
-    service = request.app.state.service
-    refused = _refusal(service, request)
-    if refused is not None:
-        return refused
-    manager = _manager(service)
-    assert manager is not None
+    found = _service_manager(request)
+    if isinstance(found, Response):
+        return found
+    manager = found[1]
     job = manager.get(request.path_params["job_id"])
     if job is None:
         return error(404, "no such job (unknown id, or its result expired)")
