@@ -19,7 +19,8 @@ from lesrcnn_deploy.cli import main
 from lesrcnn_deploy.data import load_image, save_image
 from lesrcnn_deploy.models import InferenceSettings
 from lesrcnn_deploy.upscale.api import Upscaler
-from lesrcnn_deploy.upscale.batch import plan_jobs, run_batch
+from lesrcnn_deploy.upscale.batch import run_batch
+from lesrcnn_deploy.upscale.plan import plan_jobs
 
 
 def _images(folder: Path, n: int, size: int = 96) -> Path:
@@ -67,7 +68,7 @@ def test_same_outputs_skip_existing_and_errors(
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "im00_x2.png").write_bytes(b"kept")
     settings = InferenceSettings(scale=2, precision="fp32", model=random_fp32)
-    result = run_batch_ray(jobs, settings, skip_existing=True, progress=False)
+    result = run_batch_ray(jobs, settings, progress=False)  # existing outputs are skipped
     assert [o.status for o in result.outcomes] == ["failed", "skipped", "done", "done"]
     assert "corrupt" in result.outcomes[0].reason or "image" in result.outcomes[0].reason
     assert [o.status for o in local.outcomes] == ["failed", "done", "done", "done"]

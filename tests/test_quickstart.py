@@ -108,17 +108,18 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     api_name = re.findall(r"[\"'](photo[^\"']*)[\"']", python)[-1]  # what the snippet writes
     shell = "\n".join(code for lang, code in blocks if lang == "sh")
     (served_name,) = re.findall(r"curl .*-o (\S+)", shell.replace("\\\n", " "))
-    outputs = {p.name for p in clone.glob("photo_x2*")} - {api_name}
+    outputs = {p.name for p in clone.glob("photo_x4*")} - {api_name, served_name}
     assert len(outputs) == 1, outputs  # the `upscale` command's output
     cli_path = clone / outputs.pop()
     cli = np.asarray(Image.open(cli_path).convert("RGB")).astype(int)
     api = np.asarray(Image.open(clone / api_name).convert("RGB")).astype(int)
     served = Image.open(clone / served_name)
-    assert cli.shape == (300, 400, 3) and served.size == (800, 600)
+    assert cli.shape == (600, 800, 3) and served.size == (800, 600)
+    assert cli_path.name == "photo_x4.jpg"  # x4 by default, in the photo's own format
     # one engine: the CLI and the Python API agree (exactly, unless a lossy format sits between)
     lossless = {cli_path.suffix.lower(), Path(api_name).suffix.lower()} <= {".png", ".webp"}
     diff = np.abs(cli - api)
     assert diff.max() == 0 if lossless else diff.mean() < 2, diff.mean()
-    # the result is the photo, larger: close to a bicubic x2 of it, not noise
-    bicubic = np.asarray(Image.fromarray(photo).resize((400, 300), Image.Resampling.BICUBIC))
+    # the result is the photo, larger: close to a bicubic x4 of it, not noise
+    bicubic = np.asarray(Image.fromarray(photo).resize((800, 600), Image.Resampling.BICUBIC))
     assert np.abs(cli - bicubic.astype(int)).mean() < 8

@@ -58,7 +58,8 @@ def test_formats_modes_and_bit_depth(
 ) -> None:
     src = save_image(tmp_path / name, _px(13, 18, channels, dtype))
     [job] = plan_jobs([src], scale=2)
-    assert job.output == tmp_path / f"{Path(name).stem}_x2.png"  # default: PNG beside the input
+    # default: beside the input, in the input's format (-f auto: 16-bit and alpha kept)
+    assert job.output == tmp_path / f"{Path(name).stem}_x2{Path(name).suffix}" and not job.note
     result = run_batch(up, [job], progress=False)
     assert result.ok and len(result.done) == 1
     out = load_image(job.output).pixels
@@ -113,9 +114,9 @@ def _folder(tmp_path: Path) -> Path:
 def test_folder_naming_default_recursive_and_format(tmp_path: Path) -> None:
     root = _folder(tmp_path)
     flat = plan_jobs([root], scale=3)
-    assert [j.output for j in flat] == [
+    assert [j.output for j in flat] == [  # -f auto: each keeps its own format
         tmp_path / "photos_x3" / "a_x3.png",
-        tmp_path / "photos_x3" / "b_x3.png",
+        tmp_path / "photos_x3" / "b_x3.jpg",
     ]
     deep = plan_jobs([root], scale=2, recursive=True, output=tmp_path / "out", fmt="webp")
     assert [j.output.relative_to(tmp_path / "out").as_posix() for j in deep] == [
@@ -151,16 +152,16 @@ def test_folder_run_summary_skip_overwrite_and_failures(up: Upscaler, tmp_path: 
     summary = first.summary()
     assert summary.startswith("done 3, skipped 0, failed 1") and "broken.png" in summary
 
-    again = run_batch(up, jobs, progress=False)  # outputs exist: refused, not overwritten
-    assert len(again.failed) == 4 and "--skip-existing" in again.failed[0].reason
-    resumed = run_batch(up, jobs, skip_existing=True, progress=False)
-    assert len(resumed.skipped) == 3 and len(resumed.failed) == 1
     out = jobs[0].output
     os.utime(out, ns=(0, 0))
+    again = run_batch(up, jobs, progress=False)  # outputs exist: skipped, never a failure
+    assert len(again.skipped) == 3 and len(again.failed) == 1 and len(again.done) == 0
+    assert "--overwrite" in again.skipped[0].reason and out.stat().st_mtime_ns == 0
+    assert again.summary().startswith(
+        "done 0, skipped 3 (outputs exist; --overwrite redoes them), failed 1"
+    )
     redone = run_batch(up, jobs, overwrite=True, progress=False)
     assert len(redone.done) == 3 and out.stat().st_mtime_ns != 0
-    with pytest.raises(ConfigError, match="either"):
-        run_batch(up, jobs, overwrite=True, skip_existing=True, progress=False)
 
 
 def test_never_writes_over_an_input(up: Upscaler, tmp_path: Path) -> None:
@@ -213,10 +214,10 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
 
     monkeypatch.setattr(image_io.os, "replace", interrupted_replace)
     with pytest.raises(KeyboardInterrupt):
-        run_batch(up, jobs, skip_existing=True, progress=False)
+        run_batch(up, jobs, progress=False)
     monkeypatch.undo()
     assert not jobs[1].output.exists() and _no_temp_files(tmp_path)
-    finished = run_batch(up, jobs, skip_existing=True, progress=False)
+    finished = run_batch(up, jobs, progress=False)  # the same run again finishes it
     assert len(finished.skipped) == 1 and len(finished.done) == 2
     assert all(j.output.is_file() for j in jobs)
 
@@ -237,7 +238,7 @@ def test_cli_single_file_and_folder(
     err = capsys.readouterr().err
     assert "done 3, skipped 0, failed 1" in err and "bad.bmp" in err
     assert (tmp_path / "res" / "sub" / "c_x2.tif").is_file()
-    assert main([*argv, "--skip-existing"]) == 1
+    assert main([*argv, "--skip-existing"]) == 1  # the default, accepted
     assert "skipped 3" in capsys.readouterr().err
 
 

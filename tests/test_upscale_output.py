@@ -67,7 +67,7 @@ def test_cli_keeps_profile_and_exif_at_any_scale(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "text"),
     [
-        (["--quality", "80"], "--quality has no effect on png output"),
+        (["--format", "png", "--quality", "80"], "--quality has no effect on png output"),
         (["--format", "jpg", "--lossless"], "--lossless has no effect on jpg output"),
         (["--format", "webp", "--lossless", "--quality", "80"], "exclude each other"),
         (["--outscale", "0"], "outscale must be > 0"),

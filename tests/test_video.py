@@ -6,6 +6,7 @@ AAC) and upscaled by a random-weight x2 model, so the tests are fast and need no
 
 from __future__ import annotations
 
+import os
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -339,11 +340,13 @@ def test_cli_video_default_name_and_probe(
     odd.write_bytes(clip.read_bytes())
     assert _cli(odd, "--scale", "2", "--model", random_fp32) == 0
     assert len(_video_frames(tmp_path / "clip_x2.mkv")) == 3
-    # Existing output: one line, exit 2.
+    # Existing output: skipped (as an image's), one line, exit 0; the file is not touched.
     capsys.readouterr()
-    assert _cli(clip, "--scale", "2", "--model", random_fp32) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "output exists" in err[0]
+    os.utime(out, ns=(0, 0))
+    assert _cli(clip, "--scale", "2", "--model", random_fp32) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "output exists" in lines[0] and "--overwrite" in lines[0]
+    assert out.stat().st_mtime_ns == 0
 
 
 def test_cli_bad_video_exit_1(

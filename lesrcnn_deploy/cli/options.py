@@ -186,6 +186,7 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
     ``--no-tile``: the whole image in one call); the value lands in ``args.tile``."""
     t = parser.add_mutually_exclusive_group()
     t.add_argument(
+        "-t",
         "--tile",
         type=int_at_least(0),
         default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ from .options import (
     add_threads_option,
     add_tile_options,
     int_at_least,
+    report_stream,
     scale_arg,
 )
 
@@ -19,12 +21,17 @@ __all__ = ["add_upscale_parser"]
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from ..core.vocab import DEFAULT_THREADS, SCALES
+    from ..core.vocab import DEFAULT_SCALE, DEFAULT_THREADS, SCALES
     from ..models import InferenceSettings
     from ..upscale.api import Upscaler
-    from ..upscale.batch import check_plan, plan_jobs, run_batch
+    from ..upscale.batch import run_batch
     from ..upscale.output import OutputOptions, ScaleSet
+    from ..upscale.plan import check_plan, plan_jobs
 
+    inputs = [*args.inputs, *args.more_inputs]
+    if not inputs:
+        msg = "no input: give images, videos or folders (INPUT... or -i INPUT)"
+        raise ConfigError(msg)
     if args.actors is not None and args.ray is None:
         msg = "--actors only applies with --ray"
         raise ConfigError(msg)
@@ -39,8 +46,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.scale is None and args.model is None and options.outscale is not None:
         args.scale = options.plan((1, 1), SCALES).scale  # the smallest scale >= outscale
     elif args.scale is None and args.model is None and options.fit is None:
-        msg = "--scale is required (2, 3 or 4) unless --model, --outscale or --fit gives it"
-        raise ConfigError(msg)
+        args.scale = DEFAULT_SCALE
     settings = InferenceSettings.from_precision(
         args.precision,
         scale=args.scale,
@@ -53,13 +59,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if args.model is not None or args.scale is not None:
         settings = settings.opened()  # the model read and checked once, here
     jobs = plan_jobs(
-        args.inputs,
+        inputs,
         scale=settings.scale,
         output=args.output,
         fmt=args.format,
         recursive=args.recursive,
         tag=options.suffix(settings.scale or 0) if options.resizes else None,
+        suffix=args.suffix,
+        options=options,
     )
+    _print_notes(jobs)
+    json_out = _JsonLines(args.json)
     if args.ray is not None:
         from ..cluster.batch import run_batch_ray
 
@@ -77,15 +87,16 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             jobs,
             settings,
             overwrite=args.overwrite,
-            skip_existing=args.skip_existing,
             address=args.ray or None,
             actors=args.actors,
             progress=not args.quiet,
             options=options,
         )
+        for outcome in ray_result.outcomes:
+            json_out.add(outcome)
+        json_out.close()
         print(ray_result.runtime_line(), file=sys.stderr)
-        print(ray_result.summary(), file=sys.stdout if ray_result.ok else sys.stderr)
-        return 0 if ray_result.ok else 1
+        return _report(jobs, ray_result, args)
     if settings.threads is None:
         settings = settings.replace(threads=DEFAULT_THREADS)
 
@@ -101,7 +112,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     video = None
     if any(j.kind == "video" for j in jobs):
         # Videos take the set too: --outscale/--fit open the smallest scale reaching the size.
-        if len(jobs) == 1:
+        if len(jobs) == 1 and args.json is None:
             from .video import run_single_video
 
             check_plan(jobs, options)
@@ -109,35 +120,82 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         from .video import video_runner
 
         video = video_runner(scales, args)
-    result = run_batch(
-        scales,
-        jobs,
-        overwrite=args.overwrite,
-        skip_existing=args.skip_existing,
-        progress=not args.quiet,
-        video=video,
-        options=options,
-    )
-    return _report(jobs, result, args.quiet)
+    try:
+        result = run_batch(
+            scales,
+            jobs,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            video=video,
+            options=options,
+            report=json_out.add,
+        )
+    finally:
+        json_out.close()
+    return _report(jobs, result, args)
 
 
-def _report(jobs: list[Any], result: Any, quiet: bool) -> int:
+_MAX_NOTES = 10
+"""Format notes printed before a run (the rest are counted; ``--json`` has every one)."""
+
+
+def _print_notes(jobs: list[Any]) -> None:
+    notes = [j.note for j in jobs if j.note]
+    for note in notes[:_MAX_NOTES]:
+        print(f"lesrcnn-deploy: note: {note}", file=sys.stderr)
+    if len(notes) > _MAX_NOTES:
+        more = len(notes) - _MAX_NOTES
+        print(f"lesrcnn-deploy: note: ... and {more} more written as PNG", file=sys.stderr)
+
+
+class _JsonLines:
+    """``--json PATH|-``: one JSON object per input; ``-`` streams them to stdout as they come,
+    a PATH is written atomically when the run ends (also after Ctrl-C, with the inputs done)."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.lines: list[str] = []
+
+    def add(self, outcome: Any) -> None:
+        if self.target is None:
+            return
+        line = json.dumps(outcome.to_dict())
+        if self.target == "-":
+            print(line, flush=True)
+        else:
+            self.lines.append(line)
+
+    def close(self) -> None:
+        if self.target is None or self.target == "-":
+            return
+        from ..core.fileio import atomic_write_bytes
+
+        atomic_write_bytes(self.target, "".join(f"{x}\n" for x in self.lines).encode())
+        self.target = None
+
+
+def _report(jobs: list[Any], result: Any, args: argparse.Namespace) -> int:
     """Exit 1 when an input failed (the others are written), as cp or ffmpeg do; 2 is for
-    errors that stop the whole run (options, models), see ``docs/robustness.md``."""
+    errors that stop the whole run (options, models), see ``docs/robustness.md``. With
+    ``--json -`` stdout holds the JSON only, so the summary goes to stderr."""
+    human = report_stream(args)
     if len(jobs) == 1 and result.failed:
         failed = result.failed[0]
         print(f"lesrcnn-deploy: error: {failed.job.source}: {failed.reason}", file=sys.stderr)
-    elif len(jobs) == 1 and result.done and not quiet:
-        print(f"wrote {jobs[0].output}")
-    else:
-        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    elif len(jobs) == 1 and result.skipped:
+        print(f"skipped {jobs[0].source}: {result.skipped[0].reason}", file=human)
+    elif len(jobs) == 1 and result.done and not args.quiet:
+        print(f"wrote {jobs[0].output}", file=human)
+    elif len(jobs) > 1:
+        print(result.summary(), file=human if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
 
 def add_upscale_parser(subparsers: Any) -> None:
     """Register the ``upscale`` sub-command on the main CLI's ``subparsers``."""
+    from ..core.vocab import DEFAULT_SCALE
     from ..data.outsize import DEFAULT_MAX_OUTPUT_PIXELS
-    from ..upscale.batch import OUTPUT_FORMATS
+    from ..upscale.plan import OUTPUT_FORMATS
     from .video import add_video_options
 
     p = subparsers.add_parser(
@@ -146,17 +204,59 @@ def add_upscale_parser(subparsers: Any) -> None:
         description=(
             "Upscale PNG/JPEG/WebP/BMP/TIFF/AVIF images, animated GIF/WebP/PNG and videos. Gray "
             "stays gray, alpha is upscaled separately (bicubic), 16-bit stays 16-bit; the ICC "
-            "profile, EXIF and XMP are kept. Outputs are named {stem}_x{S}.{ext}: "
-            "beside an input file, or in <folder>_x{S}/ for an input folder, or in --output. "
-            "Exit code 1 when an input could not be upscaled (the others are written), 2 when "
-            "the run cannot start (options, model), 130 on Ctrl-C."
+            "profile, EXIF and XMP are kept. Outputs are named {stem}_x{S}.{ext} in the input's "
+            "format: beside an input file, or in <folder>_x{S}/ for an input folder, or in "
+            "--output. An output that exists is skipped (--overwrite redoes it), so running a "
+            "command again finishes it. Exit code 1 when an input could not be upscaled (the "
+            "others are written), 2 when the run cannot start (options, model), 130 on Ctrl-C."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos and/or folders")
     p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="images, videos and/or folders (also -i/--input)",
+    )
+    p.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        dest="more_inputs",
+        default=[],
+        metavar="INPUT",
+        help="an image, video or folder, as Real-ESRGAN's -i (repeatable; adds to INPUT...)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output folder, or output file for one image (its extension picks the format); "
+        "default: beside each input file, <folder>_x{S}/ for a folder",
+    )
+    p.add_argument(
+        "-s",
         "--scale",
         type=scale_arg,
-        help="2, 3 or 4 (required without --model; with it, read from the model and checked)",
+        help=f"2, 3 or 4 (default {DEFAULT_SCALE}; with --model: the model's own, checked)",
+    )
+    p.add_argument(
+        "-m",
+        "--model",
+        help="explicit .onnx model (default: the shipped int8 model, or the fp32 export "
+        "models/lesrcnn_x{S}.onnx)",
+    )
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=["auto", *OUTPUT_FORMATS],
+        default="auto",
+        help="output format (default auto: the input's own, JPEG at --quality, 16-bit and alpha "
+        "kept; PNG with a note where the input's format cannot hold the result)",
+    )
+    p.add_argument(
+        "--suffix",
+        metavar="TEXT",
+        help="file name tag: {stem}_{TEXT}.{ext} (default x{S}, x{F} with --outscale, "
+        "fit{W}x{H} with --fit; '' keeps the input's name, with -o)",
     )
     p.add_argument(
         "--precision",
@@ -165,20 +265,6 @@ def add_upscale_parser(subparsers: Any) -> None:
         "on the fp32 model)",
     )
     add_runtime_option(p)
-    p.add_argument(
-        "--model",
-        help="explicit .onnx model (default: the shipped int8 model, or the fp32 export "
-        "models/lesrcnn_x{S}.onnx)",
-    )
-    p.add_argument(
-        "--output",
-        help="output folder, or output file for one image (its extension picks the format)",
-    )
-    p.add_argument(
-        "--format",
-        choices=list(OUTPUT_FORMATS),
-        help="format of generated output names (default png)",
-    )
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
     size = p.add_mutually_exclusive_group()
     size.add_argument(
@@ -228,9 +314,19 @@ def add_upscale_parser(subparsers: Any) -> None:
     )
     p.set_defaults(threads=None)  # None = not given: DEFAULT_THREADS locally, fitted on Ray
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g.add_argument(
-        "--skip-existing", action="store_true", help="skip images whose output exists (resume)"
+        "--overwrite", action="store_true", help="redo outputs that exist (default: skip them)"
+    )
+    g.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose output exists: the default, kept for scripts that pass it",
+    )
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write one JSON object per input (input, output, status, reason, runtime, "
+        "milliseconds, sizes) as JSON Lines to PATH, or to stdout with '-'",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_video_options(p)

@@ -145,14 +145,16 @@ def run_single_video(upscaler: Any, job: Any, *, args: argparse.Namespace) -> in
     import sys
 
     from ..core.errors import ImageError, VideoError, one_line
+    from ..upscale.batch import check_job
     from ..video.api import upscale_video
 
-    if job.output.exists() and args.skip_existing:
-        print(f"skipped {job.source}: output exists: {job.output}")
+    refused = check_job(job, {job.source.resolve(): job}, overwrite=args.overwrite)
+    if refused is not None and refused.status == "skipped":
+        print(f"skipped {job.source}: {refused.reason}")
         return 0
-    if job.output.exists() and not args.overwrite:
-        msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
-        raise ConfigError(msg)
+    if refused is not None:
+        print(f"lesrcnn-deploy: error: {job.source}: {refused.reason}", file=sys.stderr)
+        return 1
     try:
         result = upscale_video(
             job.source,
@@ -184,18 +186,21 @@ def run_videos_ray(jobs: list[Any], *, args: argparse.Namespace, settings: Any) 
     """Run video jobs one after the other, each one's segments in parallel on Ray (``--ray``),
     with the inference ``settings`` (:class:`~lesrcnn_deploy.models.InferenceSettings`)."""
     from ..cluster.video import upscale_video_ray
+    from ..upscale.batch import check_job
     from ..video.encoder import EncoderSettings
 
     kw = _kwargs(args)
     encoder = EncoderSettings(
         codec=kw["codec"], crf=kw["crf"], bitrate=kw["bitrate"], pix_fmt=kw["pix_fmt"]
     )
+    sources = {job.source.resolve(): job for job in jobs}
     for job in jobs:
-        if job.output.exists() and args.skip_existing:
-            print(f"skipped {job.source}: output exists: {job.output}")
+        refused = check_job(job, sources, overwrite=args.overwrite)
+        if refused is not None and refused.status == "skipped":
+            print(f"skipped {job.source}: {refused.reason}")
             continue
-        if job.output.exists() and not args.overwrite:
-            msg = f"{job.output}: output exists (pass --overwrite or --skip-existing)"
+        if refused is not None:
+            msg = f"{job.source}: {refused.reason}"
             raise ConfigError(msg)
         result, where = upscale_video_ray(
             job.source,

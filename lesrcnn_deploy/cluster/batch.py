@@ -42,8 +42,9 @@ from ..core.errors import ConfigError
 from ..core.vocab import DEFAULT_THREADS
 from ..data import DEFAULT_MAX_PIXELS
 from ..models import InferenceSettings
-from ..upscale.batch import BatchResult, Job, Outcome, check_job, check_plan, upscale_job
+from ..upscale.batch import BatchResult, Outcome, check_job, upscale_job
 from ..upscale.output import OutputOptions
+from ..upscale.plan import Job, check_plan
 from .connect import connect_ray
 from .grouping import group_jobs
 from .resources import ActorPlan, node_cpus, plan_actors
@@ -68,18 +69,27 @@ class UpscaleActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the rows ``{"jobs": JSON [[index, source, output], ...]}`` (a group of images,
         :mod:`.grouping`); return one row per image ``{"index", "status", "reason", ...}``."""
-        indices, statuses, reasons = [], [], []
+        indices, statuses, reasons, details = [], [], [], []
         for group in batch["jobs"]:
             for index, source, output in json.loads(str(group)):
                 job = Job(Path(source), Path(output))
+                start = time.perf_counter()
                 outcome = upscale_job(self.upscaler, job, max_pixels=self.max_pixels)
                 indices.append(int(index))
                 statuses.append(outcome.status)
                 reasons.append(outcome.reason)
+                detail = {
+                    "seconds": time.perf_counter() - start,
+                    "input_size": outcome.input_size,
+                    "output_size": outcome.output_size,
+                    "runtime": outcome.runtime,
+                }
+                details.append(json.dumps(detail))
         return {
             "index": np.asarray(indices),
             "status": np.asarray(statuses, dtype=object),
             "reason": np.asarray(reasons, dtype=object),
+            "detail": np.asarray(details, dtype=object),
             "pid": np.full(len(statuses), os.getpid()),
             "runtime": np.full(len(statuses), self.upscaler.runtime_choice.runtime, dtype=object),
             "runtime_note": np.full(len(statuses), self.upscaler.runtime_choice.note, dtype=object),
@@ -113,7 +123,6 @@ def run_batch_ray(
     settings: InferenceSettings,
     *,
     overwrite: bool = False,
-    skip_existing: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     options: OutputOptions | None = None,
     address: str | None = None,
@@ -125,15 +134,15 @@ def run_batch_ray(
     """Run ``jobs`` on Ray Data with an actor pool; same outcomes as the local run.
 
     Args:
-        jobs: from :func:`~lesrcnn_deploy.upscale.batch.plan_jobs`.
+        jobs: from :func:`~lesrcnn_deploy.upscale.plan.plan_jobs`.
         settings: the inference settings, as for ``upscale``. ``threads``: threads (and
             reserved CPUs) per actor; ``None``: the ``--threads`` default capped at the largest
             node's CPUs (more than the largest node has is refused). ``runtime`` (``None``: the
             default runtime, :func:`~lesrcnn_deploy.runtime.choice.default_runtime`) is resolved
             by each actor on its node.
-        overwrite, skip_existing, max_pixels: as for the local run.
+        overwrite, max_pixels: as for the local run (an existing output is skipped).
         options: output options; only the defaults run on Ray (see
-            :func:`~lesrcnn_deploy.upscale.batch.check_plan`).
+            :func:`~lesrcnn_deploy.upscale.plan.check_plan`).
         address: ``None`` starts a local Ray; otherwise the cluster to join (see
             :func:`~lesrcnn_deploy.cluster.connect.connect_ray`).
         actors: actor pool size; default: as many as fit on the alive nodes, at most the
@@ -145,15 +154,12 @@ def run_batch_ray(
         The :class:`RayBatchResult`, outcomes in job order.
 
     Raises:
-        ConfigError: ``overwrite`` with ``skip_existing``, a plan
-            :func:`~lesrcnn_deploy.upscale.batch.check_plan` refuses, a video job (see
+        ConfigError: a plan
+            :func:`~lesrcnn_deploy.upscale.plan.check_plan` refuses, a video job (see
             :func:`~lesrcnn_deploy.cluster.video.upscale_video_ray`), or actors that no node
             can hold (the message names the largest node's CPUs and the option to change).
         MissingExtraError: Ray is not installed.
     """
-    if overwrite and skip_existing:
-        msg = "choose either --overwrite or --skip-existing, not both"
-        raise ConfigError(msg)
     check_plan(jobs, options or OutputOptions(), ray=True)
     videos = [j.source for j in jobs if j.kind == "video"]
     if videos:
@@ -161,9 +167,7 @@ def run_batch_ray(
         raise ConfigError(msg)
     start = time.perf_counter()
     sources = {job.source.resolve(): job for job in jobs}
-    outcomes: list[Outcome | None] = [
-        check_job(job, sources, overwrite=overwrite, skip_existing=skip_existing) for job in jobs
-    ]
+    outcomes: list[Outcome | None] = [check_job(job, sources, overwrite=overwrite) for job in jobs]
     todo = [i for i, o in enumerate(outcomes) if o is None]
     runtimes: dict[str, int] = {}
     plan = None
@@ -200,7 +204,16 @@ def run_batch_ray(
         for row in results:
             i = int(row["index"])
             status: Any = str(row["status"])
-            outcomes[i] = Outcome(jobs[i], status, str(row["reason"]))
+            detail = json.loads(str(row["detail"]))
+            outcomes[i] = Outcome(
+                jobs[i],
+                status,
+                str(row["reason"]),
+                seconds=float(detail["seconds"]),
+                input_size=tuple(detail["input_size"]) if detail["input_size"] else None,
+                output_size=tuple(detail["output_size"]) if detail["output_size"] else None,
+                runtime=str(detail["runtime"]),
+            )
             note = str(row["runtime_note"])
             runtimes[note] = runtimes.get(note, 0) + 1
     done = [

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 __all__ = [
     "COMPUTE_PRECISIONS",
+    "DEFAULT_SCALE",
     "DEFAULT_SEGMENT_SECONDS",
     "DEFAULT_STREAMS",
     "DEFAULT_THREADS",
@@ -56,6 +57,10 @@ memory per pixel (x2 on a whole 640x360 frame: 305 MB peak RSS against ONNX Runt
 runs large inputs faster, so its tiles have twice the side. At x2 a 256x256 image is one call on
 both (it was four windows of 154x154 at the old 128, 1.45x the pixels); a 640x360 frame is six
 windows on ONNX Runtime (1.29x its pixels) and two on OpenVINO (1.08x)."""
+
+DEFAULT_SCALE = 4
+"""The scale of ``upscale`` and ``Upscaler()`` when neither a scale nor a model file gives one:
+x4, as in realesrgan-ncnn-vulkan, Real-ESRGAN and upscayl."""
 
 DEFAULT_THREADS = 2
 """Intra-op threads of every command unless ``--threads`` says otherwise."""

@@ -8,10 +8,10 @@ Command line: ``lesrcnn-deploy upscale INPUT... --scale S``.
 from ..core.vocab import DEFAULT_TILES as DEFAULT_TILES
 from .api import Upscaler as Upscaler
 from .batch import BatchResult as BatchResult
-from .batch import Job as Job
 from .batch import Outcome as Outcome
-from .batch import plan_jobs as plan_jobs
 from .batch import run_batch as run_batch
+from .plan import Job as Job
+from .plan import plan_jobs as plan_jobs
 from .tiling import receptive_field as receptive_field
 from .tiling import tile_windows as tile_windows
 from .tiling import tiled_forward as tiled_forward

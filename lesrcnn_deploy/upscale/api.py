@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ImageError
-from ..core.vocab import DEFAULT_TILES, default_tile
+from ..core.vocab import DEFAULT_SCALE, DEFAULT_TILES, default_tile
 from ..models import InferenceSettings, ModelFile
 from ..runtime.base import Runner
 from .tiling import receptive_field, tiled_forward
@@ -22,6 +22,9 @@ __all__ = ["DEFAULT_TILES", "Upscaler"]
 # 0.45 GB at fp32; with the float32 and uint8 output buffers, x4 on a 1920x1080 image peaks at
 # about 1.3 GB RSS (measured by ``tests/test_upscale_memory.py``). 256 at x4 would cost about
 # 1.1 GB for the window alone; x2 and x3 take the tile whose output-side window is as large as x4's.
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 ImageArray = npt.NDArray[np.unsignedinteger[Any]]
 
@@ -51,7 +54,8 @@ class Upscaler:
     whole-image output up to float rounding.
 
     Args:
-        scale: 2, 3 or 4 (``None``: the ``model`` file's own).
+        scale: 2, 3 or 4; ``None`` (default): the ``model`` file's own, else
+            :data:`~lesrcnn_deploy.core.vocab.DEFAULT_SCALE` (4, as the command line).
         precision: ``"int8"``, ``"fp32"`` or ``"bf16"`` (the fp32 model run in OpenVINO's
             bf16); with ``model`` it must match the model's metadata (``None``: the file's own).
         model: explicit ``.onnx`` file (or a model opened by
@@ -81,7 +85,7 @@ class Upscaler:
 
     def __init__(
         self,
-        scale: int | None = 2,
+        scale: int | None = None,
         precision: str | None = "int8",
         *,
         model: str | os.PathLike[str] | ModelFile | None = None,
@@ -91,6 +95,8 @@ class Upscaler:
         runtime: str | None = None,
         streams: int | None = None,
     ) -> None:
+        if scale is None and model is None:
+            scale = DEFAULT_SCALE
         settings = InferenceSettings.from_precision(
             precision,
             scale=scale,
@@ -144,19 +150,97 @@ class Upscaler:
             f"runtime={self.runtime_choice.runtime!r})"
         )
 
-    def upscale(self, img: ImageArray) -> ImageArray:
+    @overload
+    def upscale(self, img: ImageArray) -> ImageArray: ...
+
+    @overload
+    def upscale(self, img: PILImage) -> PILImage: ...
+
+    @overload
+    def upscale(self, img: str | os.PathLike[str]) -> ImageArray: ...
+
+    def upscale(self, img: ImageArray | PILImage | str | os.PathLike[str]) -> ImageArray | PILImage:
         """Upscale one image by ``scale``.
 
         Args:
-            img: ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` **RGB** or ``(H, W, 4)`` **RGBA**
-                (straight alpha, last), dtype uint8 ([0, 255]) or uint16 ([0, 65535]).
+            img: a numpy array: ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` **RGB** or
+                ``(H, W, 4)`` **RGBA** (straight alpha, last), dtype uint8 ([0, 255]) or uint16
+                ([0, 65535]); or a PIL image (modes ``L``, ``RGB``, ``RGBA``, ``I;16``; others,
+                such as ``P`` or ``CMYK``, are converted to RGB or RGBA first); or the path of an
+                image file, read as the command line reads it (EXIF orientation applied).
 
         Returns:
-            A new array of the same dtype and shape kind, ``(H*s, W*s[, C])``.
+            For an array or a path: a new array of the same dtype and shape kind,
+            ``(H*s, W*s[, C])``. For a PIL image: a PIL image of the same mode (``P`` and other
+            converted modes come back as ``RGB``/``RGBA``).
 
         Raises:
-            ImageError: not a numpy array, wrong dtype, shape or an empty image.
+            ImageError: not an image, wrong dtype, shape or an empty image; a path that cannot
+                be read (the message names the file).
         """
+        if isinstance(img, str | os.PathLike):
+            from ..data import load_image
+
+            return self._upscale_array(load_image(img).pixels)
+        pil = _pil_module()
+        if pil is not None and isinstance(img, pil.Image):
+            pixels, mode = _from_pil(img)
+            return pil.fromarray(self._upscale_array(pixels), mode=mode)
+        return self._upscale_array(img)  # type: ignore[arg-type]
+
+    def upscale_file(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        outscale: float | None = None,
+        fit: str | tuple[int, int] | None = None,
+        strip_metadata: bool = False,
+        quality: int | None = None,
+        lossless: bool | None = None,
+    ) -> Path:
+        """Upscale the image file ``src`` into ``dst`` as the command line does: ICC profile,
+        EXIF (orientation reset to 1) and XMP kept unless ``strip_metadata``, 16-bit and alpha
+        kept, an animated GIF/WebP/PNG upscaled frame by frame, the file written atomically
+        (replaced if it exists). ``dst``'s extension picks the format.
+
+        Args:
+            src: the input image.
+            dst: the output file.
+            outscale: final size = input x this factor (see ``--outscale``).
+            fit: final size = the largest inside ``"WxH"`` (see ``--fit``).
+            strip_metadata: drop EXIF and XMP (the ICC profile is kept).
+            quality: JPEG/WebP/AVIF/JPEG XL quality 1-100.
+            lossless: lossless WebP.
+
+        Returns:
+            ``dst`` as a :class:`~pathlib.Path`.
+
+        Raises:
+            ImageError: ``src`` cannot be read or ``dst`` written (one line naming the file).
+            ConfigError: options that cannot apply (``quality`` on PNG, a size beyond
+                ``max_output_pixels``...).
+        """
+        from ..data.outsize import parse_fit
+        from .batch import Job, check_plan, upscale_job
+        from .output import OutputOptions
+
+        options = OutputOptions(
+            outscale=outscale,
+            fit=parse_fit(fit) if isinstance(fit, str) else fit,
+            strip_metadata=strip_metadata,
+            quality=quality,
+            lossless=lossless,
+        )
+        job = Job(Path(src), Path(dst))
+        check_plan([job], options)
+        outcome = upscale_job(self, job, options=options)
+        if outcome.status != "done":
+            msg = f"{src}: {outcome.reason}"
+            raise ImageError(msg)
+        return job.output
+
+    def _upscale_array(self, img: ImageArray) -> ImageArray:
         _check_image(img)
         dtype = img.dtype
         top = float(np.iinfo(dtype).max)
@@ -190,9 +274,29 @@ class Upscaler:
         return out
 
 
+def _pil_module() -> Any:
+    """PIL.Image if Pillow is imported already (an image of it can only exist then), else None."""
+    import sys
+
+    return sys.modules.get("PIL.Image")
+
+
+_PIL_MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8, "I;16": np.uint16}
+
+
+def _from_pil(img: PILImage) -> tuple[ImageArray, str]:
+    """The pixels of a PIL image and the mode to give the result back in."""
+    mode = img.mode
+    if mode not in _PIL_MODES:
+        has_alpha = "A" in mode or "transparency" in img.info
+        mode = "RGBA" if has_alpha else "RGB"
+        img = img.convert(mode)
+    return np.asarray(img, dtype=_PIL_MODES[mode]), mode
+
+
 def _check_image(img: object) -> None:
     if not isinstance(img, np.ndarray):
-        msg = f"image must be a numpy array, got {type(img).__name__}"
+        msg = f"image must be a numpy array, a PIL image or a path, got {type(img).__name__}"
         raise ImageError(msg)
     if img.dtype not in (np.uint8, np.uint16):
         msg = f"image dtype must be uint8 or uint16, got {img.dtype}"

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,6 +120,24 @@ class OutputOptions:
         if fmt.lower().lstrip(".") != "gif":  # GIF: animations only (save_animation)
             check_writable(fmt, name="output")
         check_encode_options(fmt, quality=self.quality, lossless=self.lossless)
+
+    def takes_encoding(self, fmt: str) -> bool:
+        """True when ``quality``/``lossless`` (if given) have an effect on ``fmt``."""
+        if self.quality is None and not self.lossless:
+            return True
+        try:
+            check_encode_options(fmt, quality=self.quality, lossless=self.lossless)
+        except ConfigError:
+            return False
+        return True
+
+    def for_format(self, fmt: str) -> OutputOptions:
+        """These options without the ``quality``/``lossless`` that ``fmt`` does not take: how a
+        run whose outputs follow their inputs' formats (``-f auto``) applies ``--quality 90`` to
+        its JPEGs and leaves its PNGs alone."""
+        if self.takes_encoding(fmt):
+            return self
+        return dataclasses.replace(self, quality=None, lossless=None)
 
     def plan(
         self, size: tuple[int, int], scales: tuple[int, ...], *, name: str = "image"
