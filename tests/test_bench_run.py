@@ -50,6 +50,7 @@ def test_run_bench_reports_what_its_parts_measure(
         memory=False,
         video=False,
         serving=False,
+        ray=False,
         runtime="ort",
         progress=False,
     )

@@ -52,3 +52,32 @@ def test_generated_pages_replace_their_markers() -> None:
     assert f"**{worst:.3f} dB**" in out
     for name in hook.BLOCKS:  # every block is asked for by a page
         assert any(f"<!-- generated:{name} -->" in p.read_text() for p in ROOT.glob("docs/*.md"))
+
+
+def test_readme_is_the_front_door() -> None:
+    """The README opens with the quick start (its first `upscale` on the first screen), stays a
+    page (at most 300 lines), and tells no one to install from a package index that lacks it."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 300, len(lines)
+    first = next(i for i, line in enumerate(lines) if line.startswith("lesrcnn-deploy upscale"))
+    assert first < 40, first
+    text = "\n".join(lines)
+    assert "pip install lesrcnn-deploy" not in text.replace("pip install lesrcnn-deploy[", "")
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    """A path the README or a docs page names in backticks (`lesrcnn_deploy/...`, `tests/...`,
+    `docs/...`, `scripts/...`) is in the checkout: no page points at a module that moved."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+    pattern = re.compile(
+        r"`((?:lesrcnn_deploy|tests|docs|scripts|calibration)/[\w./-]+?)(?:::\w+)?`"
+    )
+    missing = [
+        (page.name, path)
+        for page in pages
+        for path in pattern.findall(page.read_text())
+        if "*" not in path and "{" not in path and not (ROOT / path).exists()
+    ]
+    assert missing == [], missing

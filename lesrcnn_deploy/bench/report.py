@@ -90,6 +90,7 @@ class BenchResults:
         cold_start: the runtime install's last cold-start measurement in the report folder
             (:mod:`.coldstart`, written by ``make coldstart``), or None.
         serving: :func:`~lesrcnn_deploy.bench.serving.run_serving_bench`'s result, or None.
+        ray_folder: :func:`~lesrcnn_deploy.bench.ray_folder.run_ray_folder`'s result, or None.
         runtimes: accuracy of the OpenVINO / NNCF runners (:mod:`.runtimes`), if installed.
         wall_s: wall time of the run, s.
         sections_s: wall time of each section, s, in the order they ran.
@@ -116,6 +117,7 @@ class BenchResults:
     sections_s: dict[str, float] = field(default_factory=dict)
     started: str = ""
     serving: dict[str, Any] | None = None
+    ray_folder: dict[str, Any] | None = None
     cold_start: dict[str, Any] | None = None
 
 
@@ -277,6 +279,9 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
         if res.video.get("long"):
             out += ["### Long videos: segments, resume, Ray", "", res.video["long"]["markdown"], ""]
+    if res.ray_folder:
+        out += ["## Ray folder job (`upscale DIR --ray` vs local)", ""]
+        out += [res.ray_folder["markdown"], ""]
     if res.outscale:
         out += ["## Any output size", "", res.outscale["markdown"], ""]
     if res.plots or res.visuals:
@@ -387,6 +392,7 @@ def to_json(res: BenchResults) -> dict[str, Any]:
         "outscale": res.outscale,
         "cold_start": res.cold_start,
         "serving": res.serving,
+        "ray_folder": res.ray_folder,
         "runtimes": [a.to_dict() for a in res.runtimes],
     }
 

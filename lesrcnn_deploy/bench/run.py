@@ -25,6 +25,7 @@ from . import runtimes as rt
 from .accuracy import compare
 from .coldstart import load_cold_start
 from .plots import plot_psnr_drop, plot_speed
+from .ray_session import RaySession
 from .report import BenchResults, ModelEntry, write_reports
 from .speed import RunnerSpec, measure_peak_memory, open_spec, workloads
 from .visual import comparison_sheet
@@ -64,6 +65,9 @@ class BenchConfig:
         video: with x2 in ``scales``, add the "Video" section (PyAV).
         serving: with x2 in ``scales`` and the ``serve`` extra installed, add the "Serving"
             section (:mod:`.serving`, about 1-2 minutes).
+        ray: with x2 in ``scales`` and the ``ray`` extra installed, add the long video's Ray
+            row and the "Ray folder job" section (:mod:`.ray_folder`, about a minute), on one
+            local Ray whose start-up is timed apart.
         runtime: ``"auto"`` adds the OpenVINO rows when OpenVINO is installed, ``"openvino"``
             requires them, ``"ort"`` leaves them out (see :mod:`.runtimes`).
     """
@@ -86,6 +90,7 @@ class BenchConfig:
     seed: int = 0
     video: bool = True
     serving: bool = True
+    ray: bool = True
     runtime: str = "auto"
 
     @property
@@ -159,7 +164,7 @@ def _with_openvino(runtime: str) -> bool:
     return runtime == "auto" and openvino_available()
 
 
-def _video(run: _Run) -> dict[str, Any]:
+def _video(run: _Run, ray: RaySession | None) -> dict[str, Any]:
     """The "Video" section (x2 int8 on the default runtime and on ONNX Runtime, and the raw frame
     rate of each runtime; fp32 per frame is the speed table's x2 720p row; long videos: single
     pass vs segmented vs Ray, resume, :mod:`.long_video`); a note instead when PyAV is not
@@ -183,9 +188,34 @@ def _video(run: _Run) -> dict[str, Any]:
         return {"skipped": f"Not measured: {exc}"}
     from .long_video import bench_long_video
 
-    ray = importlib.util.find_spec("ray") is not None
-    out["long"] = bench_long_video(int8.path, threads=run.cfg.threads, ray=ray)
+    out["long"] = bench_long_video(int8.path, threads=run.cfg.threads, ray=ray or False)
     return out
+
+
+def _ray_session(cfg: BenchConfig) -> RaySession | None:
+    """The local Ray of the bench's Ray rows (started on first use), or None without them."""
+    if not (cfg.ray and 2 in cfg.scales and importlib.util.find_spec("ray") is not None):
+        return None
+    return RaySession(num_cpus=cfg.threads)
+
+
+def _lap(run: _Run, name: str, ray: RaySession | None, *, started: bool) -> None:
+    """``run.lap(name)``, less Ray's start-up when it happened in this section (reported apart
+    as "Ray start")."""
+    run.lap(name)
+    if ray is not None and not started and ray.start_s is not None:
+        run.res.sections_s[name] -= ray.start_s
+        run.res.sections_s["Ray start"] = ray.start_s
+
+
+def _ray_folder(run: _Run, ray: RaySession) -> None:
+    """The "Ray folder job" section (:mod:`.ray_folder`)."""
+    from .ray_folder import run_ray_folder
+
+    started = ray.start_s is not None
+    int8 = run.models(2)[1]
+    run.res.ray_folder = run_ray_folder(int8.path, session=ray, threads=run.cfg.threads)
+    _lap(run, "Ray folder job", ray, started=started)
 
 
 class _Laps:
@@ -256,8 +286,9 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
     """Run everything and write the reports into ``cfg.output``; see the package docstring.
 
     The sections, in order: the runtime choice (and OpenVINO's kernels); per scale, accuracy
-    (card and paper tables, OpenVINO rows), speed, and peak memory; video; any output size;
-    plots; serving; the cold start measured by ``make coldstart``; the reports.
+    (card and paper tables, OpenVINO rows), speed, and peak memory; video; the Ray folder job
+    (one local Ray for it and the long video's Ray row); any output size; plots; serving; the
+    cold start measured by ``make coldstart``; the reports.
     """
     t0 = time.perf_counter()
     run = _Run(cfg)
@@ -267,9 +298,16 @@ def run_bench(cfg: BenchConfig) -> BenchResults:
         _speed(run, scale)
         if cfg.memory and scale in cfg.memory_scales:
             _memory(run, scale)
-    if cfg.video and 2 in cfg.scales:
-        run.res.video = _video(run)
-        run.lap("video")
+    ray = _ray_session(cfg)
+    try:
+        if cfg.video and 2 in cfg.scales:
+            run.res.video = _video(run, ray)
+            _lap(run, "video", ray, started=False)
+        if ray is not None:
+            _ray_folder(run, ray)
+    finally:
+        if ray is not None:
+            ray.close()
     if run.set14_x3 is not None and run.set14_x3[1] is not None and 4 in cfg.scales:
         _outscale(run)
     run.res.plots = [

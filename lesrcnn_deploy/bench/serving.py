@@ -1,7 +1,7 @@
-"""Serving benchmark: the HTTP service under load on loopback, and the Ray folder job vs local.
+"""Serving benchmark: the HTTP service under load on loopback.
 
 Everything is bounded: one server subprocess (started and stopped here, SIGTERM), a fixed number
-of requests per level, a fixed folder size. Returns a dict and a Markdown "Serving" section.
+of requests per level. Returns a dict and a Markdown "Serving" section.
 
 * Throughput (images/s) and p50/p99 latency of 256x256 -> x2 PNG requests on ONNX Runtime, fp32
   (and int8 at ``concurrencies``, none by default) in one server (``workers`` workers, queue
@@ -11,14 +11,13 @@ of requests per level, a fixed folder size. Returns a dict and a Markdown "Servi
   serving efficiency against the fastest raw runner (:mod:`.serving_runtimes`).
 * Overload: ``4 * max_queue`` simultaneous requests; share of 503s, whether the server survived,
   its peak RSS (sampled during the run).
-* Ray: the folder job on Ray vs the local batch, on two folder sizes, each side's job time fitted
-  as a fixed cost plus a marginal cost per image (Ray's start-up timed apart).
+
+The Ray folder job vs the local batch is its own section (:mod:`.ray_folder`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import subprocess
 import sys
@@ -31,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import BenchError
 from ..core.extras import require
-from ..data import encode_image, save_image
+from ..data import encode_image
 from .http_load import free_port as _free_port
 from .http_load import load as _load
 from .http_load import percentile as _percentile
@@ -57,9 +55,6 @@ class ServingBenchConfig:
         requests: requests per (precision, concurrency) level.
         workers: server inference workers; each runs ONNX Runtime with 1 thread.
         max_queue: server queue limit; the overload level is ``4 * max_queue`` at once.
-        ray: also run the Ray folder job comparison (needs the ``ray`` extra).
-        ray_images: the two folder sizes of the Ray comparison (fixed and marginal cost are
-            fitted from them).
         runtimes: also run the per-runtime int8 section (:mod:`.serving_runtimes`).
     """
 
@@ -71,8 +66,6 @@ class ServingBenchConfig:
     requests: int = 6
     workers: int = 2
     max_queue: int = 8
-    ray: bool = True
-    ray_images: tuple[int, int] = (16, 48)
     runtimes: bool = True
 
 
@@ -151,86 +144,12 @@ def _serve_levels(cfg: ServingBenchConfig, body: bytes) -> dict[str, Any]:
     return {"levels": rows, "overload": overload}
 
 
-_RAN_ON = re.compile(r"runtime: (ONNX Runtime|OpenVINO)")
-_RUNTIME_IDS = {"ONNX Runtime": "ort", "OpenVINO": "openvino"}
-
-
-def _ray_vs_local(cfg: ServingBenchConfig) -> dict[str, Any]:
-    """The Ray folder job (local Ray, actors sized to fit, the default runtime each actor
-    resolves) on two folder sizes, then the local batch on the runtime the actors reported;
-    outputs compared byte for byte. In this process: Ray starts once (timed apart), the local
-    model loads once. Each side's job time is fitted as ``fixed + marginal x images``."""
-    from ..cluster.batch import run_batch_ray
-    from ..cluster.connect import connect_ray
-    from ..models import InferenceSettings
-    from ..upscale.api import Upscaler
-    from ..upscale.batch import run_batch
-    from ..upscale.plan import plan_jobs
-
-    settings = InferenceSettings(scale=2, precision=None, model=Path(cfg.int8))
-    small, large = cfg.ray_images
-    jobs_s: dict[str, dict[int, float]] = {"local": {}, "ray": {}}
-    runtimes: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="lesrcnn-raybench-") as tmp:
-        rng = np.random.default_rng(0)
-        for n in (small, large):
-            for i in range(n):
-                img = rng.integers(0, 255, (cfg.size, cfg.size, 3), dtype=np.uint8)
-                save_image(Path(tmp) / f"in{n}" / f"im{i:03d}.png", img)
-        t = time.perf_counter()
-        ray = connect_ray(None)
-        start_s = time.perf_counter() - t
-        try:
-            for n in (small, large):
-                jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"ray{n}")
-                res = run_batch_ray(jobs, settings, progress=False)
-                if not res.ok:
-                    msg = f"serving bench: the Ray folder job failed: {res.summary()}"
-                    raise BenchError(msg)
-                jobs_s["ray"][n] = res.seconds
-                runtimes |= {_RUNTIME_IDS[m] for m in _RAN_ON.findall(" ".join(res.runtimes))}
-                plan = res.plan.summary if res.plan is not None else ""
-        finally:
-            ray.shutdown()
-        if len(runtimes) != 1:
-            msg = f"serving bench: the Ray actors ran on {sorted(runtimes) or 'no named runtime'}"
-            raise BenchError(msg)
-        runtime = runtimes.pop()
-        up = Upscaler.from_settings(settings.replace(runtime=runtime))
-        same = True
-        for n in (small, large):
-            jobs = plan_jobs([Path(tmp) / f"in{n}"], scale=2, output=Path(tmp) / f"local{n}")
-            jobs_s["local"][n] = run_batch(up, jobs, progress=False).seconds
-            for j in jobs:
-                ray_out = Path(tmp) / f"ray{n}" / j.output.name
-                same = same and ray_out.read_bytes() == j.output.read_bytes()
-    out: dict[str, Any] = {
-        "images": [small, large],
-        "size": cfg.size,
-        "runtime": runtime,
-        "ray_start_s": start_s,
-        "plan": plan,
-    }
-    for name, by_n in jobs_s.items():
-        marginal = (by_n[large] - by_n[small]) / (large - small)
-        out[name] = {
-            "job_s": {str(n): v for n, v in by_n.items()},
-            "fixed_s": by_n[small] - marginal * small,
-            "marginal_s_per_image": marginal,
-        }
-    out["marginal_ratio"] = out["ray"]["marginal_s_per_image"] / max(
-        1e-9, out["local"]["marginal_s_per_image"]
-    )
-    out["identical_outputs"] = same
-    return out
-
-
 def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
-    """Run the serving levels, the overload burst and (optionally) the Ray comparison.
+    """Run the serving levels, the overload burst and (optionally) the per-runtime section.
 
     Returns:
-        ``{"config", "levels", "overload", "ray"}`` (``ray`` is None when skipped); see the module
-        docstring. Raises ``MissingExtraError`` without the ``serve`` extra.
+        ``{"config", "levels", "overload", "runtimes", "seconds"}``; see the module docstring.
+        Raises ``MissingExtraError`` without the ``serve`` extra.
     """
     require("uvicorn", "serve", what="the serving bench")
     rng = np.random.default_rng(0)
@@ -258,14 +177,6 @@ def run_serving_bench(cfg: ServingBenchConfig) -> dict[str, Any]:
             rcfg = RuntimeServingConfig(int8=cfg.int8)
             out["runtimes"] = run_runtime_serving(rcfg, workdir=Path(tmp))
         seconds["serving per runtime"] = time.perf_counter() - t0 - sum(seconds.values())
-    ray_ok = cfg.ray
-    if ray_ok:
-        try:
-            require("ray", "ray", what="the serving bench's Ray comparison")
-        except Exception:
-            ray_ok = False
-    out["ray"] = _ray_vs_local(cfg) if ray_ok else None
-    seconds["Ray folder job"] = time.perf_counter() - t0 - sum(seconds.values())
     out["seconds"] = seconds
     return out
 
@@ -303,31 +214,4 @@ def format_serving(res: dict[str, Any]) -> str:
         from .serving_runtimes import format_runtime_serving
 
         lines += ["", format_runtime_serving(per_runtime).rstrip("\n")]
-    ray = res.get("ray")
-    if ray and "marginal_ratio" in ray:
-        small, large = ray["images"]
-        rt = ray.get("runtime", "ort")
-        lines += [
-            "",
-            f"Folder job, {small} and {large} images {ray['size']}x{ray['size']} -> x2 int8: "
-            f"the Ray folder job (local Ray started once in {ray['ray_start_s']:.1f} s, "
-            f"{ray['plan']}, the default runtime) vs the local batch on the runtime the actors "
-            f"reported ({rt}, model loaded once); each side's job time fitted as fixed + "
-            "marginal x images:",
-            "",
-            f"| Command | Job {small} (s) | Job {large} (s) | Fixed (s) | Marginal (s/image) |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for name, key in (("local", "local"), ("--ray", "ray")):
-            r = ray[key]
-            lines.append(
-                f"| {name} | {r['job_s'][str(small)]:.1f} | {r['job_s'][str(large)]:.1f} | "
-                f"{r['fixed_s']:.1f} | {r['marginal_s_per_image']:.3f} |"
-            )
-        same = "identical" if ray["identical_outputs"] else "DIFFERENT"
-        lines += [
-            "",
-            f"Ray's marginal cost per image: {ray['marginal_ratio']:.2f}x local's (rows grouped "
-            f"into batches of about a second of work); outputs {same}.",
-        ]
     return "\n".join(lines) + "\n"
