@@ -27,7 +27,7 @@ from .probe import import_av
 from .streams import Encoding
 from .timing import PacketTimer, frame_timing, last_duration
 
-__all__ = ["FrameFn", "PipelineStats", "StreamingEngine"]
+__all__ = ["EngineIO", "FrameFn", "PipelineStats", "StreamingEngine"]
 
 FrameFn = Callable[[npt.NDArray[Any]], npt.NDArray[Any]]
 
@@ -74,6 +74,33 @@ class _Stop(Exception):
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class EngineIO:
+    """The containers and streams one engine run reads and writes.
+
+    Attributes:
+        inp: the input container, positioned at its start.
+        out: the output container with its streams added (header not written yet).
+        vin: the input video stream.
+        vout: the output video stream.
+        enc: the encode stage's constants.
+        copies: input stream index -> output stream, for the copied streams.
+        mov: the muxer is mp4/mov (see :class:`~lesrcnn_deploy.video.timing.PacketTimer`).
+        window: ``(start, end)`` pts of one segment (:mod:`.segments`): frames before ``start``
+            are decoded but not kept, decoding stops at the first frame at or after ``end``
+            (which gives the last kept frame its duration); ``None`` ends: the file's.
+    """
+
+    inp: Any
+    out: Any
+    vin: Any
+    vout: Any
+    enc: Encoding
+    copies: dict[int, Any] = field(default_factory=dict)
+    mov: bool = False
+    window: tuple[int | None, int | None] = (None, None)
+
+
 class StreamingEngine:
     """One run of the three stages over an opened input and a set-up output.
 
@@ -82,48 +109,32 @@ class StreamingEngine:
     stage).
 
     Args:
-        inp: the input container, positioned at its start.
-        out: the output container with its streams added (header not written yet).
-        vin: the input video stream.
-        vout: the output video stream.
-        copies: input stream index -> output stream, for the copied streams.
-        enc: the encode stage's constants.
+        io: the containers and streams read and written (:class:`EngineIO`).
         frame_fn: the per-frame upscaling, run in the calling thread.
         stats: filled in as the run goes.
         bar: a tqdm bar, advanced once per upscaled frame.
-        mov: the muxer is mp4/mov (see :class:`~lesrcnn_deploy.video.timing.PacketTimer`).
         queue_size: frames held between two stages.
-        window: ``(start, end)`` pts of one segment (:mod:`.segments`): frames before ``start``
-            are decoded but not kept, decoding stops at the first frame at or after ``end``
-            (which gives the last kept frame its duration); ``None`` ends: the file's.
     """
 
     def __init__(
         self,
-        inp: Any,
-        out: Any,
+        io: EngineIO,
         *,
-        vin: Any,
-        vout: Any,
-        copies: dict[int, Any],
-        enc: Encoding,
         frame_fn: FrameFn,
         stats: PipelineStats,
         bar: Any,
-        mov: bool,
         queue_size: int = 8,
-        window: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self._av = import_av()
-        self._inp, self._out, self._vin, self._vout = inp, out, vin, vout
-        self._copies, self._enc, self._frame_fn = copies, enc, frame_fn
+        self._inp, self._out, self._vin, self._vout = io.inp, io.out, io.vin, io.vout
+        self._copies, self._enc, self._frame_fn = io.copies, io.enc, frame_fn
         self.stats, self._bar = stats, bar
-        self._timer = PacketTimer(mov=mov)
+        self._timer = PacketTimer(mov=io.mov)
         self._q_in: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._q_out: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        self._window = window
+        self._window = io.window
 
     def run(self) -> None:
         """Run the stages to the end; raise the first error of any stage after stopping all."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from .checks import check_complete
 from .encoder import EncoderSettings, choose_codec, container_format
-from .engine import FrameFn, PipelineStats, StreamingEngine
+from .engine import EngineIO, FrameFn, PipelineStats, StreamingEngine
 from .hdr import hdr_note
 from .probe import import_av
 from .wiring import (
@@ -96,19 +96,11 @@ def run_pipeline(
                 stats.notes.append(hdr_note(stats.codec))
             copies = copy_source_streams(out, inp, skip=vin.index, fmt=fmt, stats=stats)
             with frame_bar(_frame_count(vin), name=src_p.name, progress=progress) as bar:
-                StreamingEngine(
-                    inp,
-                    out,
-                    vin=vin,
-                    vout=vout,
-                    copies=copies,
-                    enc=enc,
-                    frame_fn=frame_fn,
-                    stats=stats,
-                    bar=bar,
-                    mov=fmt in ("mp4", "mov"),
-                    queue_size=queue_size,
-                ).run()
+                io = EngineIO(inp, out, vin, vout, enc, copies, mov=fmt in ("mp4", "mov"))
+                engine = StreamingEngine(
+                    io, frame_fn=frame_fn, stats=stats, bar=bar, queue_size=queue_size
+                )
+                engine.run()
             check_complete(vin, src_p, frames=stats.frames, end_pts=stats.end_pts)
     stats.wall_s = time.perf_counter() - t_start
     return stats

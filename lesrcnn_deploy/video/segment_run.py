@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core.errors import VideoError
 from .encoder import EncoderSettings, choose_codec
-from .engine import FrameFn, PipelineStats, StreamingEngine
+from .engine import EngineIO, FrameFn, PipelineStats, StreamingEngine
 from .probe import import_av
 from .segments import Segment
 from .wiring import (
@@ -98,20 +98,12 @@ def encode_segment(
                 vout, enc = add_output_video(
                     out, vin, video=video, settings=job.settings, stats=stats
                 )
-                StreamingEngine(
-                    inp,
-                    out,
-                    vin=vin,
-                    vout=vout,
-                    copies={},
-                    enc=enc,
-                    frame_fn=frame_fn,
-                    stats=stats,
-                    bar=bar,
-                    mov=False,
-                    queue_size=queue_size,
-                    window=(segment.start, segment.end),
-                ).run()
+                window = (segment.start, segment.end)
+                io = EngineIO(inp, out, vin, vout, enc, window=window)
+                engine = StreamingEngine(
+                    io, frame_fn=frame_fn, stats=stats, bar=bar, queue_size=queue_size
+                )
+                engine.run()
     _check_frames(src, segment, decoded=stats.frames)
     return stats
 
