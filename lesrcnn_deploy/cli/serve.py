@@ -211,50 +211,11 @@ def add_serve_parser(subparsers: Any) -> None:
             "requests, cancels the jobs and deletes their files, then exits 0."
         ),
     )
-    add_list_option(
-        p,
-        "--scales",
-        item=scale_arg,
-        metavar="S",
-        help="scales to load: 2,3,4 or 2 3 4 (default: those of --model, else 2 3 4)",
-    )
-    add_list_option(
-        p,
-        "--precision",
-        item=model_precision_arg,
-        metavar="P",
-        help="precisions to load, the first is a request's default: int8, fp32, or int8,fp32 "
-        "(default: those of --model, else int8)",
-    )
-    add_list_option(
-        p,
-        "--model",
-        split=False,
-        metavar="PATH",
-        help="an .onnx model to serve (repeatable); its scale and precision are read from the "
-        "file; the other scales of --scales use the default models",
-    )
+    _add_model_options(p)
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="TCP port (default 8000)")
     add_runtime_option(p)
-    p.add_argument(
-        "--workers",
-        type=int_at_least(1),
-        default=1,
-        help="inference workers, requests computed at once (default 1; on OpenVINO at least "
-        "2 x --streams)",
-    )
-    add_threads_option(
-        p, "ONNX Runtime intra-op threads per inference; OpenVINO: threads of all streams"
-    )
-    p.set_defaults(threads=None)  # None = not given (with --ray: replicas sized to fit the nodes)
-    p.add_argument(
-        "--streams",
-        type=int_at_least(1),
-        default=None,
-        help="OpenVINO inference streams: requests (or tiles of one) run at once, the threads "
-        f"split between them (default {DEFAULT_STREAMS}, at most --threads)",
-    )
+    _add_compute_options(p)
     _add_limits(p)
     p.add_argument("--token-file", help="require 'Authorization: Bearer <file content>'")
     add_tile_options(p)
@@ -281,3 +242,52 @@ def add_serve_parser(subparsers: Any) -> None:
         "--replicas", type=int_at_least(1), default=1, help="Ray Serve replicas (with --ray)"
     )
     p.set_defaults(func=_cmd_serve)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """--scales, --precision and --model: what is loaded."""
+    add_list_option(
+        p,
+        "--scales",
+        item=scale_arg,
+        metavar="S",
+        help="scales to load: 2,3,4 or 2 3 4 (default: those of --model, else 2 3 4)",
+    )
+    add_list_option(
+        p,
+        "--precision",
+        item=model_precision_arg,
+        metavar="P",
+        help="precisions to load, the first is a request's default: int8, fp32, or int8,fp32 "
+        "(default: those of --model, else int8)",
+    )
+    add_list_option(
+        p,
+        "--model",
+        split=False,
+        metavar="PATH",
+        help="an .onnx model to serve (repeatable); its scale and precision are read from the "
+        "file; the other scales of --scales use the default models",
+    )
+
+
+def _add_compute_options(p: argparse.ArgumentParser) -> None:
+    """--workers, --threads and --streams: how inference runs."""
+    p.add_argument(
+        "--workers",
+        type=int_at_least(1),
+        default=1,
+        help="inference workers, requests computed at once (default 1; on OpenVINO at least "
+        "2 x --streams)",
+    )
+    add_threads_option(
+        p, "ONNX Runtime intra-op threads per inference; OpenVINO: threads of all streams"
+    )
+    p.set_defaults(threads=None)  # None = not given (with --ray: replicas sized to fit the nodes)
+    p.add_argument(
+        "--streams",
+        type=int_at_least(1),
+        default=None,
+        help="OpenVINO inference streams: requests (or tiles of one) run at once, the threads "
+        f"split between them (default {DEFAULT_STREAMS}, at most --threads)",
+    )
