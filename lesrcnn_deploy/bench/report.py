@@ -205,13 +205,24 @@ def _speed_rows(res: BenchResults) -> list[str]:
 
 def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = None) -> str:
     """The human report. Image links are relative to ``base`` (default: as stored)."""
+    from .coldstart import format_cold_start
 
-    def link(p: Path) -> str:
-        return os.path.relpath(p, base) if base is not None else str(p)
+    out = [*_run_lines(res), *_card_section(res), *_paper_speed_sections(res)]
+    out += _optional_sections(res, base=base)
+    if res.serving is not None:
+        from .serving import format_serving
 
+        out += [format_serving(res.serving)]
+    out += [format_cold_start(res.cold_start)]
+    out += _manifest_section(res)
+    return "\n".join(out)
+
+
+def _run_lines(res: BenchResults) -> list[str]:
+    """The title, the machine and run line, the time per section."""
     sysi = res.system
     threads = res.config.get("threads")
-    out = [
+    return [
         "# lesrcnn-deploy bench",
         "",
         f"Run {res.started or '-'}, wall time {res.wall_s / 60:.1f} min, {threads} thread(s) on "
@@ -238,6 +249,12 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
             if res.sections_s
             else []
         ),
+    ]
+
+
+def _card_section(res: BenchResults) -> list[str]:
+    """The model-zoo card table (``seed128`` protocol) with its note."""
+    out = [
         "## Model-zoo card table (`seed128` protocol)",
         "",
         f"Dataset: **{res.card_dataset}**. LR resized to 128x128 (INTER_AREA), output rounded, "
@@ -249,8 +266,13 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
             "The card's published numbers are on DIV2K validation and are not comparable to a "
             "stand-in set; give `--div2k DIR` for the reference column."
         )
-    out += ["", *_card_rows(res), ""]
-    out += [
+    return [*out, "", *_card_rows(res), ""]
+
+
+def _paper_speed_sections(res: BenchResults) -> list[str]:
+    """The paper tables, the speed table and the runtime section."""
+    threads = res.config.get("threads")
+    return [
         "## Paper tables (`paper` protocol: Y channel, border = scale, truncation)",
         "",
         *_paper_rows(res),
@@ -258,7 +280,7 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "## Speed (ONNX Runtime CPU, OpenVINO CPU when installed; PyTorch eager fp32 as reference)",
         "",
         f"{threads} intra-op thread(s), idle threads do not spin (several sessions share the "
-        f"process); ISA: {sysi.get('isa_summary', '-')}. "
+        f"process); ISA: {res.system.get('isa_summary', '-')}. "
         f"Warm-up {res.config.get('warmup')} call(s), then interleaved rounds "
         f"({res.config.get('repeats_128')} at 128x128, {res.config.get('repeats_720p')} at 720p); "
         "medians. PyTorch eager, the slow reference, runs in "
@@ -275,6 +297,15 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
         "",
         *render_runtime_section(res.speed, res.runtimes),
     ]
+
+
+def _optional_sections(res: BenchResults, *, base: str | os.PathLike[str] | None) -> list[str]:
+    """Video, the Ray folder job, any output size and the pictures, those that were run."""
+
+    def link(p: Path) -> str:
+        return os.path.relpath(p, base) if base is not None else str(p)
+
+    out: list[str] = []
     if res.video:
         out += ["## Video", "", res.video.get("markdown", res.video.get("skipped", "")), ""]
         if res.video.get("long"):
@@ -293,22 +324,19 @@ def render_markdown(res: BenchResults, *, base: str | os.PathLike[str] | None = 
                 f"(|fp32-int8| max {v.max_abs_diff}, mean {v.mean_abs_diff:.2f} levels)"
             )
         out.append("")
-    if res.serving is not None:
-        from .serving import format_serving
+    return out
 
-        out += [format_serving(res.serving)]
-    from .coldstart import format_cold_start
 
-    out += [format_cold_start(res.cold_start)]
-    out += ["## Manifest", "", "| Model | Precision | sha256 | Size |", "|---|---|---|---:|"]
+def _manifest_section(res: BenchResults) -> list[str]:
+    """The models measured (sha256, size) and the package versions."""
+    out = ["## Manifest", "", "| Model | Precision | sha256 | Size |", "|---|---|---|---:|"]
     for m in res.models:
         out.append(
             f"| x{m.scale} `{Path(m.path).name}` | {m.precision} | `{m.sha256[:16]}` | "
             f"{m.bytes / 1e6:.2f} MB |"
         )
-    vers = ", ".join(f"{k} {v}" for k, v in sorted(sysi.get("versions", {}).items()))
-    out += ["", f"Versions: {vers}. Full details in `results.json`.", ""]
-    return "\n".join(out)
+    vers = ", ".join(f"{k} {v}" for k, v in sorted(res.system.get("versions", {}).items()))
+    return [*out, "", f"Versions: {vers}. Full details in `results.json`.", ""]
 
 
 def _acc_rows(c: Comparison) -> list[dict[str, Any]]:
