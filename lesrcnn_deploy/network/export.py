@@ -11,6 +11,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -115,42 +116,12 @@ def export_onnx(
     Raises:
         ExportError: the checker or a parity check failed; nothing is written then.
     """
-    s = check_scale(scale) if scale is not None else model.scale
-    if s is None:
-        msg = "the blind model exports one head at a time: give scale=2, 3 or 4"
-        raise ExportError(msg)
-    if model.scale is not None and model.scale != s:
-        msg = f"asked to export scale {s} from a x{model.scale} model"
-        raise ExportError(msg)
-    if input_size is not None and input_size < 8:
-        msg = f"input size must be >= 8, got {input_size}"
-        raise ExportError(msg)
+    s = _export_scale(model, scale, input_size)
     output = Path(output)
     module = _FixedScale(model.eval(), s).eval()
     ref_module = _FixedScale((reference or model).eval(), s).eval()
     size = input_size or 64
-    dummy = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    dynamic = None
-    if input_size is None:
-        dynamic = {
-            "input": {0: "batch", 2: "height", 3: "width"},
-            "output": {0: "batch", 2: "out_height", 3: "out_width"},
-        }
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (dummy,),
-            buf,  # type: ignore[arg-type]  # file-like objects are accepted
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes=dynamic,
-            do_constant_folding=True,
-        )
-    proto = onnx.load_from_string(buf.getvalue())
+    proto = _trace(module, size=size, dynamic=input_size is None)
     meta = {
         "scale": str(s),
         "model": "LESRCNN" + ("-blind" if model.is_blind else ""),
@@ -164,15 +135,7 @@ def export_onnx(
     write_metadata(proto, meta)
     proto.producer_name = "lesrcnn-deploy"
     proto.producer_version = __version__
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        msg = f"exported graph fails the ONNX checker: {one_line(exc)}"
-        raise ExportError(msg) from exc
-    ops = [n.op_type for n in proto.graph.node]
-    if "DepthToSpace" not in ops:
-        msg = "exported graph has no DepthToSpace: PixelShuffle was not mapped"
-        raise ExportError(msg)
+    ops = _checked_ops(proto)
     data = proto.SerializeToString()
     session = open_session(data)
     rnd = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
@@ -191,34 +154,109 @@ def export_onnx(
         tmp.write_bytes(data)
     digest = sha256_file(output)
     manifest = output.with_suffix(".json")
+    record = _Record(meta, checkpoint_path, checkpoint_sha256, input_size, tolerance, img_desc)
     atomic_write_json(
-        manifest,
-        {
-            "artifact": output.name,
-            "sha256": digest,
-            "metadata": meta,
-            "checkpoint": {"path": checkpoint_path, "sha256": checkpoint_sha256},
-            "export": {
-                "opset": OPSET,
-                "exporter": "torch.onnx.export(dynamo=False)",
-                "input_size": input_size,
-                "dynamic": input_size is None,
-            },
-            "parity": {
-                "tolerance": tolerance,
-                "random_max_abs_diff": diff_rnd,
-                "image_max_abs_diff": diff_img,
-                "image": img_desc,
-                "reference": "official (unfused) PyTorch forward",
-            },
-            "versions": {
-                "torch": torch.__version__,
-                "onnx": onnx.__version__,
-                "onnxruntime": ort.__version__,
-                "numpy": np.__version__,
-                "lesrcnn_deploy": __version__,
-            },
-            "nodes": {op: ops.count(op) for op in sorted(set(ops))},
-        },
+        manifest, _manifest(output, digest, record, diffs=(diff_rnd, diff_img), ops=ops)
     )
     return ExportResult(output, manifest, s, digest, diff_rnd, diff_img, ops.count("DepthToSpace"))
+
+
+def _export_scale(model: LESRCNN, scale: int | None, input_size: int | None) -> int:
+    """The scale to export (``scale``, else the model's), checked with ``input_size``."""
+    s = check_scale(scale) if scale is not None else model.scale
+    if s is None:
+        msg = "the blind model exports one head at a time: give scale=2, 3 or 4"
+        raise ExportError(msg)
+    if model.scale is not None and model.scale != s:
+        msg = f"asked to export scale {s} from a x{model.scale} model"
+        raise ExportError(msg)
+    if input_size is not None and input_size < 8:
+        msg = f"input size must be >= 8, got {input_size}"
+        raise ExportError(msg)
+    return s
+
+
+def _trace(module: torch.nn.Module, *, size: int, dynamic: bool) -> onnx.ModelProto:
+    """The ONNX graph of ``module`` (TorchScript exporter, opset :data:`OPSET`), traced on a
+    seeded ``size`` x ``size`` input; ``dynamic``: batch, height and width axes are dynamic."""
+    dummy = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    axes = None
+    if dynamic:
+        axes = {
+            "input": {0: "batch", 2: "height", 3: "width"},
+            "output": {0: "batch", 2: "out_height", 3: "out_width"},
+        }
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (dummy,),
+            buf,  # type: ignore[arg-type]  # file-like objects are accepted
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def _checked_ops(proto: onnx.ModelProto) -> list[str]:
+    """The graph's operator types, after the full ONNX check and a DepthToSpace present."""
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        msg = f"exported graph fails the ONNX checker: {one_line(exc)}"
+        raise ExportError(msg) from exc
+    ops = [n.op_type for n in proto.graph.node]
+    if "DepthToSpace" not in ops:
+        msg = "exported graph has no DepthToSpace: PixelShuffle was not mapped"
+        raise ExportError(msg)
+    return ops
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What the manifest records besides the file: metadata, source, export and parity set-up."""
+
+    meta: dict[str, str]
+    checkpoint_path: str
+    checkpoint_sha256: str
+    input_size: int | None
+    tolerance: float
+    image: str
+
+
+def _manifest(
+    output: Path, digest: str, record: _Record, *, diffs: tuple[float, float], ops: list[str]
+) -> dict[str, Any]:
+    """The ``<stem>.json`` manifest of an export (``diffs``: random and image parity)."""
+    return {
+        "artifact": output.name,
+        "sha256": digest,
+        "metadata": record.meta,
+        "checkpoint": {"path": record.checkpoint_path, "sha256": record.checkpoint_sha256},
+        "export": {
+            "opset": OPSET,
+            "exporter": "torch.onnx.export(dynamo=False)",
+            "input_size": record.input_size,
+            "dynamic": record.input_size is None,
+        },
+        "parity": {
+            "tolerance": record.tolerance,
+            "random_max_abs_diff": diffs[0],
+            "image_max_abs_diff": diffs[1],
+            "image": record.image,
+            "reference": "official (unfused) PyTorch forward",
+        },
+        "versions": {
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+            "numpy": np.__version__,
+            "lesrcnn_deploy": __version__,
+        },
+        "nodes": {op: ops.count(op) for op in sorted(set(ops))},
+    }
