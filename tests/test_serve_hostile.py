@@ -214,15 +214,17 @@ def test_bomb_header_is_413(server: Server) -> None:
 def test_video_frames_checked_against_the_input_limit_before_decoding(
     server: Server, tmp_path: Path
 ) -> None:
+    """A video job is refused from its stream header when it is posted, as an image job is:
+    413 naming the limit, nothing queued, nothing decoded, its upload deleted."""
     clip = _clip(tmp_path / "big.mp4", size=(4000, 4000))
     before = server.peak_rss()
     r = httpx.post(f"{server.base}/v1/jobs", content=clip.read_bytes(), timeout=30)
-    assert r.status_code == 202
-    view = _wait_job(server.base, r.json()["id"], {"failed", "done"})
-    assert view["state"] == "failed" and "max_pixels=1000000" in view["error"]
-    res = httpx.get(f"{server.base}/v1/jobs/{r.json()['id']}/result", timeout=5)
-    assert res.status_code == 413
+    assert r.status_code == 413 and "max_pixels=1000000" in r.json()["error"], r.text
     assert server.peak_rss() - before < 64 * 2**20  # no 4000x4000 frame was decoded
+    assert not [p for p in server.job_files() if p.suffix == ".in"]
+    small = _clip(tmp_path / "small.mp4", size=(640, 640)).read_bytes()  # fit: 16 MP > 4 MP
+    r = httpx.post(f"{server.base}/v1/jobs?fit=4000x4000", content=small, timeout=60)
+    assert r.status_code == 413 and "too large" in r.json()["error"], r.text
 
 
 # -- 3. the disk bound holds while uploads are in flight ----------------------------------------
@@ -230,7 +232,8 @@ def test_video_frames_checked_against_the_input_limit_before_decoding(
 
 def test_parallel_uploads_never_pass_the_job_storage_cap(server: Server) -> None:
     cap, part = 8_000_000, 2_500_000
-    body = os.urandom(3_000_000)
+    png = _png(32, 32)  # a real image (its header is checked at POST), padded to 3 MB
+    body = png + os.urandom(3_000_000 - len(png))
     full = 'lesrcnn_upscale_rejected_total{reason="job_storage_full"}'
     refused = server.metric(full)
     peak = [0]
@@ -335,10 +338,9 @@ def test_svg_and_unknown_content_are_415(server: Server) -> None:
     for body in (SVG, b"plain text, no image"):
         r = httpx.post(f"{server.base}/v1/upscale", content=body, timeout=30)
         assert r.status_code == 415, r.text
-    job = httpx.post(f"{server.base}/v1/jobs", content=SVG, timeout=30).json()
-    view = _wait_job(server.base, job["id"], {"failed", "done"})
-    assert view["state"] == "failed" and "not a video" in view["error"]
-    assert httpx.get(f"{server.base}/v1/jobs/{job['id']}/result", timeout=5).status_code == 415
+    job = httpx.post(f"{server.base}/v1/jobs", content=SVG, timeout=30)  # refused at POST
+    assert job.status_code == 415 and "not a video" in job.json()["error"], job.text
+    assert not [p for p in server.job_files() if p.suffix == ".in"]  # its upload deleted
 
 
 # -- 8. jobs take the same options as /v1/upscale -------------------------------------------------

@@ -331,6 +331,9 @@ class JobManager:
             UnsupportedFormatError: ``fmt`` is not an output format of the upload's kind.
             ImageError: an image upload whose header is unreadable (400, 415), or too large
                 (ImageTooLargeError, 413: input or output pixels).
+            VideoError: a video upload whose stream header is not a video's (400; a still such
+                as SVG: UnsupportedFormatError, 415) or whose frames are too large
+                (VideoTooLargeError, 413), read from the header before the job is queued.
         """
         opts = options or OutputOptions(strip_metadata=True)
         kind = upload.kind
@@ -340,10 +343,22 @@ class JobManager:
         if fmt not in formats:
             msg = f"unsupported output format {fmt!r} for {kind} jobs ({', '.join(formats)})"
             raise UnsupportedFormatError(msg)
+        scales = tuple(sorted(choices or {model.key[0]: model}))
         if kind == "image":  # refused at once, from the header: nothing decoded, nothing queued
             size = image_size(upload.path, name="upload", any_extension=True)
             check_pixels(size, self.max_pixels, name="upload")
-            opts.plan(size, tuple(sorted(choices or {model.key[0]: model})), name="upload")
+            opts.plan(size, scales, name="upload")
+        else:  # a video's stream header, refused at once as an image's (415, 413, 400)
+            from ..video.api import check_video_limits
+
+            check_video_limits(
+                upload.path,
+                scales=scales,
+                outscale=opts.outscale,
+                fit=opts.fit,
+                max_pixels=self.max_pixels,
+                max_output_pixels=opts.max_output_pixels,
+            )
         output = self.root / f"{upload.id}.out.{fmt}"
         job = Job(upload.id, kind, model, fmt, upload.path, upload.size, output)
         job.options, job.choices = opts, choices

@@ -8,8 +8,9 @@ output options ``outscale``/``fit``/``strip_metadata`` (400, the same rules as `
 (413 as soon as it passes the limit, 503 as soon as all jobs' bytes would pass it, 408 when the
 client stalls; the partial file deleted each time) and queues the job: 202 ``{"id": ...,
 "state": "queued", ...}`` with ``Location``. The size limits (input and output pixels, video
-frames) are checked from the header when the job starts, before any decoding (the job fails with
-413). ``strip_metadata`` on a video is refused (400): it applies to images.
+frames) are checked from the image header or the video's stream header before the job is queued,
+nothing decoded: 413 (415 for a still such as SVG posted as a video, 400 for no video stream).
+``strip_metadata`` on a video is refused (400): it applies to images.
 """
 
 from __future__ import annotations

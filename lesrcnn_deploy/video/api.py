@@ -39,6 +39,7 @@ __all__ = [
     "FrameUpscaler",
     "UpscalerSet",
     "VideoResult",
+    "check_video_limits",
     "frame_plan",
     "upscale_frames",
     "upscale_video",
@@ -253,11 +254,37 @@ def _check_limits(
     fit: tuple[int, int] | str | None,
     limits: tuple[int | None, int],
 ) -> None:
-    """Refuse, from the stream header alone, input frames beyond ``limits[0]`` pixels and output
-    frames beyond ``limits[1]`` (for ``fit``, the smaller of the two orientations: the display
-    rotation is only known once a frame is decoded, and :func:`_output_check` then checks the
-    exact size)."""
-    max_pixels, max_output_pixels = limits
+    check_video_limits(
+        src,
+        scales=_models(upscaler)[0],
+        outscale=outscale,
+        fit=fit,
+        max_pixels=limits[0],
+        max_output_pixels=limits[1],
+    )
+
+
+def check_video_limits(
+    src: str | os.PathLike[str],
+    *,
+    scales: tuple[int, ...],
+    outscale: float | None = None,
+    fit: tuple[int, int] | str | None = None,
+    max_pixels: int | None = None,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
+) -> None:
+    """Refuse, from the stream header alone (nothing decoded), input frames beyond
+    ``max_pixels`` and output frames beyond ``max_output_pixels`` at the smallest of ``scales``
+    that reaches the size (for ``fit``, the smaller of the two orientations: the display
+    rotation is only known once a frame is decoded, and the first frame's exact size is checked
+    again then). What :func:`upscale_video` checks first, and the service at a job's POST.
+
+    Raises:
+        VideoTooLargeError: the frames, or the output frames, are too large (413).
+        UnsupportedFormatError: a still image FFmpeg can read (e.g. SVG), not a video (415).
+        VideoError: not a video container, or no video stream (400).
+    """
+    src = Path(src)
     header = read_header(src)
     w, h = header.width, header.height
     if max_pixels is not None and w * h > max_pixels:
@@ -265,7 +292,6 @@ def _check_limits(
         raise VideoTooLargeError(msg)
     if not w or not h:
         return  # the header does not say: checked on the first decoded frame
-    scales = _models(upscaler)[0]
     if outscale is None and fit is None:
         s = scales[0]
         _too_large(src, OutputPlan(s, even_size(w * s, h * s), (w * s, h * s)), max_output_pixels)
