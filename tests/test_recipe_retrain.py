@@ -2,9 +2,13 @@
 
 Calibration and fine-tuning are seeded, run with the thread count recorded in the recipe, and
 deterministic on one machine: the retrained recipe (hence the int8 model) is byte-identical there.
-Another CPU may run other float kernels (e.g. oneDNN picks its convolution implementation by
-instruction set), whose last-bit differences grow over 600 training steps; the recipe then differs
-in its bits and the int8 model must still lose within 0.005 dB of the recorded drops.
+Another CPU runs other float kernels (oneDNN and ONNX Runtime pick their implementations by
+instruction set), whose last-bit differences grow over 600 training steps into another recipe: not
+the committed one, and not as good. Measured: the x2 recipe made on an AVX-512 VNNI EPYC loses
+0.036 dB on Set5; retrained on an AMX Xeon it loses 0.061 dB. So elsewhere the test holds what
+can hold: the retrained int8 model loses within the accuracy gate's budget (0.05 dB) of the
+recorded drops. The shipped models are the committed
+recipes replayed, identical on every CPU (tests/test_artifacts.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from lesrcnn_deploy.quantization import apply_recipe, load_recipe, train_recipe
 
 pytestmark = pytest.mark.slow
 
-TOLERANCE_DB = 0.005
+TOLERANCE_DB = 0.05
+"""Another CPU's retrained recipe: its drops within this of the recorded ones (the gate budget)."""
 
 
 def test_retrained_x2_recipe_reproduces_the_committed_one(
@@ -50,7 +55,7 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
         assert again.tensors_sha256 == shipped.tensors_sha256
         assert result.path.read_bytes() == int8_models[2].read_bytes()
         return
-    # other bits (another CPU's float kernels): the int8 model must lose the same within 0.005 dB
+    # other bits (another CPU's float kernels): the int8 model within the gate's budget of them
     warnings.warn(
         f"retrained x2 recipe {again.sha256[:12]} differs bitwise from {shipped.sha256[:12]}; "
         "checking the drops instead",
@@ -67,5 +72,6 @@ def test_retrained_x2_recipe_reproduces_the_committed_one(
     where = (
         f"retrained on {again.provenance.get('cpu')}, recipe from {shipped.provenance.get('cpu')}"
     )
-    for (scale, name), d in m.drops.items():
-        assert abs(d.drop - recorded[(scale, name)]) <= TOLERANCE_DB, (name, d.drop, where)
+    gaps = {name: round(d.drop - recorded[(s, name)], 4) for (s, name), d in m.drops.items()}
+    print(f"x2 retrained: drop minus recorded {gaps} dB ({where})")
+    assert all(abs(g) <= TOLERANCE_DB for g in gaps.values()), (gaps, where)
