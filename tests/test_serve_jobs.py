@@ -305,7 +305,9 @@ def test_video_job_counts_frames_and_keeps_timestamps(pool: ModelPool, tmp_path:
     jobs.mkdir()
     cfg = ServeConfig(models=dict(pool.config.models), jobs_dir=jobs)
     with TestClient(create_app(cfg, pool=pool)) as client:
-        job_id = client.post("/v1/jobs?scale=2", content=clip.read_bytes()).json()["id"]
+        created = client.post("/v1/jobs?scale=2", content=clip.read_bytes()).json()
+        assert created["progress"]["total"] == 8  # from the stream header, at POST
+        job_id = created["id"]
         view = _wait(client, job_id, {"done", "failed"})
         assert view["state"] == "done", view
         assert view["kind"] == "video"

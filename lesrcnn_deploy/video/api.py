@@ -31,7 +31,7 @@ from ..data.outsize import (
 from .encoder import EncoderSettings, container_format
 from .engine import FrameFn
 from .pipeline import PipelineStats, even_size, run_pipeline
-from .probe import probe_video, read_header
+from .probe import VideoHeader, probe_video, read_header
 from .result import VideoResult
 
 __all__ = [
@@ -272,12 +272,15 @@ def check_video_limits(
     fit: tuple[int, int] | str | None = None,
     max_pixels: int | None = None,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
-) -> None:
+) -> VideoHeader:
     """Refuse, from the stream header alone (nothing decoded), input frames beyond
     ``max_pixels`` and output frames beyond ``max_output_pixels`` at the smallest of ``scales``
     that reaches the size (for ``fit``, the smaller of the two orientations: the display
     rotation is only known once a frame is decoded, and the first frame's exact size is checked
     again then). What :func:`upscale_video` checks first, and the service at a job's POST.
+
+    Returns:
+        The header (frame size, frame count: a job's progress total from its POST on).
 
     Raises:
         VideoTooLargeError: the frames, or the output frames, are too large (413).
@@ -291,11 +294,11 @@ def check_video_limits(
         msg = f"{src}: video frames too large ({w}x{h} = {w * h} pixels > {max_pixels=})"
         raise VideoTooLargeError(msg)
     if not w or not h:
-        return  # the header does not say: checked on the first decoded frame
+        return header  # the header does not say: checked on the first decoded frame
     if outscale is None and fit is None:
         s = scales[0]
         _too_large(src, OutputPlan(s, even_size(w * s, h * s), (w * s, h * s)), max_output_pixels)
-        return
+        return header
     boxes: list[tuple[int, int] | str | None] = [fit]
     if fit is not None:
         box_w, box_h = parse_fit(fit) if isinstance(fit, str) else fit
@@ -303,6 +306,7 @@ def check_video_limits(
     plans = [target_size((w, h), outscale=outscale, fit=b, scales=scales, even=True) for b in boxes]
     smallest = min(plans, key=lambda p: p.size[0] * p.size[1])
     _too_large(src, smallest, max_output_pixels)
+    return header
 
 
 def _output_check(src: Path, plan: FramePlan, limit: int) -> tuple[int, int]:
