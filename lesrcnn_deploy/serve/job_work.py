@@ -22,11 +22,12 @@ import numpy.typing as npt
 from ..core.errors import LesrcnnError
 from ..core.fileio import atomic_write_bytes
 from ..data import image_size
+from ..data.image_io import check_pixels
 from ..upscale.output import OutputOptions
 from ..upscale.tiling import tile_windows
 from .engine import CancellableRunner, LoadedModel, RequestCancelled, upscale_bytes
 
-__all__ = ["JobCancelled", "run_image", "run_video"]
+__all__ = ["JobCancelled", "check_upload", "run_image", "run_video"]
 
 
 class JobCancelled(LesrcnnError):
@@ -51,6 +52,34 @@ def _tile_count(h: int, w: int, tile: int, overlap: int) -> int:
     if tile == 0:
         return 1
     return len(tile_windows(h, tile, overlap=overlap)) * len(tile_windows(w, tile, overlap=overlap))
+
+
+def check_upload(
+    path: Path, kind: str, *, scales: tuple[int, ...], options: OutputOptions, limit: int
+) -> int:
+    """Refuse an upload from its header before its job is queued, nothing decoded: an image's
+    input and output pixels, a video's frames and output frames from its stream header (413; a
+    still such as SVG posted as a video 415; no video stream 400).
+
+    Returns:
+        A video's frame count from its header (0 for an image, or when the header does not say).
+    """
+    if kind == "image":
+        size = image_size(path, name="upload", any_extension=True)
+        check_pixels(size, limit, name="upload")
+        options.plan(size, scales, name="upload")
+        return 0
+    from ..video.api import check_video_limits
+
+    header = check_video_limits(
+        path,
+        scales=scales,
+        outscale=options.outscale,
+        fit=options.fit,
+        max_pixels=limit,
+        max_output_pixels=options.max_output_pixels,
+    )
+    return header.frames
 
 
 def run_image(job: Any, *, max_pixels: int) -> None:

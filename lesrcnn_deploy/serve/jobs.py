@@ -32,10 +32,9 @@ from ..core.errors import (
     LesrcnnError,
     UnsupportedFormatError,
 )
-from ..data.image_io import check_pixels, image_size
 from ..upscale.output import OutputOptions
 from .engine import LoadedModel
-from .job_work import JobCancelled, run_image, run_video
+from .job_work import JobCancelled, check_upload, run_image, run_video
 from .jobdir import JobDir
 
 __all__ = [
@@ -344,25 +343,10 @@ class JobManager:
             msg = f"unsupported output format {fmt!r} for {kind} jobs ({', '.join(formats)})"
             raise UnsupportedFormatError(msg)
         scales = tuple(sorted(choices or {model.key[0]: model}))
-        frames = 0
-        if kind == "image":  # refused at once, from the header: nothing decoded, nothing queued
-            size = image_size(upload.path, name="upload", any_extension=True)
-            check_pixels(size, self.max_pixels, name="upload")
-            opts.plan(size, scales, name="upload")
-        else:  # a video's stream header, refused at once as an image's (415, 413, 400)
-            from ..video.api import check_video_limits
-
-            frames = check_video_limits(
-                upload.path,
-                scales=scales,
-                outscale=opts.outscale,
-                fit=opts.fit,
-                max_pixels=self.max_pixels,
-                max_output_pixels=opts.max_output_pixels,
-            ).frames
+        frames = check_upload(upload.path, kind, scales=scales, options=opts, limit=self.max_pixels)
         output = self.root / f"{upload.id}.out.{fmt}"
         job = Job(upload.id, kind, model, fmt, upload.path, upload.size, output)
-        job.total = frames  # a video's progress total from its POST on (0: counted as it runs)
+        job.total = frames  # a video's frame count from its POST on (images: tiles, counted later)
         job.options, job.choices = opts, choices
         with self._lock:
             self._check_room_locked(-upload.size)  # its bytes are reserved already
